@@ -282,8 +282,8 @@ class WindowBlockLoader:
     >>> X = np.zeros((30, 1, 29, 129), np.float32); y = np.zeros(30, np.int64)
     >>> loader = WindowBlockLoader(X, y, WindowBlockSampler([[0, 30]], batch_size=4))
     >>> batch, yb = next(iter(loader))
-    >>> tuple(batch.epochs.shape), tuple(yb.shape)
-    ((23, 1, 29, 129), (4, 20))
+    >>> len(batch), tuple(batch.epochs.shape[1:]), tuple(yb.shape)
+    (4, (1, 29, 129), (4, 20))
     """
 
     def __init__(self, X, y, sampler: WindowBlockSampler):

@@ -1,0 +1,244 @@
+"""Shared-epoch training and prediction (skseqsleep._fast, issue 6).
+
+Expectations come from the window-by-window computation written out here (each window
+materialised and passed through ``SeqSleepNet.forward``), or are derived by hand.
+"""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+from skseqsleep._fast import (
+    WindowBlockLoader,
+    WindowBlockSampler,
+    fused_log_scores,
+    per_window_logits,
+    recording_bounds,
+    shared_forward,
+    shared_window_logits,
+    window_starts,
+)
+from skseqsleep.nn import SeqSleepNet
+
+# a small network: 7 frames x 9 bins, 4 filters, 8 hidden units, L = 6
+SMALL = {"n_freq_bins": 9, "n_frames": 7, "n_filters": 4, "rnn_hidden": 8, "attention_size": 8,
+         "seq_len": 6}
+L = SMALL["seq_len"]
+
+
+def _net(cell="gru", seed=0, **kw):
+    torch.manual_seed(seed)
+    return SeqSleepNet(cell=cell, **{**SMALL, **kw})
+
+
+def _spectrograms(n, seed=0, n_channels=1):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, n_channels, SMALL["n_frames"], SMALL["n_freq_bins"])).astype(
+        np.float32)
+
+
+def _windows_by_hand(X, starts):
+    """(n_windows, L, C, T, F) tensor: every window copied out, the reference layout."""
+    return torch.as_tensor(np.stack([X[s:s + L] for s in starts]))
+
+
+# ---------------------------------------------------------------------------------------------
+# recordings and windows
+# ---------------------------------------------------------------------------------------------
+def test_recording_bounds_are_runs_of_equal_ids():
+    rec = np.array(["r1"] * 4 + ["r2"] * 2 + ["r1"] * 3)  # a repeated id after a change
+    assert recording_bounds(rec).tolist() == [[0, 4], [4, 6], [6, 9]]
+    assert recording_bounds(None, n_epochs=7).tolist() == [[0, 7]]
+    with pytest.raises(ValueError, match="has 9 entries but X has 8 epochs"):
+        recording_bounds(rec, n_epochs=8)
+    with pytest.raises(ValueError, match="1-D"):
+        recording_bounds(rec.reshape(3, 3))
+    with pytest.raises(ValueError, match="neither"):
+        recording_bounds()
+
+
+def test_window_starts_stay_inside_recordings():
+    # recordings of 8, 3 (shorter than L: no window) and 6 epochs
+    bounds = [[0, 8], [8, 11], [11, 17]]
+    assert window_starts(bounds, L).tolist() == [0, 1, 2, 11]
+    with pytest.raises(ValueError, match=r"shape \(n_recordings, 2\)"):
+        window_starts([0, 8], L)
+
+
+# ---------------------------------------------------------------------------------------------
+# sampler
+# ---------------------------------------------------------------------------------------------
+def _pass(sampler):
+    return [(b.epochs.copy(), b.windows.copy(), b.starts.copy()) for b in sampler]
+
+
+def test_sampler_uses_every_window_once_per_pass_in_batches_of_exact_size():
+    bounds = [[0, 60], [60, 61], [61, 140], [140, 150]]  # 55 + 0 + 74 + 5 = 134 windows
+    all_starts = window_starts(bounds, L)
+    assert len(all_starts) == 134
+    sampler = WindowBlockSampler(bounds, seq_len=L, batch_size=8, block_size=5, random_state=0)
+    assert len(sampler) == 134 // 8
+    batches = _pass(sampler)
+    assert len(batches) == 16
+    used = np.concatenate([s for _, _, s in batches])
+    assert all(len(s) == 8 for _, _, s in batches)
+    assert len(np.unique(used)) == len(used) == 128           # no window twice
+    assert set(used) <= set(all_starts)                        # 6 dropped (last partial batch)
+    for epochs, windows, starts in batches:
+        # each window's rows point at its own L consecutive epochs, and epochs are distinct
+        np.testing.assert_array_equal(epochs[windows], starts[:, None] + np.arange(L))
+        assert len(np.unique(epochs)) == len(epochs)
+    keep_all = WindowBlockSampler(bounds, seq_len=L, batch_size=8, drop_last=False)
+    assert len(keep_all) == 17
+    assert sorted(np.concatenate([b.starts for b in keep_all])) == sorted(all_starts)
+
+
+def test_sampler_blocks_share_epochs_and_move_between_passes():
+    bounds = [[0, 2000]]  # one night-like recording, 1981 windows
+    n_l, bs = 20, 32
+    block = WindowBlockSampler(bounds, seq_len=n_l, batch_size=bs, random_state=0)
+    single = WindowBlockSampler(bounds, seq_len=n_l, batch_size=bs, block_size=1, random_state=0)
+    e_block = np.mean([len(b.epochs) for b in block])
+    e_single = np.mean([len(b.epochs) for b in single])
+    # a block of 32 consecutive windows covers 32 + 19 = 51 epochs; a batch holds at most a
+    # few block pieces. 32 random windows out of ~2000 rarely overlap: close to 640 epochs.
+    assert 51 <= e_block <= 51 + 19 + 1
+    assert e_single > 500
+    # block boundaries (random offset) and block order differ from one pass to the next,
+    # and the same seed gives the same passes
+    first = WindowBlockSampler(bounds, seq_len=n_l, batch_size=bs, random_state=7)
+    p1, p2 = _pass(first), _pass(first)
+    assert not all(np.array_equal(a[2], b[2]) for a, b in zip(p1, p2))
+    again = WindowBlockSampler(bounds, seq_len=n_l, batch_size=bs, random_state=7)
+    q1, q2 = _pass(again), _pass(again)
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(p1 + p2, q1 + q2))
+
+
+def test_sampler_rejects_bad_parameters():
+    with pytest.raises(ValueError, match="block_size"):
+        WindowBlockSampler([[0, 50]], seq_len=L, block_size=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        WindowBlockSampler([[0, 50]], seq_len=L, batch_size=0)
+    with pytest.raises(ValueError, match="stop is before its start"):
+        WindowBlockSampler([[10, 5]], seq_len=L)
+
+
+def test_loader_copies_only_distinct_epochs_and_window_labels():
+    X = _spectrograms(40)
+    y = np.arange(40) % 5
+    loader = WindowBlockLoader(X, y, WindowBlockSampler([[0, 40]], seq_len=L, batch_size=4,
+                                                        block_size=4, random_state=1))
+    assert len(loader) == 35 // 4
+    for batch, yb in loader:
+        idx = batch.starts[:, None] + np.arange(L)
+        assert yb.dtype == torch.int64
+        np.testing.assert_array_equal(yb.numpy(), y[idx])
+        np.testing.assert_array_equal(batch.epochs[batch.windows].numpy(), X[idx])
+        assert len(batch) == 4 and len(batch.epochs) <= 4 + 2 * (L - 1)
+
+
+def test_a_pass_over_40000_epochs_never_materialises_windows():
+    # one 3741-float spectrogram broadcast to 40 000 epochs: X itself takes no memory, so the
+    # traced peak is what the sampler and loader allocate. Materialised windows would be
+    # 40 000 x 20 x 3741 x 4 bytes ~ 12 GB; one minibatch of 32 windows copied out is 9.6 MB.
+    X = np.broadcast_to(np.ones((1, 1, 29, 129), np.float32), (40_000, 1, 29, 129))
+    y = np.zeros(40_000, np.int64)
+    bounds = recording_bounds(np.repeat(np.arange(40), 1000))
+    tracemalloc.start()
+    try:
+        sampler = WindowBlockSampler(bounds, seq_len=20, batch_size=32, random_state=0)
+        n = sum(len(b) for b in sampler)                     # a whole pass, indices only
+        loader = WindowBlockLoader(X, y, sampler)
+        for i, (batch, _) in enumerate(loader):
+            if i == 50:
+                break
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert n == (40 * 981) // 32 * 32
+    assert peak < 8e6, f"peak traced memory {peak / 1e6:.1f} MB"
+
+
+# ---------------------------------------------------------------------------------------------
+# shared forward == window by window forward (evaluation mode)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["gru", "bnlstm"])
+def test_shared_loss_and_gradients_equal_the_per_window_ones(cell):
+    net = _net(cell).eval()
+    X = _spectrograms(30, seed=1)
+    y = torch.as_tensor(np.random.default_rng(2).integers(0, 5, 30))
+    sampler = WindowBlockSampler([[0, 18], [18, 30]], seq_len=L, batch_size=8, block_size=3,
+                                 random_state=0)
+    batch, yb = next(iter(WindowBlockLoader(X, y.numpy(), sampler)))
+    idx = torch.as_tensor(batch.starts[:, None] + np.arange(L))
+
+    def loss_of(logits, target):
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten())
+
+    ref = loss_of(net(_windows_by_hand(X, batch.starts)), y[idx])
+    ref_grads = torch.autograd.grad(ref, list(net.parameters()))
+    shared = loss_of(shared_forward(net, batch.epochs, batch.windows), yb)
+    grads = torch.autograd.grad(shared, list(net.parameters()))
+    torch.testing.assert_close(shared, ref, rtol=1e-5, atol=1e-6)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-6)
+
+
+def test_training_mode_encodes_each_distinct_epoch_once():
+    net = _net(dropout=0.25).train()
+    X = _spectrograms(40)
+    rows = []
+    net.arnn.register_forward_hook(lambda m, inp, out: rows.append(len(inp[0])))
+    # one block of 8 consecutive windows: 8 + L - 1 = 13 epochs, not 8 x 6 = 48
+    win = torch.arange(8)[:, None] + torch.arange(L)
+    out = shared_forward(net, torch.as_tensor(X[:13]), win)
+    out.sum().backward()
+    assert rows == [13]
+    assert out.shape == (8, L, 5)
+    # dropout is active (two training-mode passes differ), and the SeqRNN's masks are drawn
+    # per window: two windows with the same epochs get different outputs in training mode
+    same = torch.zeros(2, L, dtype=torch.long) + torch.arange(L)
+    a = shared_forward(net, torch.as_tensor(X[:L]), same)
+    assert not torch.allclose(a[0], a[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# prediction
+# ---------------------------------------------------------------------------------------------
+def test_shared_window_logits_equal_per_window_logits():
+    net = _net("bnlstm", seed=3).eval()
+    X = _spectrograms(25, seed=4)
+    starts = window_starts([[0, 14], [14, 25]], L)
+    ref = net(_windows_by_hand(X, starts)).detach()
+    torch.testing.assert_close(per_window_logits(net, X, starts, L, batch_size=4), ref)
+    got = shared_window_logits(net, X, starts, L, epoch_batch_size=7, window_batch_size=5)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["gru", "bnlstm"])
+def test_fused_scores_sum_the_log_softmax_of_every_covering_window(cell):
+    net = _net(cell, seed=5).eval()
+    # two recordings of 15 and 9 epochs, and one of 4 (< L): a single window of 4 epochs
+    X = _spectrograms(28, seed=6)
+    bounds = [[0, 15], [15, 24], [24, 28]]
+    expected = np.zeros((28, 5), np.float32)
+    counts = np.zeros(28, int)
+    with torch.no_grad():
+        for s in window_starts(bounds, L):
+            logp = torch.log_softmax(net(torch.as_tensor(X[None, s:s + L])), -1)[0].numpy()
+            for j in range(L):
+                expected[s + j] += logp[j]
+                counts[s + j] += 1
+        expected[24:28] = torch.log_softmax(net(torch.as_tensor(X[None, 24:28])), -1)[0].numpy()
+    # hand count of terms: epoch 0 of a recording has 1 window, the middle ones L
+    assert counts[0] == 1 and counts[7] == L and counts[14] == 1 and counts[15 + 5] == 4
+    got = fused_log_scores(net, X, bounds, L, epoch_batch_size=5, window_batch_size=3)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_scores_reject_bounds_outside_X():
+    net = _net().eval()
+    with pytest.raises(ValueError, match="outside X, which has 10 epochs"):
+        fused_log_scores(net, _spectrograms(10), [[0, 12]], L)
