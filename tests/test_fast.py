@@ -10,16 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from skseqsleep._fast import (
-    WindowBlockLoader,
-    WindowBlockSampler,
-    fused_log_scores,
-    per_window_logits,
-    recording_bounds,
-    shared_forward,
-    shared_window_logits,
-    window_starts,
-)
+from skseqsleep._fast import WindowBlockLoader, WindowBlockSampler, shared_forward
 from skseqsleep.nn import SeqSleepNet
 
 # a small network: 7 frames x 9 bins, 4 filters, 8 hidden units, L = 6
@@ -44,27 +35,8 @@ def _windows_by_hand(X, starts):
     return torch.as_tensor(np.stack([X[s:s + L] for s in starts]))
 
 
-# ---------------------------------------------------------------------------------------------
-# recordings and windows
-# ---------------------------------------------------------------------------------------------
-def test_recording_bounds_are_runs_of_equal_ids():
-    rec = np.array(["r1"] * 4 + ["r2"] * 2 + ["r1"] * 3)  # a repeated id after a change
-    assert recording_bounds(rec).tolist() == [[0, 4], [4, 6], [6, 9]]
-    assert recording_bounds(None, n_epochs=7).tolist() == [[0, 7]]
-    with pytest.raises(ValueError, match="has 9 entries but X has 8 epochs"):
-        recording_bounds(rec, n_epochs=8)
-    with pytest.raises(ValueError, match="1-D"):
-        recording_bounds(rec.reshape(3, 3))
-    with pytest.raises(ValueError, match="neither"):
-        recording_bounds()
-
-
-def test_window_starts_stay_inside_recordings():
-    # recordings of 8, 3 (shorter than L: no window) and 6 epochs
-    bounds = [[0, 8], [8, 11], [11, 17]]
-    assert window_starts(bounds, L).tolist() == [0, 1, 2, 11]
-    with pytest.raises(ValueError, match=r"shape \(n_recordings, 2\)"):
-        window_starts([0, 8], L)
+def _starts_by_hand(bounds, seq_len):
+    return [s for a, b in bounds for s in range(a, b - seq_len + 1)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,7 +48,7 @@ def _pass(sampler):
 
 def test_sampler_uses_every_window_once_per_pass_in_batches_of_exact_size():
     bounds = [[0, 60], [60, 61], [61, 140], [140, 150]]  # 55 + 0 + 74 + 5 = 134 windows
-    all_starts = window_starts(bounds, L)
+    all_starts = _starts_by_hand(bounds, L)
     assert len(all_starts) == 134
     sampler = WindowBlockSampler(bounds, seq_len=L, batch_size=8, block_size=5, random_state=0)
     assert len(sampler) == 134 // 8
@@ -145,7 +117,7 @@ def test_a_pass_over_40000_epochs_never_materialises_windows():
     # 40 000 x 20 x 3741 x 4 bytes ~ 12 GB; one minibatch of 32 windows copied out is 9.6 MB.
     X = np.broadcast_to(np.ones((1, 1, 29, 129), np.float32), (40_000, 1, 29, 129))
     y = np.zeros(40_000, np.int64)
-    bounds = recording_bounds(np.repeat(np.arange(40), 1000))
+    bounds = np.column_stack([np.arange(0, 40_000, 1000), np.arange(1000, 40_001, 1000)])
     tracemalloc.start()
     try:
         sampler = WindowBlockSampler(bounds, seq_len=20, batch_size=32, random_state=0)
@@ -205,40 +177,40 @@ def test_training_mode_encodes_each_distinct_epoch_once():
 
 
 # ---------------------------------------------------------------------------------------------
-# prediction
+# prediction: the classifier's encode-once inference
 # ---------------------------------------------------------------------------------------------
-def test_shared_window_logits_equal_per_window_logits():
-    net = _net("bnlstm", seed=3).eval()
-    X = _spectrograms(25, seed=4)
-    starts = window_starts([[0, 14], [14, 25]], L)
-    ref = net(_windows_by_hand(X, starts)).detach()
-    torch.testing.assert_close(per_window_logits(net, X, starts, L, batch_size=4), ref)
-    got = shared_window_logits(net, X, starts, L, epoch_batch_size=7, window_batch_size=5)
-    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+def _fitted_classifier(cell, seed=0):
+    from skseqsleep import SeqSleepClassifier
+
+    X = _spectrograms(30, seed=seed)
+    y = np.arange(30) % 5
+    clf = SeqSleepClassifier(
+        seq_len=L, cell=cell, max_epochs=1, batch_size=4, verbose=0, random_state=seed,
+        device="cpu", **{f"module__{k}": v for k, v in SMALL.items()
+                         if k not in ("seq_len", "n_frames", "n_freq_bins")})
+    return clf.fit(X, y, recordings=np.repeat(["a", "b"], 15))
 
 
 @pytest.mark.parametrize("cell", ["gru", "bnlstm"])
-def test_fused_scores_sum_the_log_softmax_of_every_covering_window(cell):
-    net = _net(cell, seed=5).eval()
+def test_encode_once_prediction_sums_the_log_softmax_of_every_covering_window(cell):
+    clf = _fitted_classifier(cell)
+    net = clf.module_.eval()
     # two recordings of 15 and 9 epochs, and one of 4 (< L): a single window of 4 epochs
     X = _spectrograms(28, seed=6)
+    rec = np.repeat(["r1", "r2", "r3"], [15, 9, 4])
     bounds = [[0, 15], [15, 24], [24, 28]]
-    expected = np.zeros((28, 5), np.float32)
+    expected = np.zeros((28, 5))
     counts = np.zeros(28, int)
     with torch.no_grad():
-        for s in window_starts(bounds, L):
+        for s in _starts_by_hand(bounds, L):
             logp = torch.log_softmax(net(torch.as_tensor(X[None, s:s + L])), -1)[0].numpy()
-            for j in range(L):
-                expected[s + j] += logp[j]
-                counts[s + j] += 1
+            expected[s:s + L] += logp
+            counts[s:s + L] += 1
         expected[24:28] = torch.log_softmax(net(torch.as_tensor(X[None, 24:28])), -1)[0].numpy()
-    # hand count of terms: epoch 0 of a recording has 1 window, the middle ones L
+        counts[24:28] = 1
+    # hand count of terms: the first epoch of a recording has 1 window, the middle ones L
     assert counts[0] == 1 and counts[7] == L and counts[14] == 1 and counts[15 + 5] == 4
-    got = fused_log_scores(net, X, bounds, L, epoch_batch_size=5, window_batch_size=3)
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
-
-
-def test_fused_scores_reject_bounds_outside_X():
-    net = _net().eval()
-    with pytest.raises(ValueError, match="outside X, which has 10 epochs"):
-        fused_log_scores(net, _spectrograms(10), [[0, 12]], L)
+    for inference in ("encode-once", "per-window"):
+        scores, n = clf.fused_log_scores(X, rec, inference=inference)
+        np.testing.assert_array_equal(n, counts)
+        np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
