@@ -48,6 +48,7 @@ __all__ = [
     "WindowBlockLoader",
     "WindowBlockSampler",
     "shared_forward",
+    "training_loader",
 ]
 
 
@@ -274,3 +275,41 @@ def shared_forward(module, epochs: torch.Tensor, windows: torch.Tensor) -> torch
     windows = torch.as_tensor(windows, device=epochs.device)
     features = module.encode_epochs(epochs)
     return module.classify_sequences(features[windows])
+
+
+def training_loader(dataset, batch_size: int = 32, random_state=None,
+                    block_size: int | None = None) -> WindowBlockLoader:
+    """Shared-epoch training iterator over a classifier's training dataset.
+
+    The hook for ``SeqSleepClassifier(train_sampler="shared")``: its ``get_iterator`` returns
+    this for the training windows, and its ``infer`` passes a :class:`WindowBlockBatch` to
+    :func:`shared_forward`.
+
+    Parameters
+    ----------
+    dataset : object with ``X``, ``y``, ``seq_len`` and ``recs`` (``starts``, ``stops``)
+        The classifier's ``RecordingsDataset`` (training recordings of the full epoch array).
+    batch_size : int, default=32
+        Windows per minibatch (the last partial minibatch is dropped, REFERENCE §4).
+    random_state : int, RandomState, numpy Generator or None
+        The classifier passes its ``train_rng_``.
+    block_size : int or None, default=None
+        Windows per block (``None``: ``batch_size``).
+
+    Returns
+    -------
+    WindowBlockLoader
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ds = SimpleNamespace(X=np.zeros((50, 1, 29, 129), np.float32), y=np.zeros(50, int),
+    ...                      seq_len=20, recs=SimpleNamespace(starts=[0], stops=[50]))
+    >>> len(training_loader(ds, batch_size=8, random_state=0))  # 31 windows
+    3
+    """
+    bounds = np.column_stack([np.asarray(dataset.recs.starts), np.asarray(dataset.recs.stops)])
+    sampler = WindowBlockSampler(bounds, seq_len=int(dataset.seq_len), batch_size=batch_size,
+                                 block_size=block_size, drop_last=True,
+                                 random_state=random_state)
+    return WindowBlockLoader(dataset.X, dataset.y, sampler)

@@ -1,0 +1,494 @@
+"""SeqSleepNet speed and memory, measured side by side in one run (issue 6).
+
+Prints, on this machine:
+
+1. training windows per second of ``SeqSleepClassifier.fit``: ``train_sampler="per-window"``
+   (the reference: every window runs the whole network) versus ``"shared"`` (contiguous
+   window blocks, each distinct epoch encoded once, :mod:`skseqsleep._fast`); median step
+   time over a bounded number of steps, the two samplers alternated in rounds;
+2. prediction of one 8-hour night (960 epochs): ``inference="per-window"`` versus
+   ``"encode-once"``, and the time to stage that night from raw signal
+   (``SpectrogramTransformer.transform`` + ``predict``);
+3. ``SpectrogramTransformer`` epochs per second;
+4. peak memory (``ru_maxrss``, in a subprocess) of a pipeline fit on 40 000 epochs of raw
+   signal, bounded to a few training steps (``--memory-steps``);
+5. training-step throughput of physioex's SeqSleepNet (PyPI ``physioex==2.0.4``, in its own
+   venv under ``~/.cache/skseqsleep-bench``, created on first use with ``torch==2.13.0``)
+   against this package's network at the same batch size (32), sequence length (20) and input
+   size (1 x 29 x 129), steps interleaved in one process;
+6. optionally (``--accuracy-seeds N``) test accuracy of the two samplers on a simulated cohort
+   (``skseqsleep.datasets.make_sleep_cohort``), several seeds.
+
+Run from the repository root::
+
+    python benchmarks/bench_seqsleepnet.py                # everything but accuracy
+    python benchmarks/bench_seqsleepnet.py --accuracy-seeds 3
+    python benchmarks/bench_seqsleepnet.py --quick        # smoke run, smaller sizes
+
+Figures and the machine they were taken on are recorded in ``docs/performance.rst``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch
+from skorch.callbacks import Callback
+
+from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
+from skseqsleep import classifier as _clf_mod
+
+BATCH, L, T, F = 32, 20, 29, 129
+PHYSIOEX = "physioex==2.0.4"
+TORCH_PIN = "torch==2.13.0"
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+def machine() -> dict:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_avg": os.getloadavg(),
+    }
+
+
+def median_time(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+class StepClock(Callback):
+    """Record the time of every training step end; stop after ``n_steps`` steps."""
+
+    def __init__(self, n_steps: int):
+        self.n_steps = n_steps
+
+    def on_train_begin(self, net, **kwargs):
+        self.stamps_ = [time.perf_counter()]
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.stamps_.append(time.perf_counter())
+            if len(self.stamps_) > self.n_steps:
+                raise KeyboardInterrupt  # skorch ends fit cleanly
+
+    def step_times(self) -> np.ndarray:
+        return np.diff(self.stamps_)
+
+
+def has_shared_sampler() -> bool:
+    return "shared" in getattr(_clf_mod, "_TRAIN_SAMPLERS", ())
+
+
+def make_classifier(sampler: str, **kw) -> SeqSleepClassifier:
+    """A classifier with ``train_sampler=sampler``.
+
+    Before the classifier offers ``"shared"`` itself, the shared sampler is plugged in
+    through the same two skorch hooks the classifier uses (``get_iterator``, ``infer``).
+    """
+    if sampler == "per-window" or has_shared_sampler():
+        return SeqSleepClassifier(train_sampler=sampler, **kw)
+    return _SharedHookClassifier(**kw)
+
+
+class _SharedHookClassifier(SeqSleepClassifier):
+    def get_iterator(self, dataset, training=False):
+        from skseqsleep._fast import training_loader
+        from skseqsleep._windows import RecordingsDataset
+
+        if training and isinstance(dataset, RecordingsDataset):
+            return training_loader(dataset, int(self.batch_size), self.train_rng_)
+        return super().get_iterator(dataset, training=training)
+
+    def infer(self, x, **fit_params):
+        from skseqsleep._fast import WindowBlockBatch, shared_forward
+
+        if isinstance(x, WindowBlockBatch):
+            module = self.module_
+            return shared_forward(module, x.epochs.to(self.device_), x.windows.to(self.device_))
+        return super().infer(x, **fit_params)
+
+
+def random_spectrograms(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, 1, T, F), dtype=np.float32)
+
+
+def random_raw(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, 3000), dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. training windows per second through SeqSleepClassifier.fit
+# ---------------------------------------------------------------------------------------------
+def bench_training(args) -> dict:
+    n_rec, per_rec = 4, 500
+    X = random_spectrograms(n_rec * per_rec)
+    y = np.random.default_rng(1).integers(0, 5, len(X))
+    rec = np.repeat([f"night{i}" for i in range(n_rec)], per_rec)
+    steps = {"per-window": args.train_steps_per_window, "shared": args.train_steps_shared}
+    times = {"per-window": [], "shared": []}
+    for r in range(args.rounds):
+        for sampler in ("per-window", "shared"):
+            clock = StepClock(steps[sampler] + 2)
+            clf = make_classifier(sampler, max_epochs=100, verbose=0, device="cpu",
+                                  random_state=r, callbacks=[("clock", clock)])
+            clf.fit(X, y, recordings=rec)
+            times[sampler].extend(clock.step_times()[2:])  # first 2 steps: warm-up
+    out = {}
+    for sampler, t in times.items():
+        med = float(np.median(t))
+        out[sampler] = {"median_step_s": med, "windows_per_s": BATCH / med, "n_steps": len(t)}
+    out["speedup"] = out["shared"]["windows_per_s"] / out["per-window"]["windows_per_s"]
+    out["via"] = ("SeqSleepClassifier(train_sampler=...)" if has_shared_sampler() else
+                  "SeqSleepClassifier; 'shared' plugged in through get_iterator/infer")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# 2-3. prediction, staging one night, transformer
+# ---------------------------------------------------------------------------------------------
+def bench_prediction(args) -> dict:
+    n_night = 960
+    raw_train = random_raw(2000, seed=2)
+    raw_night = random_raw(n_night, seed=3)
+    tf = SpectrogramTransformer().fit(raw_train)
+    # a fitted classifier of the default architecture (weights do not matter for timing)
+    Xtr = tf.transform(raw_train[:200])
+    clf = SeqSleepClassifier(max_epochs=1, verbose=0, device="cpu", random_state=0)
+    clf.fit(Xtr, np.arange(200) % 5, recordings=np.zeros(200, int))
+    rec = np.zeros(n_night, int)
+
+    def stage():
+        return clf.predict(tf.transform(raw_night), recordings=rec)
+
+    stage()  # warm-up
+    t_stage = median_time(stage, args.repeat)
+    Xn = tf.transform(raw_night)
+    t_encode_once = median_time(lambda: clf.set_params(inference="encode-once").predict(
+        Xn, recordings=rec), args.repeat)
+    t0 = time.perf_counter()
+    clf.set_params(inference="per-window").predict(Xn, recordings=rec)
+    t_per_window = time.perf_counter() - t0  # once: ~20 x the work
+    clf.set_params(inference="encode-once")
+    # transformer throughput on a larger block of epochs
+    raw_big = random_raw(args.transform_epochs, seed=4)
+    tf.transform(raw_big[:100])
+    t_tf = median_time(lambda: tf.transform(raw_big), args.repeat)
+    return {
+        "night_epochs": n_night,
+        "stage_night_from_raw_s": t_stage,
+        "predict_encode_once_s": t_encode_once,
+        "predict_per_window_s": t_per_window,
+        "prediction_speedup": t_per_window / t_encode_once,
+        "transformer_epochs_per_s": args.transform_epochs / t_tf,
+        "transformer_epochs": args.transform_epochs,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. peak memory of a fit on 40 000 epochs (subprocess)
+# ---------------------------------------------------------------------------------------------
+MEMORY_SCRIPT = r"""
+import json, resource, sys, time
+import numpy as np
+sys.path.insert(0, {root!r})
+sys.path.insert(0, {bench_dir!r})
+import bench_seqsleepnet as B
+from sklearn.pipeline import Pipeline
+from skseqsleep import SpectrogramTransformer
+
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+
+n, per = {n_epochs}, 1000
+raw = np.random.default_rng(0).standard_normal((n, 3000), dtype=np.float32)
+y = np.random.default_rng(1).integers(0, 5, n)
+rec = np.repeat(np.arange(n // per), per)
+rss_data = rss_mb()
+clock = B.StepClock({steps})
+clf = B.make_classifier({sampler!r}, max_epochs=1, verbose=0, device="cpu", random_state=0,
+                        callbacks=[("clock", clock)])
+pipe = Pipeline([("spectrogram", SpectrogramTransformer()), ("classifier", clf)])
+t0 = time.perf_counter()
+pipe.fit(raw, y, classifier__recordings=rec)
+elapsed = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"rss_after_data_mb": rss_data, "peak_rss_mb": peak,
+                  "n_steps": len(clock.step_times()), "fit_s": elapsed}}))
+"""
+
+
+def bench_memory(args) -> dict:
+    out = {"n_epochs": args.memory_epochs, "steps": args.memory_steps}
+    raw_mb = args.memory_epochs * 3000 * 4 / 2**20
+    spec_mb = args.memory_epochs * T * F * 4 / 2**20
+    out["raw_mb"], out["spectrograms_mb"] = raw_mb, spec_mb
+    out["materialised_windows_mb"] = (args.memory_epochs - L + 1) * L * T * F * 4 / 2**20
+    for sampler in ("per-window", "shared"):
+        code = MEMORY_SCRIPT.format(root=str(ROOT), bench_dir=str(Path(__file__).parent),
+                                    n_epochs=args.memory_epochs, steps=args.memory_steps,
+                                    sampler=sampler)
+        res = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+        if res.returncode != 0:
+            out[sampler] = {"error": res.stderr[-2000:]}
+            continue
+        out[sampler] = json.loads(res.stdout.strip().splitlines()[-1])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. physioex's SeqSleepNet, interleaved with ours in its venv
+# ---------------------------------------------------------------------------------------------
+PHYSIOEX_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+import torch
+sys.path.insert(0, {root!r})
+torch.set_num_threads({threads})
+from physioex.models.seqsleepnet import SeqSleepNet as PxNet
+from skseqsleep.nn import SeqSleepNet
+from skseqsleep._fast import WindowBlockSampler, shared_forward
+
+B, L, T, F = 32, 20, 29, 129
+torch.manual_seed(0)
+X = torch.randn(2000, 1, T, F)
+y = torch.randint(0, 5, (2000,))
+ce = torch.nn.functional.cross_entropy
+
+def trainer(net, forward):
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    def step(batch):
+        out = forward(net, batch)
+        loss = ce(out.reshape(-1, out.shape[-1]), batch["y"].reshape(-1))
+        opt.zero_grad(); loss.backward(); opt.step()
+    return step
+
+def windows_forward(net, b):
+    return net(b["x"])
+
+def shared(net, b):
+    return shared_forward(net, b["epochs"], b["windows"])
+
+nets = {{
+    "physioex default (LSTM x4 / GRU x4, attention 32)":
+        trainer(PxNet(in_chan=1), windows_forward),
+    "physioex paper sizes (1 layer each, attention 64)":
+        trainer(PxNet(in_chan=1, seqnlayer1=1, seqnlayer2=1, attentionsize=64), windows_forward),
+    "skseqsleep per-window": trainer(SeqSleepNet(), windows_forward),
+    "skseqsleep shared": trainer(SeqSleepNet(), shared),
+}}
+rng = np.random.default_rng(0)
+per_window = iter(WindowBlockSampler([[0, 2000]], L, B, block_size=1, random_state=1))
+blocks = iter(WindowBlockSampler([[0, 2000]], L, B, random_state=2))
+
+def batch_for(name):
+    if name.endswith("shared"):
+        b = next(blocks)
+        return {{"epochs": X[torch.as_tensor(b.epochs)], "windows": torch.as_tensor(b.windows),
+                "y": y[torch.as_tensor(b.starts)[:, None] + torch.arange(L)]}}
+    b = next(per_window)
+    idx = torch.as_tensor(b.starts)[:, None] + torch.arange(L)
+    return {{"x": X[idx], "y": y[idx]}}
+
+times = {{k: [] for k in nets}}
+for r in range({steps} + 2):
+    for name, step in nets.items():
+        b = batch_for(name)
+        t0 = time.perf_counter(); step(b); dt = time.perf_counter() - t0
+        if r >= 2:
+            times[name].append(dt)
+print(json.dumps({{k: float(np.median(v)) for k, v in times.items()}}))
+"""
+
+
+def physioex_python(args) -> Path | str:
+    venv = Path(args.physioex_venv).expanduser()
+    py = venv / "bin" / "python"
+    if not py.exists():
+        print(f"creating {venv} and installing {TORCH_PIN} {PHYSIOEX} (once)...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        res = subprocess.run([str(py), "-m", "pip", "install", "-q", TORCH_PIN, PHYSIOEX],
+                             check=False, capture_output=True, text=True)
+        if res.returncode != 0:
+            return f"pip install failed: {res.stderr[-1500:]}"
+    return py
+
+
+def bench_physioex(args) -> dict:
+    py = physioex_python(args)
+    if isinstance(py, str):
+        return {"error": py}
+    code = PHYSIOEX_SCRIPT.format(root=str(ROOT), threads=torch.get_num_threads(),
+                                  steps=args.physioex_steps)
+    res = subprocess.run([str(py), "-c", code], check=False, capture_output=True, text=True)
+    if res.returncode != 0:
+        return {"error": res.stderr[-2000:]}
+    med = json.loads(res.stdout.strip().splitlines()[-1])
+    return {name: {"median_step_s": t, "windows_per_s": BATCH / t} for name, t in med.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. accuracy of the two samplers on a simulated cohort
+# ---------------------------------------------------------------------------------------------
+def bench_accuracy(args) -> dict:
+    from skseqsleep.datasets import make_sleep_cohort
+
+    out = {"per-window": [], "shared": [], "seeds": []}
+    for seed in range(args.accuracy_seeds):
+        data = make_sleep_cohort(n_subjects=args.accuracy_subjects, random_state=seed)
+        subjects = np.unique(data.groups)
+        test = np.isin(data.groups, subjects[: max(1, len(subjects) // 4)])
+        tf = SpectrogramTransformer(fs=data.fs).fit(data.X[~test])
+        Xtr, Xte = tf.transform(data.X[~test]), tf.transform(data.X[test])
+        for sampler in ("per-window", "shared"):
+            clf = make_classifier(sampler, max_epochs=args.accuracy_epochs, verbose=0,
+                                  device="cpu", random_state=seed)
+            clf.fit(Xtr, data.y[~test], recordings=data.recordings[~test])
+            acc = float(np.mean(clf.predict(Xte, recordings=data.recordings[test])
+                                == data.y[test]))
+            out[sampler].append(acc)
+        out["seeds"].append(seed)
+        print(f"  seed {seed}: per-window {out['per-window'][-1]:.4f}  "
+              f"shared {out['shared'][-1]:.4f}", flush=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+def report(results: dict) -> None:
+    m = results["machine"]
+    print("\n=== SeqSleepNet benchmark ===")
+    print(f"machine: {m['nproc']} cores, {m['cpu']}, torch {m['torch']} "
+          f"({m['torch_threads']} threads), python {m['python']}")
+    print(f"load average at start {m['load_avg']}, at end {results['load_avg_end']}")
+    if "training" in results:
+        tr = results["training"]
+        print(f"\n[1] training windows/s through {tr['via']} (batch {BATCH}, L {L}, "
+              "median step incl. data gathering, loss with L2, Adam):")
+        for s in ("per-window", "shared"):
+            print(f"    {s:11s} {tr[s]['windows_per_s']:8.1f} windows/s "
+                  f"(median step {tr[s]['median_step_s'] * 1000:.1f} ms over "
+                  f"{tr[s]['n_steps']} steps)")
+        print(f"    shared / per-window: {tr['speedup']:.2f}x   (target >= 6x)")
+    if "prediction" in results:
+        p = results["prediction"]
+        print(f"\n[2] one 8-hour night ({p['night_epochs']} epochs):")
+        print(f"    predict, inference='per-window' : {p['predict_per_window_s']:.3f} s")
+        print(f"    predict, inference='encode-once': {p['predict_encode_once_s']:.3f} s"
+              f"   -> {p['prediction_speedup']:.1f}x   (target >= 10x)")
+        print(f"    staged from raw signal (transform + predict): "
+              f"{p['stage_night_from_raw_s']:.3f} s   (target < 1 s)")
+        print(f"[3] SpectrogramTransformer.transform: {p['transformer_epochs_per_s']:.0f} "
+              f"epochs/s ({p['transformer_epochs']} epochs)")
+    if "memory" in results:
+        mem = results["memory"]
+        print(f"\n[4] pipeline fit on {mem['n_epochs']} epochs of raw signal "
+              f"(SpectrogramTransformer + classifier, stopped after {mem['steps']} training "
+              "steps), peak RSS of the process:")
+        print(f"    raw signal {mem['raw_mb']:.0f} MiB, spectrograms {mem['spectrograms_mb']:.0f} "
+              f"MiB; materialised windows would be {mem['materialised_windows_mb'] / 1024:.1f} "
+              "GiB")
+        for s in ("per-window", "shared"):
+            r = mem[s]
+            if "error" in r:
+                print(f"    {s}: failed: {r['error']}")
+                continue
+            print(f"    {s:11s} peak {r['peak_rss_mb']:.0f} MiB (RSS after making the data "
+                  f"{r['rss_after_data_mb']:.0f} MiB; fit {r['fit_s']:.1f} s)")
+    if "physioex" in results:
+        px = results["physioex"]
+        print(f"\n[5] training steps, batch {BATCH} x L {L} x (1, {T}, {F}), Adam, "
+              "interleaved in one process (physioex venv):")
+        if "error" in px:
+            print(f"    failed: {px['error']}")
+        else:
+            ref = px["skseqsleep shared"]["median_step_s"]
+            for name, r in px.items():
+                print(f"    {name:52s} {r['median_step_s'] * 1000:8.1f} ms/step "
+                      f"{r['windows_per_s']:8.1f} windows/s  ({r['median_step_s'] / ref:.2f}x "
+                      "the shared step time)")
+    if "accuracy" in results:
+        a = results["accuracy"]
+        pw, sh = np.array(a["per-window"]), np.array(a["shared"])
+        d = sh - pw
+        print(f"\n[6] test accuracy on a simulated cohort, {len(pw)} seeds:")
+        print(f"    per-window {pw.mean():.4f} +- {pw.std(ddof=1) if len(pw) > 1 else 0:.4f}")
+        print(f"    shared     {sh.mean():.4f} +- {sh.std(ddof=1) if len(sh) > 1 else 0:.4f}")
+        print(f"    shared - per-window: {d.mean() * 100:+.2f} points "
+              f"(per seed {np.round(d * 100, 2).tolist()})")
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    ap.add_argument("--skip", nargs="*", default=[],
+                    choices=["training", "prediction", "memory", "physioex"])
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--train-steps-per-window", type=int, default=10)
+    ap.add_argument("--train-steps-shared", type=int, default=40)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--transform-epochs", type=int, default=9600)
+    ap.add_argument("--memory-epochs", type=int, default=40_000)
+    ap.add_argument("--memory-steps", type=int, default=20)
+    ap.add_argument("--physioex-steps", type=int, default=10)
+    ap.add_argument("--physioex-venv", default="~/.cache/skseqsleep-bench/physioex-venv")
+    ap.add_argument("--accuracy-seeds", type=int, default=0)
+    ap.add_argument("--accuracy-subjects", type=int, default=8)
+    ap.add_argument("--accuracy-epochs", type=int, default=3)
+    ap.add_argument("--json", help="also write the figures to this file")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.rounds, args.train_steps_per_window, args.train_steps_shared = 1, 3, 6
+        args.repeat, args.transform_epochs = 1, 960
+        args.memory_epochs, args.memory_steps, args.physioex_steps = 4000, 3, 2
+    results = {"machine": machine(), "args": vars(args)}
+    sections = [("training", bench_training), ("prediction", bench_prediction),
+                ("memory", bench_memory), ("physioex", bench_physioex)]
+    for name, fn in sections:
+        if name in args.skip:
+            continue
+        print(f"running {name}...", flush=True)
+        results[name] = fn(args)
+    if args.accuracy_seeds:
+        print("running accuracy...", flush=True)
+        results["accuracy"] = bench_accuracy(args)
+    results["load_avg_end"] = os.getloadavg()
+    report(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+    return results
+
+
+if __name__ == "__main__":
+    main()
