@@ -239,24 +239,31 @@ def test_bad_base_url_scheme(server, tmp_path, url):
     assert server.requests == []
 
 
-def test_night_absent_from_dataset_raises_before_any_download(server, tmp_path):
+def test_absent_nights_and_subjects_are_handled_before_any_download(server, tmp_path):
     # subject 13 has only night 1 (REFERENCE §1); the official table pins that
     official = read_sha256sums()
-    names = [n for n in official if n.startswith(("sleep-cassette/SC4121",
-                                                  "sleep-cassette/SC4131"))]
+    names = [n for n in official if n.startswith(("sleep-cassette/SC412",
+                                                  "sleep-cassette/SC413"))]
+    assert len(names) == 6
     sums = _publish(server, names)
-    with pytest.raises(ValueError, match=r"subject 13 night 2.*on_missing='skip'"):
-        fetch_sleep_edf([12, 13], nights=(1, 2), data_home=tmp_path / "h",
-                        base_url=server.url, checksums=sums, verbose=False)
+    home = tmp_path / "h"
+    with pytest.raises(ValueError, match=r"SC nights .*: subject 13 night 2$"):
+        fetch_sleep_edf([12, 13], nights=(1, 2), data_home=home, base_url=server.url,
+                        checksums=sums, verbose=False, on_missing="raise")
+    with pytest.raises(ValueError, match="subject 13 night 2"):  # the shipped table too
+        fetch_sleep_edf(13, data_home=home, base_url=server.url, verbose=False,
+                        on_missing="raise")
+    # a subject without any file is always an error (39 is absent from Sleep-EDF SC)
+    with pytest.raises(ValueError, match=r"SC subject\(s\) \[39\] are not part"):
+        fetch_sleep_edf([12, 39], data_home=home, base_url=server.url, verbose=False)
     assert server.requests == []
-    with pytest.raises(ValueError, match="subject 13 night 2"):
-        fetch_sleep_edf(13, data_home=tmp_path / "h", base_url=server.url, verbose=False)
-    assert server.requests == []
-    with pytest.warns(UserWarning, match=r"subject 12 night 2, subject 13 night 2.*skipped"):
-        files = fetch_sleep_edf([12, 13], nights=(1, 2), data_home=tmp_path / "h",
-                                base_url=server.url, checksums=sums, verbose=False,
-                                on_missing="skip")
-    assert [f[0].name for f in files] == ["SC4121E0-PSG.edf", "SC4131E0-PSG.edf"]
+    # default: the absent night is left out with a warning, the others are fetched
+    with pytest.warns(UserWarning, match=r": subject 13 night 2; they are skipped"):
+        files = fetch_sleep_edf([12, 13], nights=(1, 2), data_home=home,
+                                base_url=server.url, checksums=sums, verbose=False)
+    assert [f[0].name for f in files] == ["SC4121E0-PSG.edf", "SC4122E0-PSG.edf",
+                                          "SC4131E0-PSG.edf"]
+    assert len(server.requests) == 6
 
 
 def test_bad_arguments(tmp_path):

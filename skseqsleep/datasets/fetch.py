@@ -257,7 +257,7 @@ def fetch_sleep_edf(
     verbose: bool = True,
     *,
     checksums: str | os.PathLike | Mapping[str, str] | None = None,
-    on_missing: str = "raise",
+    on_missing: str = "warn",
     timeout: float = 60.0,
 ) -> list[tuple[Path, Path]]:
     """Download Sleep-EDF Expanded PSG and hypnogram files, verified by SHA-256 (REFERENCE §1).
@@ -294,11 +294,14 @@ def fetch_sleep_edf(
         Replaces the shipped checksum table, for mirrors that hold other files or for tests:
         a ``sha256sum``-format file or a mapping ``{relative path: hex digest}`` whose keys
         are paths like ``"sleep-cassette/SC4001E0-PSG.edf"``. Default: the official table.
-    on_missing : {"raise", "skip"}, default="raise"
-        What to do with a requested night that does not exist in the dataset (e.g. subject 13
-        night 2 of sleep-cassette, subjects 39, 68, 69, 78 and 79). "raise": a
-        :class:`ValueError` listing all of them, before any download. "skip": leave them out
-        with a :class:`UserWarning` that lists them.
+    on_missing : {"warn", "raise"}, default="warn"
+        What to do with a requested night that is absent from the dataset although the
+        subject exists (sleep-cassette subject 13 night 2, subject 36 night 1, subject 52
+        night 1): "warn" leaves it out with a :class:`UserWarning` that lists it (so that
+        ``fetch_sleep_edf(range(20))`` fetches the 39 nights of Sleep-EDF-SC-20); "raise"
+        makes it a :class:`ValueError`. Either way this is decided before any download, and a
+        requested subject with no night at all in the dataset (e.g. sleep-cassette subjects
+        39, 68, 69, 78, 79) is always a :class:`ValueError`.
     timeout : float, default=60.0
         Seconds to wait for the server on each network operation.
 
@@ -310,8 +313,8 @@ def fetch_sleep_edf(
     Raises
     ------
     ValueError
-        Unknown study, bad ``base_url`` scheme, bad night number, a night absent from the
-        dataset (``on_missing="raise"``), or a checksum mismatch.
+        Unknown study, bad ``base_url`` scheme, bad night number, a subject absent from the
+        dataset, a night absent from it (``on_missing="raise"``), or a checksum mismatch.
     FileNotFoundError
         The server answered 404 for a file (the message has the URL).
     OSError
@@ -326,8 +329,8 @@ def fetch_sleep_edf(
     """
     if study not in _STUDIES:
         raise ValueError(f"study must be one of {sorted(_STUDIES)}, got {study!r}")
-    if on_missing not in ("raise", "skip"):
-        raise ValueError(f"on_missing must be 'raise' or 'skip', got {on_missing!r}")
+    if on_missing not in ("warn", "raise"):
+        raise ValueError(f"on_missing must be 'warn' or 'raise', got {on_missing!r}")
     scheme = urllib.parse.urlsplit(str(base_url)).scheme.lower()
     if scheme not in ("http", "https"):
         raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r} "
@@ -344,19 +347,28 @@ def fetch_sleep_edf(
             raise ValueError(f"subjects must be integers in 0..99, got {subject!r}")
     sums = read_sha256sums(checksums)
 
-    wanted, missing = [], []
+    wanted, missing, absent_subjects = [], [], []
     for subject in subjects:
-        for night in nights:
+        found_any = False
+        for night in (1, 2):
             names = _recording_files(sums, study, int(subject), night)
+            found_any = found_any or names is not None
+            if night not in nights:
+                continue
             if names is None:
                 missing.append(f"subject {int(subject)} night {night}")
             else:
                 wanted.append(names)
+        if not found_any:
+            absent_subjects.append(int(subject))
+    if absent_subjects:
+        raise ValueError(f"{study} subject(s) {absent_subjects} are not part of Sleep-EDF "
+                         "Expanded (no file in the checksum table)")
     if missing:
         msg = (f"these {study} nights are not part of Sleep-EDF Expanded (absent from the "
                f"checksum table): {', '.join(missing)}")
         if on_missing == "raise":
-            raise ValueError(msg + "; pass on_missing='skip' to leave them out")
+            raise ValueError(msg)
         warnings.warn(msg + "; they are skipped", UserWarning, stacklevel=2)
 
     home = get_data_home(data_home)
