@@ -16,7 +16,7 @@ from sklearn.utils import Bunch
 from .._constants import EPOCH_SECONDS, EXCLUDED
 from ._edf import open_edf
 
-__all__ = ["ANNOTATION_TO_STAGE", "read_hypnogram"]
+__all__ = ["ANNOTATION_TO_STAGE", "ExclusionReport", "read_hypnogram"]
 
 #: Annotation text -> stage label (0..4, or EXCLUDED). R&K S3 and S4 both become N3.
 ANNOTATION_TO_STAGE = {
@@ -144,3 +144,69 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
         ignored=dict(ignored),
         path=path,
     )
+
+
+class ExclusionReport(dict):
+    """What a loader kept, excluded and skipped, per recording (readable with ``print``).
+
+    A dict ``recording -> {"kept": int, "excluded": {reason: n_epochs},
+    "trimmed": {reason: n_epochs}, "notes": [str, ...]}``: ``excluded`` counts epochs inside
+    the analysed part that have no usable stage (e.g. "Movement time", "Sleep stage ?"),
+    ``trimmed`` counts epochs outside it (e.g. before lights-off). ``skipped`` maps recordings
+    that were not loaded to the reason.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._hypnogram import ExclusionReport
+    >>> report = ExclusionReport()
+    >>> report.add("SC4001E0", kept=757, excluded={"Movement time": 2})
+    >>> report.skipped["SC4132"] = "not in Sleep-EDF"
+    >>> report.n_kept, report.n_excluded
+    (757, 2)
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.skipped: dict[str, str] = {}
+
+    def add(self, recording, kept, excluded=None, trimmed=None, notes=()):
+        """Record the outcome of one recording."""
+        self[str(recording)] = {"kept": int(kept), "excluded": dict(excluded or {}),
+                                "trimmed": dict(trimmed or {}), "notes": list(notes)}
+
+    @property
+    def n_kept(self) -> int:
+        """Total number of epochs kept."""
+        return sum(v["kept"] for v in self.values())
+
+    @property
+    def n_excluded(self) -> int:
+        """Total number of excluded epochs (unusable stage inside the analysed part)."""
+        return sum(sum(v["excluded"].values()) for v in self.values())
+
+    def excluded_by_reason(self) -> dict[str, int]:
+        """Excluded epochs summed over recordings, per reason."""
+        out: Counter = Counter()
+        for v in self.values():
+            out.update(v["excluded"])
+        return dict(out)
+
+    def __str__(self) -> str:
+        lines = [f"{len(self)} recordings, {self.n_kept} epochs kept, "
+                 f"{self.n_excluded} excluded {self.excluded_by_reason() or ''}".rstrip()]
+        for rec, v in self.items():
+            parts = [f"{v['kept']} kept"]
+            if v["excluded"]:
+                parts.append("excluded " + ", ".join(f"{k}: {n}"
+                                                      for k, n in v["excluded"].items()))
+            if v["trimmed"]:
+                parts.append("trimmed " + ", ".join(f"{k}: {n}"
+                                                     for k, n in v["trimmed"].items()))
+            lines.append(f"  {rec}: " + "; ".join(parts))
+            lines.extend(f"    note: {note}" for note in v["notes"])
+        for rec, why in self.skipped.items():
+            lines.append(f"  {rec}: skipped ({why})")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"ExclusionReport({dict.__repr__(self)}, skipped={self.skipped!r})"
