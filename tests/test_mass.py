@@ -237,7 +237,7 @@ def test_annotation_length_must_match_the_subset(tmp_path):
         load_mass(tmp_path, subsets=["SS2"])
 
 
-def test_several_subsets_bunch_and_recording_filter(tmp_path):
+def test_several_subsets_bunch_and_recording_filter(tmp_path, capsys):
     _one_channel_file(tmp_path, ["EEG C4-CLE", "EEG A1-CLE"], subset=1, subject=2)
     _one_channel_file(tmp_path, ["EEG C4-CLE", "EEG A1-CLE"], subset=1, subject=1)
     _one_channel_file(tmp_path, ["EEG C4-CLE", "EEG A1-CLE"], subset=5, subject=4,
@@ -254,7 +254,9 @@ def test_several_subsets_bunch_and_recording_filter(tmp_path):
         {}, {}, {"20-s epoch widened to 30 s leaves the recording": 2}]
     assert data.report.n_kept == 9 and data.report.n_excluded == 0
     assert "SS1, SS5" in data.description and "3 recordings, 9" in data.description
-    only = load_mass(tmp_path, subsets=["SS1", "SS5"], recordings=["01-05-0004"])
+    only = load_mass(tmp_path, subsets=["SS1", "SS5"], recordings=["01-05-0004"],
+                     verbose=True)
+    assert capsys.readouterr().err == "MASS SS5 01-05-0004 (1/1)\n"
     np.testing.assert_array_equal(only.X, data.X[-3:])
     with pytest.raises(FileNotFoundError, match="01-05-0009"):
         load_mass(tmp_path, subsets=["SS5"], recordings=["01-05-0009"])

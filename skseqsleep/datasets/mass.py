@@ -53,8 +53,9 @@ BANDPASS_HZ = (0.3, 40.0)
 #: Order of that FIR filter (number of taps minus one).
 FIR_ORDER = 100
 
-# channel name -> list of (required labels, (plus, minus) or (label,), derivation name),
-# tried in order; the first whose labels are all in the file wins (REFERENCE §1).
+# channel name -> list of (kind, (plus, minus) or (label,), derivation name), tried in order;
+# the first whose labels are all in the file wins (REFERENCE §1). kind "ears": only for files
+# with an "EEG A1-CLE" or "EEG A2-CLE" electrode; "linked": only for files without; "any".
 _A1, _A2 = "EEG A1-CLE", "EEG A2-CLE"
 _RULES = {
     "C4-A1": [
