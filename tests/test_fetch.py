@@ -101,6 +101,12 @@ def test_fresh_download_then_nothing_downloaded_again(server, tmp_path, capsys):
     assert sorted(p for p, _ in server.requests) == sorted("/files/" + r for r in NIGHT_FILES)
     assert not list(home.rglob("*.part"))
     assert capsys.readouterr().err == ""  # verbose=False prints nothing
+    # the folder is laid out as load_sleep_edf expects (PhysioNet layout)
+    from skseqsleep.datasets.sleep_edf import find_sleep_edf_files
+
+    index = find_sleep_edf_files(home)
+    assert [(index[("SC", 0, n)]["psg"], index[("SC", 0, n)]["hypnogram"]) for n in (1, 2)] \
+        == files
 
     n = len(server.requests)
     again = fetch_sleep_edf([0], nights=(1, 2), data_home=home, base_url=server.url,
