@@ -205,8 +205,10 @@ def _download(url: str, target: Path, expected: str, verbose: bool, timeout: flo
             content_range = response.headers.get("Content-Range", "")
             match = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*", content_range)
             if match is None or int(match.group(1)) != offset:
+                part.unlink()
                 raise OSError(f"downloading {url}: asked to resume at byte {offset} but the "
-                              f"server answered Content-Range {content_range!r}")
+                              f"server answered Content-Range {content_range!r}; the partial "
+                              "file was deleted and the next call downloads from the start")
             mode = "ab"
         else:
             # fresh download, or the server ignored the Range header: restart from zero
