@@ -20,7 +20,21 @@ _SUBMODULES = {
     "pretrained", "plotting", "study", "cli",
 }
 
-__all__ = ["__version__", *sorted(_LAZY), *sorted(_SUBMODULES)]
+__all__ = [
+    "STAGES",
+    "SeqSleepClassifier",
+    "SpectrogramTransformer",
+    "__version__",
+    "classifier",
+    "cli",
+    "datasets",
+    "model_selection",
+    "nn",
+    "plotting",
+    "preprocessing",
+    "pretrained",
+    "study",
+]
 
 
 def __getattr__(name):

@@ -18,7 +18,7 @@ _LAZY = {
     "make_sleep_cohort": "skseqsleep.datasets.simulate",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = list(_LAZY)
 
 
 def __getattr__(name):

@@ -8,7 +8,7 @@ _LAZY = {
     "triangular_filterbank": "skseqsleep.nn.seqsleepnet",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = list(_LAZY)
 
 
 def __getattr__(name):
