@@ -29,6 +29,7 @@ __all__ = [
     "classifier",
     "cli",
     "datasets",
+    "load_model",
     "model_selection",
     "nn",
     "plotting",
