@@ -213,6 +213,7 @@ class StepValidation(Callback):
         if self.best_state_ is not None:
             net.module_.load_state_dict(self.best_state_)
             net.best_step_ = self.best_step_
+            self.best_state_ = None     # do not keep a second copy of the weights (pickling)
 
 
 class SeqSleepClassifier(NeuralNetClassifier):
