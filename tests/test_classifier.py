@@ -159,7 +159,8 @@ def test_short_recordings_in_fit_warn_and_all_short_is_an_error(cohort):
     recs = np.repeat(["long", "short"], [20, 3])
     with pytest.warns(UserWarning, match="1 recording.*shorter than seq_len=4"):
         SeqSleepClassifier(**{**TINY, "max_epochs": 1}).fit(X[:23], y[:23], recordings=recs)
-    with pytest.raises(ValueError, match="no training window"):
+    with pytest.raises(ValueError, match="no training window"), \
+            pytest.warns(UserWarning, match="2 recording"):
         SeqSleepClassifier(**TINY).fit(X[:6], y[:6], recordings=np.repeat(["a", "b"], 3))
 
 
@@ -512,3 +513,19 @@ def test_device_auto_resolution_and_cpu_loading_simulated(cohort, monkeypatch):
     assert restored.device == "auto" and restored.device_ == "cpu"
     np.testing.assert_array_equal(restored.predict_proba(X[:48], recordings=recs[:48]), expected)
     assert clone(restored).get_params()["device"] == "auto"
+
+
+def test_frozen_bnlstm_parts_keep_their_batch_norm_statistics(cohort):
+    X, y, _, recs = cohort
+    kw = {**TINY, "cell": "bnlstm", "max_epochs": 1}
+    source = SeqSleepClassifier(**kw, random_state=0).fit(X[:48], y[:48], recordings=recs[:48])
+    pop = [k for k in state(source) if "pop_mean" in k or "pop_var" in k]
+    assert any(k.startswith("arnn") for k in pop) and any(k.startswith("seqrnn") for k in pop)
+    frozen = SeqSleepClassifier(**kw, warm_start_from=source, trainable_parts="softmax",
+                                random_state=1).fit(X[48:], y[48:], recordings=recs[48:])
+    trained = SeqSleepClassifier(**kw, warm_start_from=source, random_state=1).fit(
+        X[48:], y[48:], recordings=recs[48:])
+    before, after_frozen, after_trained = state(source), state(frozen), state(trained)
+    for k in pop:
+        assert torch.equal(before[k], after_frozen[k]), k          # no statistic update
+    assert any(not torch.equal(before[k], after_trained[k]) for k in pop)
