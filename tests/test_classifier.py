@@ -529,3 +529,24 @@ def test_frozen_bnlstm_parts_keep_their_batch_norm_statistics(cohort):
     for k in pop:
         assert torch.equal(before[k], after_frozen[k]), k          # no statistic update
     assert any(not torch.equal(before[k], after_trained[k]) for k in pop)
+
+
+def test_warm_start_from_the_authors_tensorflow_checkpoint(shared_dir):
+    pretrained = pytest.importorskip(
+        "skseqsleep.pretrained", reason="skseqsleep.pretrained (TF checkpoint reader) is not "
+        "in this checkout yet")
+    ckpt = shared_dir / "pretrained" / "phan2019-mass" / "1chan_eeg" / "pretrained_model.ckpt"
+    expected = pretrained.load_tf_checkpoint_state(ckpt)["state_dict"]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 1, 29, 129)).astype(np.float32)
+    y = rng.integers(0, 5, 24)
+    for source in (ckpt, ckpt.parent):                  # prefix and folder
+        clf = SeqSleepClassifier(cell="bnlstm", warm_start_from=source, trainable_parts=(),
+                                 verbose=0, device="cpu")
+        clf.fit(X, y, recordings=np.zeros(24))
+        got = state(clf)
+        assert set(got) == set(expected)
+        assert all(torch.equal(got[k], torch.as_tensor(expected[k])) for k in got)
+    assert clf.predict(X, recordings=np.zeros(24)).shape == (24,)
+    with pytest.raises(ValueError, match="cell: source 'bnlstm', this classifier 'gru'"):
+        SeqSleepClassifier(warm_start_from=ckpt, verbose=0).fit(X, y, recordings=np.zeros(24))
