@@ -269,7 +269,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
         the global torch RNG is left untouched). Same seed, same CPU: identical predictions.
     train_sampler : {"per-window"}, default="per-window"
         How training minibatches are built: ``"per-window"`` gathers ``batch_size`` shuffled
-        windows and runs the whole network on each (reference behaviour).
+        windows and runs the whole network on each (reference behaviour). Every pass over the
+        data draws a new permutation of all training windows; the last partial batch is
+        dropped (REFERENCE §4). skorch's ``iterator_train`` is not used.
     inference : {"encode-once", "per-window"}, default="encode-once"
         ``"encode-once"`` runs the ARNN once per epoch (``encode_epochs``) and the SeqRNN over
         all windows of those features (exact in eval mode); ``"per-window"`` runs the full
@@ -669,6 +671,14 @@ class SeqSleepClassifier(NeuralNetClassifier):
         return train, None
 
     def get_iterator(self, dataset, training=False):
+        """Training batches of windows, built by the ``train_sampler`` strategy.
+
+        ``"per-window"`` (reference) yields ``(X[idx], y[idx])`` with ``idx`` of shape
+        ``(batch_size, seq_len)``, gathered from the epoch array on the fly
+        (:class:`skseqsleep._windows.WindowBatches`); skorch's ``iterator_train`` is not
+        used for the classifier's own dataset. Other strategies plug in here (and, if their
+        batches differ, in :meth:`infer`). Non-training iterators are skorch's.
+        """
         is_windows = training and isinstance(dataset, RecordingsDataset)
         if is_windows and self.train_sampler == "per-window":
             return WindowBatches(dataset, int(self.batch_size), self.train_rng_)

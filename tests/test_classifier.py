@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import sklearn
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.model_selection import (
     GridSearchCV,
@@ -182,6 +184,24 @@ def test_prediction_windows_never_cross_recordings(fitted, cohort):
     # groups as fallback: contiguous runs of equal groups are recordings
     np.testing.assert_allclose(fitted.predict_proba(both, groups=np.repeat([7, 8], 24)), alone,
                                rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lengths=st.lists(st.integers(1, 9), min_size=1, max_size=5))
+def test_window_coverage_of_every_epoch(fitted, cohort, lengths):
+    """Each epoch is covered by every window of its own recording that contains it."""
+    n = sum(lengths)
+    X = cohort[0][:n]
+    recs = np.repeat(np.arange(len(lengths)), lengths)
+    _, counts = fitted.fused_log_scores(X, recordings=recs)
+    expected = []
+    for m in lengths:                      # seq_len L = 4
+        for i in range(m):
+            expected.append(1 if m < 4 else min(i, m - 4) - max(0, i - 3) + 1)
+    np.testing.assert_array_equal(counts, expected)
+    proba = fitted.predict_proba(X, recordings=recs)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
 
 
 class _BatchRecorder(Callback):
