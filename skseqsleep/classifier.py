@@ -600,8 +600,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
         X = np.asarray(X)
         if X.ndim == 4:
             self.n_channels_, self.n_frames_, self.n_freq_bins_ = (int(s) for s in X.shape[1:])
-        if hasattr(self, "module_config_"):
-            del self.module_config_
+        for attr in ("module_config_", "valid_windows_", "valid_recordings_", "best_step_",
+                     "train_windows_", "train_recordings_"):
+            self.__dict__.pop(attr, None)
         X = self._check_X(X)
         recs = find_recordings(len(X), recordings, groups, what="X")
         rs = check_random_state(self.random_state)
@@ -655,6 +656,12 @@ class SeqSleepClassifier(NeuralNetClassifier):
             train, valid = self.train_split(dataset, **fit_params)
         else:
             train = dataset
+        for part in (train, valid):
+            if part is not None and not isinstance(part, RecordingsDataset):
+                raise TypeError(
+                    "train_split must split the classifier's dataset of recordings by whole "
+                    "subjects and return two such datasets (use skseqsleep.model_selection."
+                    f"GroupHoldout or PredefinedGroupSplit); got {type(part).__name__}")
         if len(train) == 0:
             raise ValueError(
                 f"no training window: every training recording is shorter than seq_len="

@@ -570,3 +570,12 @@ def test_warm_start_from_the_authors_tensorflow_checkpoint(shared_dir):
     assert clf.predict(X, recordings=np.zeros(24)).shape == (24,)
     with pytest.raises(ValueError, match="cell: source 'bnlstm', this classifier 'gru'"):
         SeqSleepClassifier(warm_start_from=ckpt, verbose=0).fit(X, y, recordings=np.zeros(24))
+
+
+def test_train_split_must_split_whole_recordings(cohort):
+    from skorch.dataset import ValidSplit
+
+    X, y, groups, recs = cohort
+    with pytest.raises(TypeError, match="use skseqsleep.model_selection.GroupHoldout"):
+        SeqSleepClassifier(**TINY, train_split=ValidSplit(4)).fit(X, y, groups=groups,
+                                                                   recordings=recs)
