@@ -260,8 +260,10 @@ def test_learns_well_above_chance_and_same_seed_same_predictions(cohort):
     X, y, groups, recs = cohort
     test = groups == 3
     kw = dict(**{**TINY, "max_epochs": 4}, random_state=1)
+    rng_before = torch.get_rng_state()
     clf = SeqSleepClassifier(**kw).fit(X[~test], y[~test], groups=groups[~test],
                                        recordings=recs[~test])
+    assert torch.equal(torch.get_rng_state(), rng_before)    # global torch RNG untouched
     pred = clf.predict(X[test], recordings=recs[test])
     assert (pred == y[test]).mean() > 0.7           # chance is about 0.2
     again = SeqSleepClassifier(**kw).fit(X[~test], y[~test], groups=groups[~test],
