@@ -490,3 +490,18 @@ def test_same_seed_same_network(cell):
     c = SeqSleepNet(cell=cell).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["arnn.filterbanks.0.V"], c["arnn.filterbanks.0.V"])
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_backward_direction_matches_torch_bidirectional(kind):
+    """Reversing the sequence, running the cell and reversing back is torch's reverse pass."""
+    torch.manual_seed(9)
+    rnn = BidirectionalRNN(6, 4, kind, n_steps=5, dropout=0.25).eval()
+    ref = (torch.nn.GRU if kind == "gru" else torch.nn.LSTM)(
+        6, 4, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(ref, f"{name}_l0").copy_(getattr(rnn.fw.rnn, f"{name}_l0"))
+            getattr(ref, f"{name}_l0_reverse").copy_(getattr(rnn.bw.rnn, f"{name}_l0"))
+    x = torch.randn(3, 7, 6)
+    torch.testing.assert_close(rnn(x), ref(x)[0])
