@@ -259,3 +259,24 @@ def test_pipeline_with_metadata_routing(epochs):
     [SpectrogramTransformer(fs=1.0, window_seconds=2.0, nfft=2, epoch_seconds=None)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.shared
+def test_real_sleep_edf_epochs(shared_dir):
+    """The first 300 s of SC4001E0 (real Fpz-Cz and EOG, 100 Hz): 10 epochs x 2 channels."""
+    import pyedflib
+
+    path = shared_dir / "data" / "sleep-edf" / "SC4001E0-PSG-first300s.edf"
+    with pyedflib.EdfReader(str(path)) as edf:
+        labels = edf.getSignalLabels()
+        sig = np.stack([edf.readSignal(labels.index(ch))
+                        for ch in ("EEG Fpz-Cz", "EOG horizontal")])
+    X = sig.reshape(2, 10, 3000).transpose(1, 0, 2).astype(np.float32)   # (10, 2, 3000)
+    out = SpectrogramTransformer().fit_transform(X)
+    assert out.shape == (10, 2, 29, 129) and np.all(np.isfinite(out))
+    eog = _direct(X)[:, 1]                                    # (10, 29, 129)
+    want = (eog[4] - eog.mean(axis=(0, 1))) / eog.std(axis=(0, 1))
+    np.testing.assert_allclose(out[4, 1], want, rtol=1e-4, atol=1e-4)
+    # REFERENCE §1: a constant factor (uV vs mV) is irrelevant after the standardisation
+    np.testing.assert_allclose(SpectrogramTransformer().fit_transform(X / 1000), out,
+                               rtol=1e-4, atol=1e-4)
