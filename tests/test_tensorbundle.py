@@ -222,7 +222,7 @@ def write_bundle(prefix, tensors, *, big_endian=False, entries_per_block=1000,
         shape = b"".join(_pb_bytes(2, _pb_varint(1, d)) for d in arr.shape)
         entry = (_pb_varint(1, _DT[code]) + (_pb_bytes(2, shape) if shape else b"")
                  + (_pb_varint(4, len(data)) if data else b"") + _pb_varint(5, len(raw))
-                 + _pb_fixed32(6, mask_crc32c(_crc32c_bitwise(raw))))
+                 + _pb_fixed32(6, mask_crc32c(crc32c(raw))))  # checked on its own above
         pairs.append((name.encode(), entry))
         data += raw
     for name, proto in (extra or {}).items():
