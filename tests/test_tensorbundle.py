@@ -136,6 +136,44 @@ def test_prefix_forms_and_names_subset(shared_dir, tmp_path):
         resolve_checkpoint_prefix(tmp_path)
 
 
+def test_release_folder_layout_and_state_file(shared_dir, tmp_path):
+    src = _prefix(shared_dir, "1chan_eeg")
+    # the authors' release: 1chan_eeg/checkpoint/{checkpoint, pretrained_model.ckpt.*}, whose
+    # state file holds an absolute path of the authors' machine
+    ckdir = tmp_path / "1chan_eeg" / "checkpoint"
+    ckdir.mkdir(parents=True)
+    for suffix in (".index", ".data-00000-of-00001"):
+        os.symlink(f"{src}{suffix}", ckdir / f"pretrained_model.ckpt{suffix}")
+    (ckdir / "checkpoint").write_text(
+        'model_checkpoint_path: "/cluster/home/x/mass_all/checkpoint/pretrained_model.ckpt"\n'
+        'all_model_checkpoint_paths: "/cluster/home/x/mass_all/checkpoint/'
+        'pretrained_model.ckpt"\n')
+    assert resolve_checkpoint_prefix(tmp_path / "1chan_eeg") == ckdir / "pretrained_model.ckpt"
+    assert resolve_checkpoint_prefix(ckdir) == ckdir / "pretrained_model.ckpt"
+    # a second checkpoint in the folder: the state file tells which one
+    for suffix in (".index", ".data-00000-of-00001"):
+        os.symlink(f"{src}{suffix}", ckdir / f"older.ckpt{suffix}")
+    assert resolve_checkpoint_prefix(ckdir) == ckdir / "pretrained_model.ckpt"
+    (ckdir / "checkpoint").unlink()
+    with pytest.raises(FileNotFoundError, match="found 2"):
+        resolve_checkpoint_prefix(ckdir)
+
+
+def test_reading_does_not_import_torch(shared_dir):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys; from skseqsleep.pretrained import read_tensorbundle; "
+            f"read_tensorbundle({str(_prefix(shared_dir, '1chan_eeg'))!r}); "
+            "print('torch' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.strip() == "False"
+
+
 # ------------------------------------------------------------------------------------------
 # an independent minimal writer (follows the public format descriptions)
 # ------------------------------------------------------------------------------------------

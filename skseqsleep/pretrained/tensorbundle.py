@@ -596,15 +596,34 @@ def _read_table(table: bytes) -> list[tuple[bytes, bytes]]:
 # --------------------------------------------------------------------------------------------
 # public readers
 # --------------------------------------------------------------------------------------------
+def _state_file_checkpoint(path: Path) -> str | None:
+    """File name of ``model_checkpoint_path`` in a TensorFlow ``checkpoint`` state file."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")[:65536]
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model_checkpoint_path":
+            value = value.strip().strip('"')
+            return value.replace("\\", "/").rsplit("/", 1)[-1] or None
+    return None
+
+
 def resolve_checkpoint_prefix(path: str | os.PathLike) -> Path:
     """The TensorBundle prefix for a prefix, an ``.index`` path or a folder.
 
-    A folder must contain exactly one ``*.index`` file.
+    A folder is searched for ``*.index`` files; when it has none but has a ``checkpoint/``
+    sub-folder (the layout of the authors' release: ``1chan_eeg/checkpoint/
+    pretrained_model.ckpt.*``), that sub-folder is searched. Exactly one index file must be
+    found, or else the folder's TensorFlow ``checkpoint`` state file must name one of them
+    (only the file name of its ``model_checkpoint_path`` is used, since released state files
+    hold absolute paths of the authors' machines).
 
     Parameters
     ----------
     path : str or path-like
-        ``.../model.ckpt``, ``.../model.ckpt.index`` or the folder containing them.
+        ``.../model.ckpt``, ``.../model.ckpt.index`` or a folder containing them.
 
     Returns
     -------
@@ -614,7 +633,8 @@ def resolve_checkpoint_prefix(path: str | os.PathLike) -> Path:
     Raises
     ------
     FileNotFoundError
-        When no index file is found.
+        When no index file is found, or a folder holds several and no state file tells
+        which one to use.
 
     Examples
     --------
@@ -625,11 +645,20 @@ def resolve_checkpoint_prefix(path: str | os.PathLike) -> Path:
     """
     p = Path(os.fspath(path)).expanduser()
     if p.is_dir():
-        found = sorted(p.glob("*.index"))
+        folder = p
+        found = sorted(folder.glob("*.index"))
+        if not found and (folder / "checkpoint").is_dir():
+            folder = folder / "checkpoint"
+            found = sorted(folder.glob("*.index"))
+        if len(found) > 1 and (folder / "checkpoint").is_file():
+            named = _state_file_checkpoint(folder / "checkpoint")
+            if named is not None and (folder / f"{named}.index").is_file():
+                return folder / named
         if len(found) != 1:
             raise FileNotFoundError(
-                f"expected exactly one TensorBundle '*.index' file in folder {p}, "
-                f"found {len(found)}: {[f.name for f in found]}")
+                f"expected exactly one TensorBundle '*.index' file in folder {folder} (or a "
+                f"'checkpoint' state file naming one), found {len(found)}: "
+                f"{[f.name for f in found]}")
         return found[0].with_suffix("")
     if p.suffix == ".index" and p.is_file():
         return p.with_suffix("")
