@@ -547,6 +547,13 @@ class SeqSleepClassifier(NeuralNetClassifier):
             raise ValueError(f"warm_start_from: the source weights do not fit the network: "
                              f"{exc}") from exc
 
+    def initialize_optimizer(self, *args, **kwargs):
+        """The optimiser gets only the trainable parts; none for direct transfer."""
+        if not _normalise_parts(self.trainable_parts):
+            self.optimizer_ = None
+            return self
+        return super().initialize_optimizer(*args, **kwargs)
+
     def get_all_learnable_params(self):
         """Only the parameters of the trainable parts go to the optimiser."""
         parts = _normalise_parts(self.trainable_parts)
@@ -619,7 +626,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
             short = recs.lengths < self.seq_len
             if short.any():
                 warnings.warn(f"{int(short.sum())} recording(s) shorter than seq_len="
-                              f"{self.seq_len} epochs ({list(recs.names[short][:3])}) give no "
+                              f"{self.seq_len} epochs ({[str(n) for n in recs.names[short][:3]]}) give no "
                               "training window", UserWarning, stacklevel=2)
             self.classes_inferred_ = np.arange(n_classes)
             self.validation_history_ = []
