@@ -83,10 +83,9 @@ def test_direct_transfer_of_mass_eeg_model_to_dreams(dreams_eeg):
     assert all(np.any(pred == k) for k in range(5) if counts[k] >= 10)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="classifier branch: trainable_parts=() builds Adam over an empty "
-                          "parameter list ('optimizer got an empty parameter list')")
 def test_classifier_direct_transfer_matches_the_written_out_fusion(dreams_eeg):
+    """SeqSleepClassifier(warm_start_from=<TF checkpoint>, trainable_parts=()) predicts
+    exactly what the loaded network and the written-out fusion give."""
     data, X, ckpt = dreams_eeg
     clf = SeqSleepClassifier(cell="bnlstm", trainable_parts=(), warm_start_from=ckpt,
                              verbose=0, random_state=0)
