@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from skseqsleep.pretrained.tensorbundle import (
@@ -431,6 +431,12 @@ def test_huge_lengths_fail_cleanly_without_allocating(real_copy, tmp_path):
         "far": _pb_varint(1, 1) + _pb_bytes(2, _pb_bytes(2, _pb_varint(1, 1)))
         + _pb_varint(4, 2**63 - 1) + _pb_varint(5, 4),
         "wide": _pb_varint(1, 1) + _pb_bytes(2, dim * 40) + _pb_varint(5, 4),
+        # empty tensors whose shape numpy still cannot describe
+        # (with valid checksums: of no bytes, and of the first 4 bytes = a[0] = 1.0)
+        "empty": _pb_varint(1, 1) + _pb_bytes(2, _pb_bytes(2, b"") + dim * 3)
+        + _pb_fixed32(6, mask_crc32c(0)),
+        "deep": _pb_varint(1, 1) + _pb_bytes(2, _pb_bytes(2, _pb_varint(1, 1)) * 65)
+        + _pb_varint(5, 4) + _pb_fixed32(6, mask_crc32c(crc32c(np.float32(1).tobytes()))),
     }
     for name, proto in protos.items():
         pre = write_bundle(tmp_path / f"{name}.ckpt", {"a": np.ones(3, "f4")},
@@ -580,3 +586,37 @@ def test_fuzz_real_data(real_copy, mutation, shared_dir):
         assert mutation[0] != "truncate"
         for k in ref.files:
             assert np.array_equal(got[k], ref[k])
+
+
+_DIM = st.one_of(st.integers(0, 4), st.sampled_from([2**30, 2**31, 2**62, 2**63 - 1]))
+_INT64 = st.one_of(st.integers(0, 80), st.sampled_from([2**31, 2**62, 2**63 - 1, 2**64 - 1]))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(dtype=st.integers(0, 30), dims=st.lists(_DIM, max_size=70), offset=_INT64,
+       size=st.one_of(st.none(), st.none(), _INT64), good_crc=st.booleans(), shard=st.sampled_from([0, 1]))
+@example(dtype=1, dims=[0, 2**62], offset=0, size=None, good_crc=True, shard=0)
+@example(dtype=1, dims=[1] * 65, offset=0, size=None, good_crc=True, shard=0)
+@example(dtype=19, dims=[2, 3], offset=40, size=None, good_crc=True, shard=0)
+def test_fuzz_entry_fields(tmp_path, dtype, dims, offset, size, good_crc, shard):
+    """Arbitrary BundleEntryProto field values: a result or CheckpointFormatError."""
+    a = np.arange(16, dtype="f4")
+    raw = a.tobytes()
+    if size is None:  # the size that dtype and shape imply, when it is small
+        n = 1
+        for d in dims:
+            n *= d
+        size = n * {1: 4, 2: 8, 3: 4, 9: 8, 19: 2}.get(dtype, 1)
+    crc = crc32c(raw[offset:offset + size]) if good_crc and offset + size <= 64 else 12345
+    proto = (_pb_varint(1, dtype) + _pb_bytes(2, b"".join(_pb_bytes(2, _pb_varint(1, d))
+                                                           for d in dims))
+             + _pb_varint(3, shard) + _pb_varint(4, offset) + _pb_varint(5, size)
+             + _pb_fixed32(6, mask_crc32c(crc)))
+    prefix = write_bundle(tmp_path / "m.ckpt", {"a": a}, extra={"z": proto})
+    got = _read_or_format_error(prefix)
+    if got is not None:
+        assert np.array_equal(got["a"], a)
+        z = got["z"]
+        assert z.shape == tuple(dims) and z.nbytes == size
+        assert z.tobytes() == raw[offset:offset + size]

@@ -65,6 +65,7 @@ BLOCK_TRAILER_SIZE = 5
 _MAX_VARINT_BYTES = 10
 _MASK_DELTA = 0xA282EAD8
 _BUNDLE_VERSION = 1  # TensorFlow's kTensorBundleVersion
+_MAX_DIMS = 32  # numpy arrays have at most 64 dimensions (32 before numpy 2)
 _U32 = 0xFFFFFFFF
 _U64 = (1 << 64) - 1
 
@@ -483,6 +484,14 @@ def _decode_entry(name: str, value: bytes, endianness: str) -> BundleEntry:
     np_dtype = None
     if np_code is not None:
         np_dtype = np.dtype(("<" if endianness == "little" else ">") + np_code)
+    if len(shape) > _MAX_DIMS:
+        raise _Malformed(f"shape has {len(shape)} dimensions; at most {_MAX_DIMS} are supported")
+    if np_dtype is not None:
+        extent = np_dtype.itemsize
+        for d in shape:
+            extent *= max(d, 1)
+        if extent >= 1 << 63:  # numpy cannot even describe such an array (empty or not)
+            raise _Malformed(f"shape {shape} of {tf_name} is too large to be addressed")
     if offset < 0 or size < 0 or shard_id < 0:
         raise _Malformed(f"negative shard_id/offset/size ({shard_id}, {offset}, {size})")
     return BundleEntry(name, tf_name, np_dtype, shape, shard_id, offset, size,
