@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -50,6 +51,9 @@ from .tensorbundle import (
     read_tensorbundle,
     resolve_checkpoint_prefix,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..nn import SeqSleepNet
 
 __all__ = ["is_tf_checkpoint", "load_phan2019_model", "load_tf_checkpoint_state"]
 
@@ -228,7 +232,7 @@ def load_tf_checkpoint_state(path: str | os.PathLike) -> dict:
     return {"config": config, "state_dict": {k: state[k] for k in template}}
 
 
-def load_phan2019_model(path: str | os.PathLike):
+def load_phan2019_model(path: str | os.PathLike) -> SeqSleepNet:
     """The authors' pretrained SeqSleepNet, loaded and in evaluation mode.
 
     Parameters

@@ -41,6 +41,7 @@ import glob
 import itertools
 import os
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -168,7 +169,7 @@ def _shift_tables(n_bytes: int) -> tuple[tuple[int, ...], ...]:
     )
 
 
-def crc32c(data, crc: int = 0) -> int:
+def crc32c(data: bytes | bytearray | memoryview | np.ndarray, crc: int = 0) -> int:
     """CRC32C (Castagnoli) of ``data``, optionally continuing from a previous ``crc``.
 
     Long inputs are split into lanes of equal length (a power of two near the square root of
@@ -362,6 +363,11 @@ class BundleHeader:
         ``"little"`` or ``"big"``: byte order of the tensor data.
     version_producer, version_min_consumer : int
         The bundle format ``VersionDef``.
+
+    Examples
+    --------
+    >>> BundleHeader(1, "little", 1, 0).num_shards
+    1
     """
 
     num_shards: int
@@ -389,6 +395,12 @@ class BundleEntry:
         Byte range ``[offset, offset + size)`` in data shard ``shard_id``.
     crc32c : int
         The CRC32C of those bytes, **unmasked** (the file stores it masked).
+
+    Examples
+    --------
+    >>> e = BundleEntry("w", "DT_FLOAT", np.dtype("<f4"), (2, 3), 0, 0, 24, 0)
+    >>> e.size == e.dtype.itemsize * 2 * 3
+    True
     """
 
     name: str
@@ -738,7 +750,7 @@ def _shard_path(prefix: Path, shard: int, num_shards: int) -> Path:
     return Path(f"{prefix}.data-{shard:05d}-of-{num_shards:05d}")
 
 
-def read_tensorbundle(prefix: str | os.PathLike, names=None, *,
+def read_tensorbundle(prefix: str | os.PathLike, names: Iterable[str] | None = None, *,
                       verify_checksums: bool = True) -> dict[str, np.ndarray]:
     """Read the tensors of a TensorFlow TensorBundle checkpoint into numpy arrays.
 
