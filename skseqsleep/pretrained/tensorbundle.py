@@ -181,7 +181,7 @@ def crc32c(data: bytes | bytearray | memoryview | np.ndarray, crc: int = 0) -> i
     Parameters
     ----------
     data : bytes-like or numpy array
-        The bytes to checksum (a numpy array is taken as its raw bytes).
+        The bytes to checksum (a numpy array is taken as its raw bytes in C order).
     crc : int, default=0
         The CRC32C of the data preceding ``data`` (for incremental use).
 
@@ -197,6 +197,8 @@ def crc32c(data: bytes | bytearray | memoryview | np.ndarray, crc: int = 0) -> i
     >>> crc32c(b"6789", crc=crc32c(b"12345")) == crc32c(b"123456789")
     True
     """
+    if isinstance(data, np.ndarray):
+        data = np.ascontiguousarray(data)
     buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
     c = (crc ^ _U32) & _U32
     n = buf.size
