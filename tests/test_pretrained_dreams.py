@@ -70,12 +70,14 @@ def test_direct_transfer_of_mass_eeg_model_to_dreams(dreams_eeg):
     print(f"DREAMS direct transfer (MASS EEG model): accuracy {acc:.3f}, kappa {kappa:.3f}, "
           f"macro F1 {mf1:.3f}, {len(pred)} epochs")
     # Chance agreement is kappa = 0, and so is always answering the majority stage (N2 here,
-    # 65 % of the epochs). 0.4 ("moderate agreement", Landis & Koch) is far above what a
-    # network with wrongly mapped weights reaches (such a network answers nearly one stage:
-    # kappa ~ 0), yet well below the measured 0.615 and the published 0.733 for direct
-    # transfer to Sleep-EDF EEG (REFERENCE §6), leaving room for a different montage
-    # (C3/CZ-A1 instead of C4-A1), 30-min excerpts and gaps where mixed epochs were removed.
-    assert kappa > 0.4
+    # 65 % of the epochs). Deliberately wrong mappings of the same checkpoint, measured on
+    # this data: forget/input gate blocks swapped 0.36, forward/backward frame RNN exchanged
+    # -0.04, BN population statistics left at their initial values 0.00 (always N2). The
+    # threshold 0.5 rejects all of these, and stays well below the measured 0.615 (a
+    # deterministic CPU computation) and the published 0.733 for direct transfer to Sleep-EDF
+    # EEG (REFERENCE §6); DREAMS differs more from MASS C4-A1: C3/CZ-A1 montage, 30-min
+    # excerpts, gaps where epochs with mixed 5-s scores were removed.
+    assert kappa > 0.5
     majority = np.bincount(data.y).max() / len(data.y)
     assert acc > majority + 0.05
     # every stage that occurs at least 10 times is predicted at least once
