@@ -213,6 +213,7 @@ class StepValidation(Callback):
         if self.best_state_ is not None:
             net.module_.load_state_dict(self.best_state_)
             net.best_step_ = self.best_step_
+            self.best_state_ = None     # do not keep a second copy of the weights (pickling)
 
 
 class SeqSleepClassifier(NeuralNetClassifier):
@@ -268,7 +269,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
         the global torch RNG is left untouched). Same seed, same CPU: identical predictions.
     train_sampler : {"per-window"}, default="per-window"
         How training minibatches are built: ``"per-window"`` gathers ``batch_size`` shuffled
-        windows and runs the whole network on each (reference behaviour).
+        windows and runs the whole network on each (reference behaviour). Every pass over the
+        data draws a new permutation of all training windows; the last partial batch is
+        dropped (REFERENCE §4). skorch's ``iterator_train`` is not used.
     inference : {"encode-once", "per-window"}, default="encode-once"
         ``"encode-once"`` runs the ARNN once per epoch (``encode_epochs``) and the SeqRNN over
         all windows of those features (exact in eval mode); ``"per-window"`` runs the full
@@ -597,8 +600,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
         X = np.asarray(X)
         if X.ndim == 4:
             self.n_channels_, self.n_frames_, self.n_freq_bins_ = (int(s) for s in X.shape[1:])
-        if hasattr(self, "module_config_"):
-            del self.module_config_
+        for attr in ("module_config_", "valid_windows_", "valid_recordings_", "best_step_",
+                     "train_windows_", "train_recordings_"):
+            self.__dict__.pop(attr, None)
         X = self._check_X(X)
         recs = find_recordings(len(X), recordings, groups, what="X")
         rs = check_random_state(self.random_state)
@@ -652,6 +656,12 @@ class SeqSleepClassifier(NeuralNetClassifier):
             train, valid = self.train_split(dataset, **fit_params)
         else:
             train = dataset
+        for part in (train, valid):
+            if part is not None and not isinstance(part, RecordingsDataset):
+                raise TypeError(
+                    "train_split must split the classifier's dataset of recordings by whole "
+                    "subjects and return two such datasets (use skseqsleep.model_selection."
+                    f"GroupHoldout or PredefinedGroupSplit); got {type(part).__name__}")
         if len(train) == 0:
             raise ValueError(
                 f"no training window: every training recording is shorter than seq_len="
@@ -668,6 +678,14 @@ class SeqSleepClassifier(NeuralNetClassifier):
         return train, None
 
     def get_iterator(self, dataset, training=False):
+        """Training batches of windows, built by the ``train_sampler`` strategy.
+
+        ``"per-window"`` (reference) yields ``(X[idx], y[idx])`` with ``idx`` of shape
+        ``(batch_size, seq_len)``, gathered from the epoch array on the fly
+        (:class:`skseqsleep._windows.WindowBatches`); skorch's ``iterator_train`` is not
+        used for the classifier's own dataset. Other strategies plug in here (and, if their
+        batches differ, in :meth:`infer`). Non-training iterators are skorch's.
+        """
         is_windows = training and isinstance(dataset, RecordingsDataset)
         if is_windows and self.train_sampler == "per-window":
             return WindowBatches(dataset, int(self.batch_size), self.train_rng_)

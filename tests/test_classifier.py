@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import sklearn
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.model_selection import (
     GridSearchCV,
@@ -159,7 +161,8 @@ def test_short_recordings_in_fit_warn_and_all_short_is_an_error(cohort):
     recs = np.repeat(["long", "short"], [20, 3])
     with pytest.warns(UserWarning, match="1 recording.*shorter than seq_len=4"):
         SeqSleepClassifier(**{**TINY, "max_epochs": 1}).fit(X[:23], y[:23], recordings=recs)
-    with pytest.raises(ValueError, match="no training window"):
+    with pytest.raises(ValueError, match="no training window"), \
+            pytest.warns(UserWarning, match="2 recording"):
         SeqSleepClassifier(**TINY).fit(X[:6], y[:6], recordings=np.repeat(["a", "b"], 3))
 
 
@@ -181,6 +184,24 @@ def test_prediction_windows_never_cross_recordings(fitted, cohort):
     # groups as fallback: contiguous runs of equal groups are recordings
     np.testing.assert_allclose(fitted.predict_proba(both, groups=np.repeat([7, 8], 24)), alone,
                                rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lengths=st.lists(st.integers(1, 9), min_size=1, max_size=5))
+def test_window_coverage_of_every_epoch(fitted, cohort, lengths):
+    """Each epoch is covered by every window of its own recording that contains it."""
+    n = sum(lengths)
+    X = cohort[0][:n]
+    recs = np.repeat(np.arange(len(lengths)), lengths)
+    _, counts = fitted.fused_log_scores(X, recordings=recs)
+    expected = []
+    for m in lengths:                      # seq_len L = 4
+        for i in range(m):
+            expected.append(1 if m < 4 else min(i, m - 4) - max(0, i - 3) + 1)
+    np.testing.assert_array_equal(counts, expected)
+    proba = fitted.predict_proba(X, recordings=recs)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
 
 
 class _BatchRecorder(Callback):
@@ -239,8 +260,10 @@ def test_learns_well_above_chance_and_same_seed_same_predictions(cohort):
     X, y, groups, recs = cohort
     test = groups == 3
     kw = dict(**{**TINY, "max_epochs": 4}, random_state=1)
+    rng_before = torch.get_rng_state()
     clf = SeqSleepClassifier(**kw).fit(X[~test], y[~test], groups=groups[~test],
                                        recordings=recs[~test])
+    assert torch.equal(torch.get_rng_state(), rng_before)    # global torch RNG untouched
     pred = clf.predict(X[test], recordings=recs[test])
     assert (pred == y[test]).mean() > 0.7           # chance is about 0.2
     again = SeqSleepClassifier(**kw).fit(X[~test], y[~test], groups=groups[~test],
@@ -512,3 +535,49 @@ def test_device_auto_resolution_and_cpu_loading_simulated(cohort, monkeypatch):
     assert restored.device == "auto" and restored.device_ == "cpu"
     np.testing.assert_array_equal(restored.predict_proba(X[:48], recordings=recs[:48]), expected)
     assert clone(restored).get_params()["device"] == "auto"
+
+
+def test_frozen_bnlstm_parts_keep_their_batch_norm_statistics(cohort):
+    X, y, _, recs = cohort
+    kw = {**TINY, "cell": "bnlstm", "max_epochs": 1}
+    source = SeqSleepClassifier(**kw, random_state=0).fit(X[:48], y[:48], recordings=recs[:48])
+    pop = [k for k in state(source) if "pop_mean" in k or "pop_var" in k]
+    assert any(k.startswith("arnn") for k in pop) and any(k.startswith("seqrnn") for k in pop)
+    frozen = SeqSleepClassifier(**kw, warm_start_from=source, trainable_parts="softmax",
+                                random_state=1).fit(X[48:], y[48:], recordings=recs[48:])
+    trained = SeqSleepClassifier(**kw, warm_start_from=source, random_state=1).fit(
+        X[48:], y[48:], recordings=recs[48:])
+    before, after_frozen, after_trained = state(source), state(frozen), state(trained)
+    for k in pop:
+        assert torch.equal(before[k], after_frozen[k]), k          # no statistic update
+    assert any(not torch.equal(before[k], after_trained[k]) for k in pop)
+
+
+def test_warm_start_from_the_authors_tensorflow_checkpoint(shared_dir):
+    pretrained = pytest.importorskip(
+        "skseqsleep.pretrained", reason="skseqsleep.pretrained (TF checkpoint reader) is not "
+        "in this checkout yet")
+    ckpt = shared_dir / "pretrained" / "phan2019-mass" / "1chan_eeg" / "pretrained_model.ckpt"
+    expected = pretrained.load_tf_checkpoint_state(ckpt)["state_dict"]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 1, 29, 129)).astype(np.float32)
+    y = rng.integers(0, 5, 24)
+    for source in (ckpt, ckpt.parent):                  # prefix and folder
+        clf = SeqSleepClassifier(cell="bnlstm", warm_start_from=source, trainable_parts=(),
+                                 verbose=0, device="cpu")
+        clf.fit(X, y, recordings=np.zeros(24))
+        got = state(clf)
+        assert set(got) == set(expected)
+        assert all(torch.equal(got[k], torch.as_tensor(expected[k])) for k in got)
+    assert clf.predict(X, recordings=np.zeros(24)).shape == (24,)
+    with pytest.raises(ValueError, match="cell: source 'bnlstm', this classifier 'gru'"):
+        SeqSleepClassifier(warm_start_from=ckpt, verbose=0).fit(X, y, recordings=np.zeros(24))
+
+
+def test_train_split_must_split_whole_recordings(cohort):
+    from skorch.dataset import ValidSplit
+
+    X, y, groups, recs = cohort
+    with pytest.raises(TypeError, match="use skseqsleep.model_selection.GroupHoldout"):
+        SeqSleepClassifier(**TINY, train_split=ValidSplit(4)).fit(X, y, groups=groups,
+                                                                   recordings=recs)
