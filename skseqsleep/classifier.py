@@ -232,8 +232,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
         ``module__n_filters=32``, ``module__dropout=0.25``), as in skorch.
     seq_len : int, default=20
         Epochs per sequence window L (REFERENCE §3).
-    cell : {"gru", "lstm", "bnlstm"}, default="gru"
+    cell : {"gru", "lstm", "bnlstm"} or None, default=None
         Recurrent cell of both bi-RNNs (the paper: GRU; the authors' released models: BN-LSTM).
+        ``None``: the cell of ``warm_start_from`` when one is given (so the authors'
+        checkpoints load without naming their BN-LSTM cell), else ``"gru"``.
     trainable_parts : "all", str or tuple of str, default="all"
         Parts trained by ``fit``: ``"all"``, ``"softmax"``, ``("softmax", "arnn")``,
         ``("softmax", "seqrnn")``, or ``()`` for direct transfer (``fit`` trains nothing; it
@@ -339,7 +341,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         module=None,
         *,
         seq_len: int = 20,
-        cell: str = "gru",
+        cell: str | None = None,
         trainable_parts="all",
         warm_start_from=None,
         train_split=None,
@@ -481,7 +483,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
                             f"{type(module).__name__}; pass settings as module__*")
         return module
 
-    def _module_config(self) -> dict[str, Any]:
+    def _module_config(self, source_config: Mapping | None = None) -> dict[str, Any]:
         if not hasattr(self, "n_channels_"):
             raise ValueError(f"{type(self).__name__} infers the network's input size from X: "
                              "call fit (or load_model) before initialize")
@@ -500,7 +502,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
         config.update(extra)
         config.update(n_channels=int(self.n_channels_), n_frames=int(self.n_frames_),
                       n_freq_bins=int(self.n_freq_bins_), seq_len=int(self.seq_len),
-                      cell=self.cell)
+                      cell=self.cell if self.cell is not None
+                      else (source_config or {}).get("cell", "gru"))
         return config
 
     def initialize(self):
@@ -516,23 +519,24 @@ class SeqSleepClassifier(NeuralNetClassifier):
         return self
 
     def initialize_module(self):
-        config = self._module_config()
+        source = (None if self.warm_start_from is None
+                  else _source_state(self.warm_start_from))
+        config = self._module_config(None if source is None else source["config"])
         self.module_ = self._module_class()(**config)
         self.module_config_ = config
         missing = [p for p in PARTS if not isinstance(getattr(self.module_, p, None),
                                                       torch.nn.Module)]
         if missing:
             raise TypeError(f"the network must have sub-modules {PARTS}; missing {missing}")
-        if self.warm_start_from is not None:
-            self._load_warm_start()
+        if source is not None:
+            self._load_warm_start(source)
         parts = _normalise_parts(self.trainable_parts)
         for part in PARTS:
             for p in getattr(self.module_, part).parameters():
                 p.requires_grad_(part in parts)
         return self
 
-    def _load_warm_start(self):
-        src = _source_state(self.warm_start_from)
+    def _load_warm_start(self, src):
         cfg, own = src["config"], self.module_config_
         keys = list(_ARCH_KEYS) + (["seq_len"] if own.get("cell") == "bnlstm" else [])
         diffs = [f"{k}: source {cfg[k]!r}, this classifier {own[k]!r}"

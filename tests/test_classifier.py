@@ -554,9 +554,8 @@ def test_frozen_bnlstm_parts_keep_their_batch_norm_statistics(cohort):
 
 
 def test_warm_start_from_the_authors_tensorflow_checkpoint(shared_dir):
-    pretrained = pytest.importorskip(
-        "skseqsleep.pretrained", reason="skseqsleep.pretrained (TF checkpoint reader) is not "
-        "in this checkout yet")
+    from skseqsleep import pretrained
+
     ckpt = shared_dir / "pretrained" / "phan2019-mass" / "1chan_eeg" / "pretrained_model.ckpt"
     expected = pretrained.load_tf_checkpoint_state(ckpt)["state_dict"]
     rng = np.random.default_rng(0)
@@ -570,8 +569,16 @@ def test_warm_start_from_the_authors_tensorflow_checkpoint(shared_dir):
         assert set(got) == set(expected)
         assert all(torch.equal(got[k], torch.as_tensor(expected[k])) for k in got)
     assert clf.predict(X, recordings=np.zeros(24)).shape == (24,)
+    # the default cell=None takes the source's cell (DESIGN's example names no cell) ...
+    default = SeqSleepClassifier(warm_start_from=ckpt, trainable_parts=(), verbose=0,
+                                 device="cpu").fit(X, y, recordings=np.zeros(24))
+    assert default.module_config_["cell"] == "bnlstm"
+    np.testing.assert_array_equal(default.predict(X, recordings=np.zeros(24)),
+                                  clf.predict(X, recordings=np.zeros(24)))
+    # ... while an explicit, different cell is a clear error
     with pytest.raises(ValueError, match="cell: source 'bnlstm', this classifier 'gru'"):
-        SeqSleepClassifier(warm_start_from=ckpt, verbose=0).fit(X, y, recordings=np.zeros(24))
+        SeqSleepClassifier(cell="gru", warm_start_from=ckpt, verbose=0).fit(
+            X, y, recordings=np.zeros(24))
 
 
 def test_train_split_must_split_whole_recordings(cohort):
@@ -581,3 +588,13 @@ def test_train_split_must_split_whole_recordings(cohort):
     with pytest.raises(TypeError, match="use skseqsleep.model_selection.GroupHoldout"):
         SeqSleepClassifier(**TINY, train_split=ValidSplit(4)).fit(X, y, groups=groups,
                                                                    recordings=recs)
+
+
+def test_default_cell_without_warm_start_is_the_papers_gru():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(12, 1, 29, 129)).astype(np.float32)
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}).fit(X, rng.integers(0, 5, 12),
+                                                              recordings=np.zeros(12))
+    assert clf.cell is None and clf.module_config_["cell"] == "gru"
+    assert isinstance(clf.module_.arnn.rnn.fw.rnn, torch.nn.GRU)
+    assert isinstance(clf.module_.seqrnn.fw.rnn, torch.nn.GRU)

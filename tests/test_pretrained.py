@@ -19,15 +19,6 @@ from skseqsleep.pretrained import (
 CHECKPOINTS = {"1chan_eeg": 1, "1chan_eog": 1, "2chan_eegeog": 2}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: the per-step BN-LSTM ops are tiny, and on the shared 2-core CI
-    machine two threads spin against each other (measured: 30x the CPU time per forward)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _dir(shared_dir, name):
     return shared_dir / "pretrained" / "phan2019-mass" / name

@@ -22,15 +22,6 @@ pytestmark = pytest.mark.slow
 L = 20
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: the per-step BN-LSTM ops are tiny, and on the shared 2-core CI
-    machine two threads spin against each other (measured: 30x the CPU time per forward)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def dreams_eeg(shared_dir):
