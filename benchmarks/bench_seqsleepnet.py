@@ -365,23 +365,30 @@ def bench_physioex(args) -> dict:
 def bench_accuracy(args) -> dict:
     from skseqsleep.datasets import make_sleep_cohort
 
-    out = {"per-window": [], "shared": [], "seeds": []}
-    for seed in range(args.accuracy_seeds):
+    n_test = max(1, args.accuracy_subjects // 4)
+    out = {"per-window": [], "shared": [], "seeds": [], "subjects": args.accuracy_subjects,
+           "test_subjects": n_test, "passes": args.accuracy_epochs, "fit_s": []}
+    for seed in args.accuracy_seeds:
         data = make_sleep_cohort(n_subjects=args.accuracy_subjects, random_state=seed)
         subjects = np.unique(data.groups)
-        test = np.isin(data.groups, subjects[: max(1, len(subjects) // 4)])
+        test = np.isin(data.groups, subjects[:n_test])
         tf = SpectrogramTransformer(fs=data.fs).fit(data.X[~test])
         Xtr, Xte = tf.transform(data.X[~test]), tf.transform(data.X[test])
+        fit_s = {}
         for sampler in ("per-window", "shared"):
             clf = make_classifier(sampler, max_epochs=args.accuracy_epochs, verbose=0,
                                   device="cpu", random_state=seed)
+            t0 = time.perf_counter()
             clf.fit(Xtr, data.y[~test], recordings=data.recordings[~test])
+            fit_s[sampler] = time.perf_counter() - t0
             acc = float(np.mean(clf.predict(Xte, recordings=data.recordings[test])
                                 == data.y[test]))
             out[sampler].append(acc)
         out["seeds"].append(seed)
-        print(f"  seed {seed}: per-window {out['per-window'][-1]:.4f}  "
-              f"shared {out['shared'][-1]:.4f}", flush=True)
+        out["fit_s"].append(fit_s)
+        print(f"  seed {seed}: per-window {out['per-window'][-1]:.4f} "
+              f"({fit_s['per-window']:.0f} s)  shared {out['shared'][-1]:.4f} "
+              f"({fit_s['shared']:.0f} s)", flush=True)
     return out
 
 
@@ -442,7 +449,9 @@ def report(results: dict) -> None:
         a = results["accuracy"]
         pw, sh = np.array(a["per-window"]), np.array(a["shared"])
         d = sh - pw
-        print(f"\n[6] test accuracy on a simulated cohort, {len(pw)} seeds:")
+        print(f"\n[6] test accuracy (fused predictions) on simulated cohorts "
+              f"(make_sleep_cohort, {a['subjects']} subjects x one 960-epoch night, "
+              f"{a['test_subjects']} test), {a['passes']} training passes, {len(pw)} seeds:")
         print(f"    per-window {pw.mean():.4f} +- {pw.std(ddof=1) if len(pw) > 1 else 0:.4f}")
         print(f"    shared     {sh.mean():.4f} +- {sh.std(ddof=1) if len(sh) > 1 else 0:.4f}")
         print(f"    shared - per-window: {d.mean() * 100:+.2f} points "
@@ -463,11 +472,18 @@ def main(argv=None) -> dict:
     ap.add_argument("--memory-steps", type=int, default=20)
     ap.add_argument("--physioex-steps", type=int, default=10)
     ap.add_argument("--physioex-venv", default="~/.cache/skseqsleep-bench/physioex-venv")
-    ap.add_argument("--accuracy-seeds", type=int, default=0)
-    ap.add_argument("--accuracy-subjects", type=int, default=8)
-    ap.add_argument("--accuracy-epochs", type=int, default=3)
+    ap.add_argument("--accuracy-seeds", type=int, nargs="*", default=[],
+                    help="cohort/training seeds of the accuracy comparison (none: skipped)")
+    ap.add_argument("--accuracy-subjects", type=int, default=6,
+                    help="simulated subjects (one 960-epoch night each); a quarter are test")
+    ap.add_argument("--accuracy-epochs", type=int, default=4, help="training passes")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's default); 1 is far more stable on "
+                         "a machine shared with other jobs")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.rounds, args.train_steps_per_window, args.train_steps_shared = 1, 3, 6
         args.repeat, args.transform_epochs = 1, 960
