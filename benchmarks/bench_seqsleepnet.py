@@ -220,6 +220,8 @@ def bench_prediction(args) -> dict:
 MEMORY_SCRIPT = r"""
 import json, resource, sys, time
 import numpy as np
+import torch
+torch.set_num_threads({threads})
 sys.path.insert(0, {root!r})
 sys.path.insert(0, {bench_dir!r})
 import bench_seqsleepnet as B
@@ -258,7 +260,7 @@ def bench_memory(args) -> dict:
     for sampler in ("per-window", "shared"):
         code = MEMORY_SCRIPT.format(root=str(ROOT), bench_dir=str(Path(__file__).parent),
                                     n_epochs=args.memory_epochs, steps=args.memory_steps,
-                                    sampler=sampler)
+                                    sampler=sampler, threads=torch.get_num_threads())
         res = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
         if res.returncode != 0:
             out[sampler] = {"error": res.stderr[-2000:]}
@@ -454,8 +456,12 @@ def report(results: dict) -> None:
               f"{a['test_subjects']} test), {a['passes']} training passes, {len(pw)} seeds:")
         print(f"    per-window {pw.mean():.4f} +- {pw.std(ddof=1) if len(pw) > 1 else 0:.4f}")
         print(f"    shared     {sh.mean():.4f} +- {sh.std(ddof=1) if len(sh) > 1 else 0:.4f}")
-        print(f"    shared - per-window: {d.mean() * 100:+.2f} points "
-              f"(per seed {np.round(d * 100, 2).tolist()})")
+        se = d.std(ddof=1) / np.sqrt(len(d)) * 100 if len(d) > 1 else float("nan")
+        print(f"    shared - per-window: {d.mean() * 100:+.2f} points, standard error "
+              f"{se:.2f} (per seed {np.round(d * 100, 2).tolist()})")
+        fit = {s: np.mean([f[s] for f in a["fit_s"]]) for s in ("per-window", "shared")}
+        print(f"    mean fit time: per-window {fit['per-window']:.0f} s, shared "
+              f"{fit['shared']:.0f} s ({fit['per-window'] / fit['shared']:.1f}x)")
 
 
 def main(argv=None) -> dict:
