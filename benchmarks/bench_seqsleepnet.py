@@ -109,15 +109,18 @@ def has_shared_sampler() -> bool:
     return "shared" in getattr(_clf_mod, "_TRAIN_SAMPLERS", ())
 
 
-def make_classifier(sampler: str, **kw) -> SeqSleepClassifier:
+def make_classifier(sampler: str, block_size: int | None = None, **kw) -> SeqSleepClassifier:
     """A classifier with ``train_sampler=sampler``.
 
-    Before the classifier offers ``"shared"`` itself, the shared sampler is plugged in
-    through the same two skorch hooks the classifier uses (``get_iterator``, ``infer``).
+    Before the classifier offers ``"shared"`` itself (or to try another ``block_size``), the
+    shared sampler is plugged in through the same two skorch hooks the classifier uses
+    (``get_iterator``, ``infer``).
     """
-    if sampler == "per-window" or has_shared_sampler():
+    if sampler == "per-window" or (has_shared_sampler() and block_size is None):
         return SeqSleepClassifier(train_sampler=sampler, **kw)
-    return _SharedHookClassifier(**kw)
+    clf = _SharedHookClassifier(**kw)
+    clf.block_size_ = block_size
+    return clf
 
 
 class _SharedHookClassifier(SeqSleepClassifier):
@@ -126,7 +129,8 @@ class _SharedHookClassifier(SeqSleepClassifier):
         from skseqsleep._windows import RecordingsDataset
 
         if training and isinstance(dataset, RecordingsDataset):
-            return training_loader(dataset, int(self.batch_size), self.train_rng_)
+            return training_loader(dataset, int(self.batch_size), self.train_rng_,
+                                   block_size=getattr(self, "block_size_", None))
         return super().get_iterator(dataset, training=training)
 
     def infer(self, x, **fit_params):
@@ -369,7 +373,8 @@ def bench_accuracy(args) -> dict:
 
     n_test = max(1, args.accuracy_subjects // 4)
     out = {"per-window": [], "shared": [], "seeds": [], "subjects": args.accuracy_subjects,
-           "test_subjects": n_test, "passes": args.accuracy_epochs, "fit_s": []}
+           "test_subjects": n_test, "passes": args.accuracy_epochs, "fit_s": [],
+           "block_size": args.block_size}
     for seed in args.accuracy_seeds:
         data = make_sleep_cohort(n_subjects=args.accuracy_subjects, random_state=seed)
         subjects = np.unique(data.groups)
@@ -379,7 +384,8 @@ def bench_accuracy(args) -> dict:
         fit_s = {}
         for sampler in ("per-window", "shared"):
             clf = make_classifier(sampler, max_epochs=args.accuracy_epochs, verbose=0,
-                                  device="cpu", random_state=seed)
+                                  device="cpu", random_state=seed,
+                                  block_size=args.block_size if sampler == "shared" else None)
             t0 = time.perf_counter()
             clf.fit(Xtr, data.y[~test], recordings=data.recordings[~test])
             fit_s[sampler] = time.perf_counter() - t0
@@ -453,6 +459,7 @@ def report(results: dict) -> None:
         d = sh - pw
         print(f"\n[6] test accuracy (fused predictions) on simulated cohorts "
               f"(make_sleep_cohort, {a['subjects']} subjects x one 960-epoch night, "
+              f"shared blocks of {a['block_size'] or BATCH} windows, "
               f"{a['test_subjects']} test), {a['passes']} training passes, {len(pw)} seeds:")
         print(f"    per-window {pw.mean():.4f} +- {pw.std(ddof=1) if len(pw) > 1 else 0:.4f}")
         print(f"    shared     {sh.mean():.4f} +- {sh.std(ddof=1) if len(sh) > 1 else 0:.4f}")
@@ -483,6 +490,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--accuracy-subjects", type=int, default=6,
                     help="simulated subjects (one 960-epoch night each); a quarter are test")
     ap.add_argument("--accuracy-epochs", type=int, default=4, help="training passes")
+    ap.add_argument("--block-size", type=int, default=None,
+                    help="windows per block of the shared sampler in the accuracy comparison "
+                         "(default: the batch size, 32)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (default: torch's default); 1 is far more stable on "
                          "a machine shared with other jobs")
