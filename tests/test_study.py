@@ -1,0 +1,221 @@
+"""The study: split table, metrics, result store, tables, argument errors.
+
+End-to-end runs (kill + resume, joblib, Dask) are at the bottom; they use a tiny simulated
+configuration so that the whole file stays well under a minute.
+"""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import (
+    accuracy_score,
+    cohen_kappa_score,
+    confusion_matrix,
+    f1_score,
+    recall_score,
+)
+
+from skseqsleep.study import (
+    STRATEGIES,
+    ResultStore,
+    StudyArgumentsError,
+    StudyInputError,
+    StudyResult,
+    TableRow,
+    parse_data_spec,
+    pooled_metrics,
+    run_study,
+    sleepedf_sc20_folds,
+)
+
+# --------------------------------------------------------------------------------------------
+# the published Sleep-EDF-SC-20 split
+# --------------------------------------------------------------------------------------------
+
+
+def test_shipped_sc20_split_is_the_published_one(shared_dir):
+    text = (shared_dir / "data" / "splits" / "sleepedf_sc20_folds.csv").read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    folds = sleepedf_sc20_folds()
+    assert len(folds) == 20
+    for f in folds:
+        mine = {("test", f["test"])} | {("valid", s) for s in f["valid"]} \
+            | {("train", s) for s in f["train"]}
+        theirs = {(r["role"], int(r["subject_index"]) - 1) for r in rows
+                  if int(r["fold"]) == f["fold"]}
+        assert mine == theirs
+
+
+def test_sc20_split_structure():
+    folds = sleepedf_sc20_folds()
+    assert [f["fold"] for f in folds] == list(range(1, 21))
+    # leave-one-subject-out: fold k tests Sleep-EDF subject k-1, each subject once
+    assert [f["test"] for f in folds] == list(range(20))
+    for f in folds:
+        assert len(f["valid"]) == 4 and len(f["train"]) == 15
+        assert sorted([f["test"], *f["valid"], *f["train"]]) == list(range(20))
+    # first fold by hand from REFERENCE §6's table: subject_index 3, 10, 11, 14 validate
+    assert sorted(folds[0]["valid"]) == [2, 9, 10, 13]
+
+
+# --------------------------------------------------------------------------------------------
+# pooled metrics
+# --------------------------------------------------------------------------------------------
+
+
+def test_pooled_metrics_by_hand():
+    # 10 epochs; confusion (rows true): W: 3 right 1 as N1; N1: 1 right; N2: 2 right 1 as N3;
+    # N3: 1 right; REM: 1 as W
+    y_true = [0, 0, 0, 0, 1, 2, 2, 2, 3, 4]
+    y_pred = [0, 0, 0, 1, 1, 2, 2, 3, 3, 0]
+    m = pooled_metrics(y_true, y_pred)
+    assert m["accuracy"] == pytest.approx(7 / 10)
+    # sensitivities: W 3/4, N1 1/1, N2 2/3, N3 1/1, REM 0/1
+    assert m["macro_sensitivity"] == pytest.approx((3 / 4 + 1 + 2 / 3 + 1 + 0) / 5)
+    # specificities TN/(TN+FP): W FP=1 (REM) of 6 negatives -> 5/6; N1 FP=1 of 9 -> 8/9;
+    # N2 FP=0 of 7 -> 1; N3 FP=1 of 9 -> 8/9; REM FP=0 of 9 -> 1
+    assert m["macro_specificity"] == pytest.approx((5 / 6 + 8 / 9 + 1 + 8 / 9 + 1) / 5)
+    # F1 = 2TP/(support+predicted): W 6/8, N1 2/3, N2 4/5, N3 2/3, REM 0
+    assert m["macro_f1"] == pytest.approx((6 / 8 + 2 / 3 + 4 / 5 + 2 / 3 + 0) / 5)
+    # kappa: pe = sum(support*predicted)/n^2 = (4*4 + 1*2 + 3*2 + 1*2 + 1*0)/100 = 0.26
+    assert m["kappa"] == pytest.approx((0.7 - 0.26) / (1 - 0.26))
+
+
+def test_pooled_metrics_match_scikit_learn_on_random_labels():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 5, 500)
+    y_pred = np.where(rng.random(500) < 0.6, y_true, rng.integers(0, 5, 500))
+    m = pooled_metrics(y_true, y_pred)
+    labels = list(range(5))
+    assert m["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert m["kappa"] == pytest.approx(cohen_kappa_score(y_true, y_pred))
+    assert m["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro",
+                                                   labels=labels))
+    assert m["macro_sensitivity"] == pytest.approx(recall_score(y_true, y_pred,
+                                                                average="macro"))
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    spec = [(cm.sum() - cm[k].sum() - cm[:, k].sum() + cm[k, k]) / (cm.sum() - cm[k].sum())
+            for k in labels]
+    assert m["macro_specificity"] == pytest.approx(np.mean(spec))
+
+
+# --------------------------------------------------------------------------------------------
+# arguments
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("spec", "role", "expected"), [
+    ("simulated", "source", ("simulated", None)),
+    ("mass:/data/mass", "source", ("mass", "/data/mass")),
+    ("checkpoint:/x/pretrained_model.ckpt", "source", ("checkpoint",
+                                                       "/x/pretrained_model.ckpt")),
+    ("model:m.pkl", "source", ("model", "m.pkl")),
+    ("sleep-edf:C:/data", "target", ("sleep-edf", "C:/data")),
+    ("dreams:/d", "target", ("dreams", "/d")),
+])
+def test_parse_data_spec(spec, role, expected):
+    assert parse_data_spec(spec, role) == expected
+
+
+@pytest.mark.parametrize(("spec", "role", "match"), [
+    ("sleep-edf:/x", "source", "unknown --source"),
+    ("mass:/x", "target", "unknown --target"),
+    ("mass", "source", "needs a path"),
+    ("simulated:/x", "target", "takes no path"),
+    ("", "target", "must be one of"),
+])
+def test_parse_data_spec_errors(spec, role, match):
+    with pytest.raises(StudyInputError, match=match):
+        parse_data_spec(spec, role)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"strategies": ["softmax", "bogus"]}, "unknown strategies.*bogus"),
+    ({"channels": ["EEG C3-A2"]}, "unknown channel 'EEG C3-A2' for the simulated target"),
+    ({"target": "sleep-edf:/no/such/folder"}, "/no/such/folder does not exist"),
+    ({"source": "mass:/no/such/mass"}, "/no/such/mass does not exist"),
+    ({"subjects": [0, 1]}, "only applies to a sleep-edf target"),
+    ({"settings": {"max_epochs": 0}}, "max_epochs must be positive"),
+    ({"settings": {"nope": 1}}, "unknown study setting 'nope'"),
+])
+def test_run_study_argument_errors_leave_no_output(tmp_path, kwargs, match):
+    out = tmp_path / "out"
+    with pytest.raises(StudyInputError, match=match):
+        run_study(out, verbose=0, **kwargs)
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# the result store
+# --------------------------------------------------------------------------------------------
+
+
+def test_store_round_trip_and_atomic_files(tmp_path):
+    store = ResultStore(tmp_path / "s")
+    assert store.claim({"a": 1, "b": [1, 2]}) is False
+    res = {"y_true": [0, 1, 2], "y_pred": [0, 2, 2], "recordings": ["r1", "r1", "r2"],
+           "fold": 3, "test_subject": "s3", "history": [{"step": 5, "valid_acc": 0.5}],
+           "seconds": 1.5}
+    path = store.save_fold("EEG Fpz-Cz", "softmax+arnn", 3, res)
+    assert path.name == "fold_03.npz" and path.parent.name == "softmax_arnn"
+    assert [p.name for p in path.parent.iterdir()] == ["fold_03.npz"]  # no temp file left
+    back = store.load_fold("EEG Fpz-Cz", "softmax+arnn", 3)
+    assert back["y_true"].tolist() == [0, 1, 2] and back["y_pred"].tolist() == [0, 2, 2]
+    assert back["recordings"].tolist() == ["r1", "r1", "r2"]
+    assert back["history"] == [{"step": 5, "valid_acc": 0.5}]
+    assert back["test_subject"] == "s3" and back["seconds"] == 1.5
+    assert store.load_fold("EEG Fpz-Cz", "softmax+arnn", 4) is None
+    # the same arguments again: a resumed run
+    assert ResultStore(tmp_path / "s").claim({"b": [1, 2], "a": 1}) is True
+
+
+def test_store_refuses_different_arguments_and_names_the_difference(tmp_path):
+    ResultStore(tmp_path).claim({"max_epochs": 2, "target": "simulated"})
+    with pytest.raises(StudyArgumentsError, match=r"max_epochs: 2 there, 3 now"):
+        ResultStore(tmp_path).claim({"max_epochs": 3, "target": "simulated"})
+    manifest = json.loads((tmp_path / "study.json").read_text())
+    assert manifest["arguments"]["max_epochs"] == 2
+
+
+def test_store_refuses_a_foreign_non_empty_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(StudyArgumentsError, match="not empty and holds no study.json"):
+        ResultStore(tmp_path).claim({"a": 1})
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+# --------------------------------------------------------------------------------------------
+
+
+def _row(ch, strat, acc):
+    return TableRow(ch, strat, STRATEGIES[strat].label, acc, 0.5, 0.6, 0.7, 0.9,
+                    n_epochs=100, n_folds=4)
+
+
+def test_table_blocks_rows_and_formats(tmp_path):
+    res = StudyResult(rows=[_row("EEG Fpz-Cz", "all", 0.855), _row("EEG Fpz-Cz", "direct", 0.8),
+                            _row("EOG horizontal", "all", 0.808)])
+    assert res.channels == ["EEG Fpz-Cz", "EOG horizontal"]
+    md = res.to_markdown()
+    assert "### Target channel: EEG Fpz-Cz (4 folds, 100 test epochs)" in md
+    assert "| finetune entire network | 85.5 | 0.500 | 60.0 | 70.0 | 90.0 |" in md
+    assert md.index("EEG Fpz-Cz") < md.index("direct transfer") < md.index("EOG horizontal")
+    text = str(res)
+    assert "Target channel: EOG horizontal" in text and "80.8" in text
+    res.write_csv(tmp_path / "t.csv")
+    rows = list(csv.DictReader((tmp_path / "t.csv").read_text().splitlines()))
+    assert [r["strategy"] for r in rows] == ["all", "direct", "all"]
+    assert float(rows[0]["accuracy"]) == 0.855
+    assert res.row("EOG horizontal", "all").accuracy == 0.808
+    with pytest.raises(KeyError):
+        res.row("EOG horizontal", "direct")
+
+
+def test_strategies_follow_the_papers_table_order():
+    assert list(STRATEGIES) == ["all", "softmax+arnn", "softmax+seqrnn", "softmax", "direct",
+                                "scratch"]
+    assert STRATEGIES["direct"].trainable_parts == ()
+    assert STRATEGIES["scratch"].pretrained is False
