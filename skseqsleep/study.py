@@ -904,7 +904,9 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     for path, what in ((src_path, "source"), (tgt_path, "target")):
         if path is not None and src_kind != "checkpoint" and not Path(path).exists() \
                 and not (what == "target" and fetch):
-            raise StudyInputError(f"the {what} path {path} does not exist")
+            hint = (" (add --fetch to download Sleep-EDF there)"
+                    if what == "target" and tgt_kind == "sleep-edf" else "")
+            raise StudyInputError(f"the {what} path {path} does not exist{hint}")
 
     arguments = {
         "source": f"{src_kind}:{os.path.abspath(src_path)}" if src_path else src_kind,
