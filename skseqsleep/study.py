@@ -579,7 +579,7 @@ def _simulate(n_subjects, nights, n_epochs, channels, random_state, domain):
                              random_state=random_state)
 
 
-def _load_target(kind, path, channels, subjects, fetch, settings, random_state):
+def _load_target(kind, path, channels, subjects, fetch, settings, random_state, verbose=0):
     """Return a list of ``(channel, Bunch-with-1-channel)`` blocks."""
     from sklearn.utils import Bunch
 
@@ -594,7 +594,11 @@ def _load_target(kind, path, channels, subjects, fetch, settings, random_state):
         if kind == "sleep-edf" and fetch:
             from skseqsleep.datasets import fetch_sleep_edf
 
-            fetch_sleep_edf(p, subjects=subjects if subjects is not None else range(20))
+            try:
+                fetch_sleep_edf(subjects if subjects is not None else range(20),
+                                data_home=p, verbose=verbose)
+            except (OSError, ValueError) as exc:
+                raise StudyInputError(f"cannot download Sleep-EDF into {p}: {exc}") from exc
         if not p.is_dir():
             raise StudyInputError(f"the {kind} data folder {p} does not exist"
                                   + (" (add --fetch to download Sleep-EDF there)"
@@ -917,7 +921,7 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     }
     log(f"loading the target ({arguments['target']})")
     blocks = _load_target(tgt_kind, tgt_path, channels, subjects, fetch, resolved,
-                          int(random_state))
+                          int(random_state), verbose=verbose)
     if plot_recording is not None and plot_recording not in set(blocks[0][1].recordings):
         raise StudyInputError(
             f"--plot-recording {plot_recording!r} is not a recording of the target; it has "
