@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "SpectrogramTransformer": "skseqsleep.preprocessing",
     "SeqSleepClassifier": "skseqsleep.classifier",
+    "load_model": "skseqsleep.classifier",
     "STAGES": "skseqsleep._constants",
 }
 _SUBMODULES = {
