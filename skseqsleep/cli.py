@@ -155,8 +155,8 @@ def _add_study_parser(sub) -> None:
     r.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run the folds on a Dask cluster (e.g. tcp://10.0.0.1:8786)")
     r.add_argument("--threads", type=_positive_int, default=None,
-                   help="torch threads per fold (default: torch's default when sequential, "
-                        "1 when parallel)")
+                   help="torch threads per fold and for pretraining (default 1; use "
+                        "--n-jobs for more cores)")
     r.add_argument("--plot-recording", default=None, metavar="RECORDING",
                    help="recording whose hypnogram (scored vs predicted) is plotted "
                         "(default: the first test recording)")

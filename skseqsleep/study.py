@@ -202,9 +202,9 @@ def confusion_counts(y_true, y_pred) -> np.ndarray:
 def pooled_metrics(y_true, y_pred) -> dict[str, float]:
     """Accuracy, Cohen's kappa, macro F1, macro sensitivity and macro specificity.
 
-    Computed once on all epochs given (the pooled predictions of all folds, REFERENCE §6).
-    The macro averages always run over the five stages; a stage with no scored and no
-    predicted epoch contributes 0 (scikit-learn's ``zero_division=0``).
+    Computed once on all epochs given (the pooled predictions of all folds, REFERENCE §6) by
+    :func:`skseqsleep.model_selection.sleep_metrics`; macro means run over the stages that
+    occur in ``y_true`` or ``y_pred``.
 
     Parameters
     ----------
@@ -223,24 +223,10 @@ def pooled_metrics(y_true, y_pred) -> dict[str, float]:
     >>> m["accuracy"], m["kappa"]
     (1.0, 1.0)
     """
-    cm = confusion_counts(y_true, y_pred).astype(float)
-    n = cm.sum()
-    if n == 0:
-        raise ValueError("pooled_metrics needs at least one epoch")
-    tp = np.diag(cm)
-    support = cm.sum(axis=1)
-    predicted = cm.sum(axis=0)
-    acc = tp.sum() / n
-    pe = (support * predicted).sum() / n**2
-    kappa = (acc - pe) / (1 - pe) if pe < 1 else 1.0
-    sens = np.divide(tp, support, out=np.zeros(N_STAGES), where=support > 0)
-    f1 = np.divide(2 * tp, support + predicted, out=np.zeros(N_STAGES),
-                   where=(support + predicted) > 0)
-    tn = n - support - predicted + tp
-    negatives = n - support
-    spec = np.divide(tn, negatives, out=np.zeros(N_STAGES), where=negatives > 0)
-    return {"accuracy": float(acc), "kappa": float(kappa), "macro_f1": float(f1.mean()),
-            "macro_sensitivity": float(sens.mean()), "macro_specificity": float(spec.mean())}
+    from skseqsleep.model_selection import sleep_metrics
+
+    m = sleep_metrics(y_true, y_pred)
+    return {k: float(m[k]) for k in METRICS}
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,6 +250,10 @@ SIMULATED_SETTINGS: dict[str, Any] = {
     "lr": 1e-3,
     "seq_len": 10,
     "n_valid_subjects": 1,
+    "cell": None,
+    "n_filters": 16,
+    "rnn_hidden": 32,
+    "attention_size": 32,
 }
 
 PAPER_SETTINGS: dict[str, Any] = {
@@ -279,12 +269,17 @@ PAPER_SETTINGS: dict[str, Any] = {
     "lr": None,
     "seq_len": None,
     "n_valid_subjects": None,
+    "cell": None,
+    "n_filters": None,
+    "rnn_hidden": None,
+    "attention_size": None,
 }
 
 _SETTING_TYPES = {"sim_source_subjects": int, "sim_target_subjects": int, "sim_nights": int,
                   "sim_epochs_per_night": int, "pretrain_max_epochs": int, "max_epochs": int,
                   "validate_every": int, "patience": int, "batch_size": int, "lr": float,
-                  "seq_len": int, "n_valid_subjects": int}
+                  "seq_len": int, "n_valid_subjects": int, "cell": str, "n_filters": int,
+                  "rnn_hidden": int, "attention_size": int}
 
 
 def _resolve_settings(target_kind: str, settings: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -300,7 +295,7 @@ def _resolve_settings(target_kind: str, settings: Mapping[str, Any] | None) -> d
         except (TypeError, ValueError):
             raise StudyInputError(f"setting {key} must be {_SETTING_TYPES[key].__name__}; "
                                   f"got {value!r}") from None
-        if value <= 0:
+        if not isinstance(value, str) and value <= 0:
             raise StudyInputError(f"setting {key} must be positive; got {value!r}")
         base[key] = value
     return base
@@ -637,14 +632,37 @@ def _classifier(settings, seed, *, warm_start_from=None, trainable_parts="all",
     from skseqsleep import SeqSleepClassifier
 
     kw = {}
-    for key in ("validate_every", "patience", "batch_size", "lr", "seq_len"):
+    for key in ("validate_every", "patience", "batch_size", "lr", "seq_len", "cell"):
         if settings.get(key) is not None:
             kw[key] = settings[key]
+    for key, param in _ARCH_PARAMS.items():
+        if settings.get(key) is not None:
+            kw[param] = settings[key]
     if max_epochs is not None:
         kw["max_epochs"] = max_epochs
     kw.update(extra or {})
     return SeqSleepClassifier(warm_start_from=warm_start_from, trainable_parts=trainable_parts,
                               train_split=train_split, random_state=seed, verbose=0, **kw)
+
+
+#: Network settings read from a source model so that every fold builds the same network.
+_ARCH_PARAMS = {"n_filters": "module__n_filters", "rnn_hidden": "module__rnn_hidden",
+                "attention_size": "module__attention_size"}
+
+
+def _arch_from_source(config: Mapping[str, Any], settings: dict, explicit: set,
+                      extra: dict) -> tuple[dict, dict]:
+    """Settings and classifier parameters that make the target network fit the source."""
+    settings = dict(settings)
+    extra = dict(extra)
+    settings["cell"] = config.get("cell", settings.get("cell"))
+    if "seq_len" not in explicit and config.get("seq_len") is not None:
+        settings["seq_len"] = int(config["seq_len"])
+    for key, param in _ARCH_PARAMS.items():
+        if key in config:
+            settings[key] = config[key]
+            extra.pop(param, None)
+    return settings, extra
 
 
 def _train_split(valid_subjects, n_valid, seed):
@@ -741,36 +759,62 @@ def _machine() -> dict:
     return info
 
 
-def _source_model(kind, path, store, settings, extra_params, random_state, log):
-    """Return what is passed to ``warm_start_from`` for the pretrained strategies."""
-    import pickle
+def _with_threads(n_threads, func, *args):
+    import torch
 
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n_threads))
+    try:
+        return func(*args)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _state_of(clf) -> dict:
+    return {"config": dict(clf.module_config_),
+            "state_dict": {k: v.detach().cpu() for k, v in clf.module_.state_dict().items()},
+            "classes": [int(c) for c in clf.classes_]}
+
+
+def _source_model(kind, path, store, settings, extra_params, random_state, log):
+    """The pretrained source as ``{"config", "state_dict", "classes"}``.
+
+    Loaded (or pretrained and cached) in the main process, so that workers of a cluster need
+    no access to the source files; passed to ``warm_start_from`` of every pretrained fold.
+    """
     if kind == "checkpoint":
-        base = path.removesuffix(".index")
-        if not Path(base + ".index").is_file():
-            raise StudyInputError(f"no TensorFlow checkpoint at {path}: expected "
-                                  f"{base}.index and {base}.data-00000-of-00001")
-        return base
+        from skseqsleep.pretrained import load_tf_checkpoint_state
+
+        try:
+            state = load_tf_checkpoint_state(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise StudyInputError(f"cannot read the TensorFlow checkpoint {path}: {exc}") \
+                from exc
+        log(f"source model: the authors' checkpoint {path} "
+            f"(cell={state['config'].get('cell')})")
+        return {"config": dict(state["config"]), "state_dict": state["state_dict"],
+                "classes": None}
     if kind == "model":
-        p = Path(path)
-        if not p.is_file():
-            raise StudyInputError(f"no saved model at {p}")
-        with open(p, "rb") as fh:
-            model = pickle.load(fh)
-        return model.steps[-1][1] if hasattr(model, "steps") else model
-    cache = store.root / "source_model.pkl"
+        from skseqsleep.classifier import load_model
+
+        try:
+            clf = load_model(path, device="cpu", verbose=0)
+        except (OSError, ValueError, KeyError) as exc:
+            raise StudyInputError(f"cannot load the model {path}: {exc}") from exc
+        log(f"source model: {path}")
+        return _state_of(clf)
+    cache = store.root / "source_model.pt"
     if cache.is_file():
-        log(f"source model: loaded the cached pretrained model {cache}")
-        with open(cache, "rb") as fh:
-            return pickle.load(fh)
+        from skseqsleep.classifier import load_model
+
+        log(f"source model: the cached pretrained model {cache}")
+        return _state_of(load_model(cache, device="cpu", verbose=0))
     if kind == "simulated":
         data = _simulate(settings["sim_source_subjects"], settings["sim_nights"],
                          settings["sim_epochs_per_night"], (SIMULATED_SOURCE_CHANNEL,),
                          random_state, "source")
         what = "simulated source cohort"
     else:
-        if not Path(path).is_dir():
-            raise StudyInputError(f"the MASS folder {path} does not exist")
         from skseqsleep.datasets import load_mass
 
         try:
@@ -792,9 +836,15 @@ def _source_model(kind, path, store, settings, extra_params, random_state, log):
                       max_epochs=settings["pretrain_max_epochs"], extra=extra_params)
     clf.fit(Xt, np.asarray(data.y), groups=np.asarray(data.groups),
             recordings=np.asarray(data.recordings).astype(str))
-    _atomic_write_bytes(cache, pickle.dumps(clf))
-    log(f"source model: pretrained in {time.perf_counter() - t0:.1f}s, cached in {cache}")
-    return clf
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    clf.save_model(tmp)
+    os.replace(tmp, cache)
+    hist = clf.validation_history_
+    best = max((h["valid_acc"] for h in hist), default=float("nan"))
+    log(f"source model: pretrained in {time.perf_counter() - t0:.1f}s (best validation "
+        f"accuracy {100 * best:.1f}%), cached in {cache}")
+    return _state_of(clf)
 
 
 def run_study(output_dir: str | os.PathLike = "study_results", *,
@@ -855,8 +905,8 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         Address of a Dask scheduler (``"tcp://host:8786"``); folds then run on its workers
         through joblib's dask backend.
     torch_threads : int, optional
-        Threads of torch in each fold (default: torch's default when ``n_jobs == 1`` and no
-        scheduler, else 1).
+        Threads of torch in each fold (default 1: several threads per fold are slower on a
+        busy machine and can change the last bits of results; use ``n_jobs`` for more cores).
     plot_recording : str, optional
         Recording whose hypnogram (true vs predicted) is plotted; default: the first test
         recording of fold 1.
@@ -939,8 +989,15 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         f"{len(first_groups)} epochs, {len(folds)} folds x {len(strategies)} strategies")
 
     needs_source = any(STRATEGIES[s].pretrained for s in strategies)
-    source_model = (_source_model(src_kind, src_path, store, resolved, extra,
-                                  int(random_state), log) if needs_source else None)
+    source_model = None
+    if needs_source or src_kind in ("checkpoint", "model"):
+        source_model = _with_threads(torch_threads or 1, _source_model, src_kind, src_path,
+                                     store, resolved, extra, int(random_state), log)
+        explicit = {k for k, v in (settings or {}).items() if v is not None}
+        resolved, extra = _arch_from_source(source_model["config"], resolved, explicit,
+                                            extra)
+        if not needs_source:
+            source_model = None
 
     # tasks -----------------------------------------------------------------------------
     done: dict[tuple, dict] = {}
@@ -974,8 +1031,7 @@ def _execute(todo, blocks, source_model, settings, extra, n_jobs, scheduler, tor
              store, done, n_total, n_folds, log):
     from joblib import Parallel, delayed, parallel_config
 
-    parallel = (n_jobs not in (None, 1)) or scheduler is not None
-    threads = torch_threads if torch_threads is not None else (1 if parallel else None)
+    threads = torch_threads if torch_threads is not None else 1
     calls = []
     for b, task in todo:
         data = blocks[b][1]
