@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+import textwrap
 from collections.abc import Sequence
 
 __all__ = ["build_parser", "main"]
@@ -99,21 +100,23 @@ def _add_study_parser(sub) -> None:
             "Without arguments it runs a small simulated study in a few minutes; with "
             "real data (--source mass:PATH or checkpoint:PATH, --target sleep-edf:PATH) it "
             "runs the paper's protocol. Re-running with the same --output-dir resumes."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--output-dir", default="study_results",
                    help="results folder (tables, per-fold results, figures); re-running with "
-                        "the same arguments resumes")
+                        "the same arguments resumes (default: study_results)")
     p.add_argument("--source", default="simulated",
-                   help="simulated | mass:PATH | checkpoint:PATH (the authors' TF checkpoint, "
-                        "e.g. .../1chan_eeg/pretrained_model.ckpt) | model:PATH (a pickled "
-                        "model fitted with skseqsleep)")
+                   help="simulated (default) | mass:PATH | checkpoint:PATH (the authors' TF "
+                        "checkpoint, e.g. .../1chan_eeg/pretrained_model.ckpt) | model:PATH "
+                        "(a model saved with SeqSleepClassifier.save_model, e.g. "
+                        "OUTPUT_DIR/source_model.pt)")
     p.add_argument("--target", default="simulated",
-                   help="simulated | sleep-edf:PATH | dreams:PATH")
+                   help="simulated (default) | sleep-edf:PATH | dreams:PATH")
     p.add_argument("--channel", action="append", dest="channels", metavar="NAME",
                    help="target channel, repeat for several (each is a separate table block); "
                         "default: 'EEG Fpz-Cz' and 'EOG horizontal' (simulated, Sleep-EDF)")
     p.add_argument("--strategies", default=",".join(STRATEGIES),
-                   help="comma-separated subset of: " + ", ".join(STRATEGIES))
+                   help="comma-separated subset of: " + ", ".join(STRATEGIES)
+                        + " (default: all, in this order)")
     p.add_argument("--subjects", type=_subjects, default=None,
                    help="Sleep-EDF subjects, e.g. 0-19 (default: 0-19 = SC-20 with the "
                         "published 20-fold split)")
@@ -121,10 +124,11 @@ def _add_study_parser(sub) -> None:
                    help="download the Sleep-EDF files into the sleep-edf PATH first")
     g = p.add_argument_group(
         "training settings",
-        "defaults: simulated target " + ", ".join(
-            f"{k}={v}" for k, v in sim.items() if not k.startswith("sim_"))
+        textwrap.fill("defaults: simulated target " + ", ".join(
+            f"{k}={v}" for k, v in sim.items() if not k.startswith("sim_") and v is not None)
         + "; real target: the paper's (REFERENCE §4) through the classifier's defaults, "
-        f"pretraining {PAPER_SETTINGS['pretrain_max_epochs']} epochs")
+        f"pretraining {PAPER_SETTINGS['pretrain_max_epochs']} epochs", width=78,
+                      initial_indent="  ", subsequent_indent="  "))
     for name, typ, text in (
             ("max-epochs", _positive_int, "training epochs of each finetuning / scratch fit"),
             ("pretrain-max-epochs", _positive_int, "training epochs of the source model"),
@@ -134,7 +138,11 @@ def _add_study_parser(sub) -> None:
             ("lr", _positive_float, "Adam learning rate"),
             ("seq-len", _positive_int, "sequence length L (epochs per window)"),
             ("n-valid-subjects", _positive_int,
-             "validation subjects per fold (not for SC-20, which has the published split)")):
+             "validation subjects per fold (not for SC-20, which has the published split)"),
+            ("n-filters", _positive_int, "filterbank size of the network"),
+            ("rnn-hidden", _positive_int, "hidden units per direction of both bi-RNNs"),
+            ("attention-size", _positive_int, "size of the attention layer"),
+            ("cell", str, "recurrent cell: gru (paper), lstm or bnlstm (released code)")):
         g.add_argument(f"--{name}", type=typ, default=None, help=text)
     s = p.add_argument_group("simulated cohorts")
     for name, key, text in (
@@ -148,10 +156,11 @@ def _add_study_parser(sub) -> None:
                    dest="classifier_params",
                    help="extra SeqSleepClassifier parameter, e.g. module__rnn_hidden=16 "
                         "(repeatable)")
-    p.add_argument("--random-state", type=int, default=0, help="seed of everything")
+    p.add_argument("--random-state", type=int, default=0,
+                   help="seed of the simulation and of every fold (default: 0)")
     r = p.add_argument_group("execution")
     r.add_argument("--n-jobs", type=_n_jobs, default=1,
-                   help="folds run in parallel with joblib (-1: all cores)")
+                   help="folds run in parallel with joblib (-1: all cores; default: 1)")
     r.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run the folds on a Dask cluster (e.g. tcp://10.0.0.1:8786)")
     r.add_argument("--threads", type=_positive_int, default=None,
@@ -171,6 +180,8 @@ _SETTING_OPTIONS = {
     "lr": "lr", "seq_len": "seq_len", "n_valid_subjects": "n_valid_subjects",
     "sim_source_subjects": "sim_source_subjects", "sim_target_subjects": "sim_target_subjects",
     "sim_nights": "sim_nights", "sim_epochs": "sim_epochs_per_night",
+    "n_filters": "n_filters", "rnn_hidden": "rnn_hidden", "attention_size": "attention_size",
+    "cell": "cell",
 }
 
 

@@ -219,3 +219,155 @@ def test_strategies_follow_the_papers_table_order():
                                 "scratch"]
     assert STRATEGIES["direct"].trainable_parts == ()
     assert STRATEGIES["scratch"].pretrained is False
+
+
+# --------------------------------------------------------------------------------------------
+# end-to-end runs on a tiny simulated study
+# --------------------------------------------------------------------------------------------
+
+TINY_SETTINGS = {"sim_source_subjects": 3, "sim_target_subjects": 3, "sim_nights": 1,
+                 "sim_epochs_per_night": 24, "pretrain_max_epochs": 1, "max_epochs": 1,
+                 "validate_every": 2, "batch_size": 4, "seq_len": 4, "n_filters": 4,
+                 "rnn_hidden": 4, "attention_size": 4}
+TINY = {"settings": TINY_SETTINGS, "channels": ["EEG Fpz-Cz"], "random_state": 3}
+TINY_CLI = ["--channel", "EEG Fpz-Cz", "--random-state", "3", "--sim-source-subjects", "3",
+            "--sim-target-subjects", "3", "--sim-nights", "1", "--sim-epochs", "24",
+            "--pretrain-max-epochs", "1", "--max-epochs", "1", "--validate-every", "2",
+            "--batch-size", "4", "--seq-len", "4", "--n-filters", "4", "--rnn-hidden", "4",
+            "--attention-size", "4"]
+N_TASKS = 6 * 3  # strategies x folds (3 subjects)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    return run_study(out, verbose=0, **TINY), out
+
+
+def _fold_files(folder):
+    return sorted((folder / "folds").rglob("fold_*.npz"))
+
+
+def _predictions(folder):
+    """{(strategy, fold): (y_true, y_pred)} read straight from the stored files."""
+    out = {}
+    for f in _fold_files(folder):
+        with np.load(f) as z:
+            out[(f.parent.name, f.stem)] = (z["y_true"].tolist(), z["y_pred"].tolist())
+    return out
+
+
+def test_reference_run_outputs(reference):
+    result, out = reference
+    assert [r.strategy for r in result.rows] == list(STRATEGIES)
+    assert len(_fold_files(out)) == N_TASKS
+    for name in ("table.md", "table.csv", "per_fold.csv", "provenance.json", "study.json",
+                 "source_model.pt", "finetuning_curves__EEG_Fpz-Cz.png"):
+        assert (out / name).is_file(), name
+    assert len(list(out.glob("hypnogram__*__EEG_Fpz-Cz.png"))) == 1
+    assert len(list((out / "confusion").glob("*.png"))) == 6
+    per_fold = list(csv.DictReader((out / "per_fold.csv").read_text().splitlines()))
+    assert len(per_fold) == N_TASKS
+    # every test epoch of the 3 subjects x 24 epochs is predicted once per strategy
+    for r in result.rows:
+        assert r.n_epochs == 3 * 24 and r.n_folds == 3
+    # the table is the pooled metric of the stored predictions, recomputed independently
+    preds = _predictions(out)
+    table = {r["strategy"]: r for r in csv.DictReader((out / "table.csv").read_text()
+                                                      .splitlines())}
+    for strat in STRATEGIES:
+        parts = [preds[(strat.replace("+", "_"), f"fold_0{k}")] for k in (1, 2, 3)]
+        y_true = np.concatenate([p[0] for p in parts])
+        y_pred = np.concatenate([p[1] for p in parts])
+        assert float(table[strat]["accuracy"]) == pytest.approx(accuracy_score(y_true, y_pred))
+        assert float(table[strat]["kappa"]) == pytest.approx(cohen_kappa_score(y_true, y_pred))
+    # confusion CSVs: rows = scored stage, they add up to the test epochs
+    rows = list(csv.reader((out / "confusion" / "EEG_Fpz-Cz__all.csv").read_text()
+                           .splitlines()))
+    assert rows[0] == ["scored\\predicted", "W", "N1", "N2", "N3", "REM"]
+    assert sum(int(v) for r in rows[1:] for v in r[1:]) == 72
+    # direct transfer trains nothing: no validation history; the others validated
+    hist = {r["strategy"]: int(r["n_validations"]) for r in per_fold}
+    assert hist["direct"] == 0 and hist["all"] > 0 and hist["scratch"] > 0
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["simulated"] is True and prov["machine"]["cpu_count"] >= 1
+
+
+def test_same_arguments_resume_without_recomputing(reference, tmp_path):
+    result, out = reference
+    before = {f: f.stat().st_mtime_ns for f in _fold_files(out)}
+    again = run_study(out, verbose=0, **TINY)
+    assert {f: f.stat().st_mtime_ns for f in _fold_files(out)} == before
+    np.testing.assert_array_equal(again.metrics_array(), result.metrics_array())
+
+
+def test_different_arguments_in_the_same_folder_are_refused(reference):
+    _, out = reference
+    with pytest.raises(StudyArgumentsError, match=r"max_epochs: 1 there, 2 now"):
+        run_study(out, verbose=0, **{**TINY, "settings": {**TINY_SETTINGS, "max_epochs": 2}})
+
+
+def test_unknown_plot_recording_is_refused_before_any_work(tmp_path):
+    with pytest.raises(StudyInputError, match="--plot-recording 'nope' is not a recording"):
+        run_study(tmp_path / "x", verbose=0, plot_recording="nope", **TINY)
+    assert not (tmp_path / "x").exists()
+
+
+def test_killed_run_restarted_ends_with_the_same_table(reference, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    _, ref_out = reference
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "skseqsleep", "study", "--output-dir", str(out), *TINY_CLI]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    try:
+        while len(_fold_files(out)) < 4 and time.monotonic() < deadline \
+                and proc.poll() is None:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    n_stored = len(_fold_files(out))
+    assert 4 <= n_stored < N_TASKS, f"{n_stored} fold results stored when killed"
+    stored = {f: f.stat().st_mtime_ns for f in _fold_files(out)}
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"{n_stored} of {N_TASKS} fold results already stored: skipped" in done.stderr
+    # the folds stored before the kill were not recomputed
+    assert all(f.stat().st_mtime_ns == t for f, t in stored.items())
+    assert len(_fold_files(out)) == N_TASKS
+    assert (out / "table.csv").read_text() == (ref_out / "table.csv").read_text()
+    assert _predictions(out) == _predictions(ref_out)
+    assert "Target channel: EEG Fpz-Cz" in done.stdout
+
+
+def test_joblib_parallel_run_gives_the_same_results(reference, tmp_path):
+    _, ref_out = reference
+    result = run_study(tmp_path / "par", verbose=0, n_jobs=2, **TINY)
+    assert _predictions(tmp_path / "par") == _predictions(ref_out)
+    assert (tmp_path / "par" / "table.csv").read_text() == \
+        (ref_out / "table.csv").read_text()
+    assert len(result.rows) == 6
+
+
+def test_dask_cluster_run_gives_the_same_results(reference, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    _, ref_out = reference
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        run_study(tmp_path / "dask", verbose=0, scheduler=cluster.scheduler_address, **TINY)
+        with distributed.Client(cluster) as client:
+            # both workers took part
+            ran = client.run(lambda dask_worker: len(dask_worker.data) >= 0)
+            assert len(ran) == 2
+    assert _predictions(tmp_path / "dask") == _predictions(ref_out)
+    assert (tmp_path / "dask" / "table.csv").read_text() == \
+        (ref_out / "table.csv").read_text()
