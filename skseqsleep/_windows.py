@@ -73,7 +73,7 @@ def find_recordings(n_epochs: int, recordings=None, groups=None, *, what: str = 
             bad = uniq[counts > 1][0]
             runs = [(int(a), int(b) - 1) for a, b, nm in zip(starts, stops, names) if nm == bad]
             raise ValueError(
-                f"recording {bad!r} is not contiguous in {what}: its epochs appear in "
+                f"recording '{bad}' is not contiguous in {what}: its epochs appear in "
                 f"{len(runs)} separate runs of rows {runs[:3]}; the epochs of one recording "
                 "must be adjacent rows in time order")
         return Recordings(names, starts, stops)
@@ -175,7 +175,7 @@ class RecordingsDataset(Dataset):
         for name, a, b in zip(self.recs.names, self.recs.starts, self.recs.stops):
             g = np.unique(self.groups[a:b])
             if len(g) != 1:
-                raise ValueError(f"recording {name!r} holds epochs of several subjects "
+                raise ValueError(f"recording '{name}' holds epochs of several subjects "
                                  f"{g.tolist()[:4]}; a recording belongs to one subject")
             out.append(g[0])
         return np.asarray(out)

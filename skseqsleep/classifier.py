@@ -15,14 +15,14 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog
 from skorch.utils import to_tensor
-from sklearn.utils import check_random_state
 
 from skseqsleep._windows import (
     RecordingsDataset,
@@ -105,7 +105,7 @@ def _read_model_file(path) -> dict:
         raise FileNotFoundError(f"no model file or TensorFlow checkpoint at {path}")
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - reported with the path
+    except Exception as exc:
         raise ValueError(f"{path} is not a model saved by SeqSleepClassifier.save_model "
                          f"({type(exc).__name__}: {exc})") from exc
     if not isinstance(content, dict) or content.get("format") != _MODEL_FORMAT:
@@ -213,6 +213,7 @@ class StepValidation(Callback):
         if self.best_state_ is not None:
             net.module_.load_state_dict(self.best_state_)
             net.best_step_ = self.best_step_
+            self.best_state_ = None     # do not keep a second copy of the weights (pickling)
 
 
 class SeqSleepClassifier(NeuralNetClassifier):
@@ -326,10 +327,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
     (20,)
     """
 
-    __metadata_request__fit = {"groups": True, "recordings": True}
-    __metadata_request__predict = {"groups": True, "recordings": True}
-    __metadata_request__predict_proba = {"groups": True, "recordings": True}
-    __metadata_request__score = {"groups": True, "recordings": True}
+    __metadata_request__fit: ClassVar[dict] = {"groups": True, "recordings": True}
+    __metadata_request__predict: ClassVar[dict] = {"groups": True, "recordings": True}
+    __metadata_request__predict_proba: ClassVar[dict] = {"groups": True, "recordings": True}
+    __metadata_request__score: ClassVar[dict] = {"groups": True, "recordings": True}
 
     def __init__(
         self,
@@ -547,6 +548,13 @@ class SeqSleepClassifier(NeuralNetClassifier):
             raise ValueError(f"warm_start_from: the source weights do not fit the network: "
                              f"{exc}") from exc
 
+    def initialize_optimizer(self, *args, **kwargs):
+        """The optimiser gets only the trainable parts; none for direct transfer."""
+        if not _normalise_parts(self.trainable_parts):
+            self.optimizer_ = None
+            return self
+        return super().initialize_optimizer(*args, **kwargs)
+
     def get_all_learnable_params(self):
         """Only the parameters of the trainable parts go to the optimiser."""
         parts = _normalise_parts(self.trainable_parts)
@@ -619,7 +627,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
             short = recs.lengths < self.seq_len
             if short.any():
                 warnings.warn(f"{int(short.sum())} recording(s) shorter than seq_len="
-                              f"{self.seq_len} epochs ({list(recs.names[short][:3])}) give no "
+                              f"{self.seq_len} epochs ({[str(n) for n in recs.names[short][:3]]}) give no "
                               "training window", UserWarning, stacklevel=2)
             self.classes_inferred_ = np.arange(n_classes)
             self.validation_history_ = []
@@ -661,9 +669,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
         return train, None
 
     def get_iterator(self, dataset, training=False):
-        if training and isinstance(dataset, RecordingsDataset):
-            if self.train_sampler == "per-window":
-                return WindowBatches(dataset, int(self.batch_size), self.train_rng_)
+        is_windows = training and isinstance(dataset, RecordingsDataset)
+        if is_windows and self.train_sampler == "per-window":
+            return WindowBatches(dataset, int(self.batch_size), self.train_rng_)
         return super().get_iterator(dataset, training=training)
 
     def infer(self, x, **fit_params):
@@ -686,8 +694,13 @@ class SeqSleepClassifier(NeuralNetClassifier):
         y_true = to_tensor(y_true, device=self.device_).long()
         loss = self.criterion_(y_pred.reshape(-1, y_pred.shape[-1]), y_true.reshape(-1))
         if training and self.l2_lambda:
-            l2 = sum(p.pow(2).sum() for name, p in self.get_all_learnable_params()
-                     if "filterbank" not in name)
+            module = self.module_
+            if hasattr(module, "l2_parameters"):
+                penalised = {id(p) for p in module.l2_parameters()}
+            else:
+                penalised = {id(p) for n, p in module.named_parameters() if "filterbank" not in n}
+            l2 = sum(p.pow(2).sum() for _, p in self.get_all_learnable_params()
+                     if id(p) in penalised)
             if torch.is_tensor(l2):
                 loss = loss + self.l2_lambda / (2 * self.batch_size) * l2
         return loss

@@ -25,9 +25,9 @@ from sklearn.utils.metadata_routing import MetadataRequest
 from skseqsleep._constants import N_STAGES, STAGES
 
 __all__ = [
+    "SCORERS",
     "GroupHoldout",
     "PredefinedGroupSplit",
-    "SCORERS",
     "get_scorer",
     "make_recording_scorer",
     "sleep_metrics",

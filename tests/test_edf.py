@@ -143,6 +143,21 @@ def test_non_ascii_micro_sign_is_rejected_by_edf(tmp_path):
         read_psg(path, "EEG")
 
 
+def test_degenerate_digital_range(tmp_path):
+    # digital min == digital max: pyedflib opens the file, but no µV value can be derived;
+    # NaN/inf or garbage would follow, so it is an error naming the channel and file
+    path = write_psg(tmp_path / "dg.edf", {"EEG": (np.arange(1000) % 7, 100, "uV", {
+        "physical_min": -100.0, "physical_max": 100.0, "digital_min": -32768,
+        "digital_max": 32767})})
+    raw = bytearray(path.read_bytes())
+    offset = 256 + (16 + 80 + 8 + 8 + 8)  # digital minimum field of the only signal
+    assert raw[offset: offset + 8] == b"-32768  "
+    raw[offset: offset + 8] = b"32767   "
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"'EEG' of .*dg\.edf.*digital maximum 32767"):
+        read_psg(path, "EEG")
+
+
 def test_unknown_dimension(tmp_path):
     path = write_psg(tmp_path / "u.edf", {"EEG": (_sine(3, 100, 10, 1), 100, "bar")})
     with pytest.raises(ValueError, match=r"'EEG'.*u\.edf.*'bar'"):

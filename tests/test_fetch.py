@@ -101,6 +101,12 @@ def test_fresh_download_then_nothing_downloaded_again(server, tmp_path, capsys):
     assert sorted(p for p, _ in server.requests) == sorted("/files/" + r for r in NIGHT_FILES)
     assert not list(home.rglob("*.part"))
     assert capsys.readouterr().err == ""  # verbose=False prints nothing
+    # the folder is laid out as load_sleep_edf expects (PhysioNet layout)
+    from skseqsleep.datasets.sleep_edf import find_sleep_edf_files
+
+    index = find_sleep_edf_files(home)
+    assert [(index[("SC", 0, n)]["psg"], index[("SC", 0, n)]["hypnogram"]) for n in (1, 2)] \
+        == files
 
     n = len(server.requests)
     again = fetch_sleep_edf([0], nights=(1, 2), data_home=home, base_url=server.url,
@@ -266,10 +272,24 @@ def test_absent_nights_and_subjects_are_handled_before_any_download(server, tmp_
     assert len(server.requests) == 6
 
 
+def test_telemetry_placebo_nights_from_the_st_subjects_table(server, tmp_path):
+    # ST-subjects.xls: subject 1 took the placebo in night 1, subject 2 in night 2
+    official = read_sha256sums()
+    names = [n for n in official if n.startswith(("sleep-telemetry/ST701",
+                                                  "sleep-telemetry/ST702"))]
+    sums = _publish(server, names)
+    files = fetch_sleep_edf([1, 2], nights="placebo", study="ST", data_home=tmp_path / "h",
+                            base_url=server.url, checksums=sums, verbose=False)
+    assert [(p.parent.name, p.name) for f in files for p in f] == [
+        ("sleep-telemetry", "ST7011J0-PSG.edf"), ("sleep-telemetry", "ST7011JP-Hypnogram.edf"),
+        ("sleep-telemetry", "ST7022J0-PSG.edf"), ("sleep-telemetry", "ST7022JM-Hypnogram.edf")]
+    assert len(server.requests) == 4
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="study must be one of"):
         fetch_sleep_edf(0, study="XX", data_home=tmp_path)
-    with pytest.raises(ValueError, match=r"nights must be in \(1, 2\), got 3"):
+    with pytest.raises(ValueError, match=r"nights must be in \(1, 2\) .*, got 3"):
         fetch_sleep_edf(0, nights=3, data_home=tmp_path)
     with pytest.raises(ValueError, match="subjects must be integers"):
         fetch_sleep_edf(["1"], data_home=tmp_path)

@@ -65,11 +65,13 @@ def test_ss2_20s_epochs_widened_sample_exact(tmp_path):
     assert data.ch_names == ["C4-A1"]
     assert data.derivations == {"01-02-0001": {"C4-A1": "C4-A1 = EEG C4-CLE - EEG A1-CLE"}}
     rep = data.report["01-02-0001"]
-    assert rep["n_annotated"] == 8 and rep["n_kept"] == 5 and rep["subset"] == "SS2"
-    assert rep["excluded"] == {"Sleep stage ? epochs": 1,
-                               "20-s epoch widened to 30 s leaves the recording": 2}
+    assert rep["kept"] == 5
+    assert rep["excluded"] == {"Sleep stage ?": 1}
+    assert rep["trimmed"] == {"20-s epoch widened to 30 s leaves the recording": 2}
+    assert rep["notes"][:2] == ["SS2, 8 scored 20-s epochs", "C4-A1 = EEG C4-CLE - EEG A1-CLE"]
     text = str(data.report)
-    assert "5 of 8 scored epochs kept" in text and "leaves the recording: 2" in text
+    assert "5 epochs kept, 1 excluded" in text and "leaves the recording: 2" in text
+    assert "N1: 1, N2: 1, N3: 2, REM: 1" in data.description
 
     # sample-exact against a direct computation on the values stored in the file
     c4, a1 = read_back(psg, "EEG C4-CLE"), read_back(psg, "EEG A1-CLE")
@@ -103,7 +105,8 @@ def test_bandpass_and_rate_measured_on_the_spectrum(tmp_path):
     assert data.X.shape == (8, 3000)
     assert data.y.tolist() == [0, 2, 2, 3, 4, 1, 0, 0]
     np.testing.assert_allclose(data.onsets, 30.0 * np.arange(8))
-    assert data.report["01-03-0007"]["excluded"] == {}
+    rep = data.report["01-03-0007"]
+    assert rep["kept"] == 8 and rep["excluded"] == {} and rep["trimmed"] == {}
     for epoch in data.X[1:-1]:  # away from the filter's edge effects
         assert _amplitude(epoch, 10) == pytest.approx(20, rel=0.01)
         assert _amplitude(epoch, 45) < 0.05
@@ -234,7 +237,7 @@ def test_annotation_length_must_match_the_subset(tmp_path):
         load_mass(tmp_path, subsets=["SS2"])
 
 
-def test_several_subsets_bunch_and_recording_filter(tmp_path):
+def test_several_subsets_bunch_and_recording_filter(tmp_path, capsys):
     _one_channel_file(tmp_path, ["EEG C4-CLE", "EEG A1-CLE"], subset=1, subject=2)
     _one_channel_file(tmp_path, ["EEG C4-CLE", "EEG A1-CLE"], subset=1, subject=1)
     _one_channel_file(tmp_path, ["EEG C4-CLE", "EEG A1-CLE"], subset=5, subject=4,
@@ -247,9 +250,13 @@ def test_several_subsets_bunch_and_recording_filter(tmp_path):
     np.testing.assert_allclose(data.onsets[-3:], [15, 35, 55])
     assert set(data.y.tolist()) == {2} and EXCLUDED not in data.y
     assert list(data.report) == ["01-01-0001", "01-01-0002", "01-05-0004"]
-    assert data.report.totals() == {"20-s epoch widened to 30 s leaves the recording": 2}
+    assert [r["trimmed"] for r in data.report.values()] == [
+        {}, {}, {"20-s epoch widened to 30 s leaves the recording": 2}]
+    assert data.report.n_kept == 9 and data.report.n_excluded == 0
     assert "SS1, SS5" in data.description and "3 recordings, 9" in data.description
-    only = load_mass(tmp_path, subsets=["SS1", "SS5"], recordings=["01-05-0004"])
+    only = load_mass(tmp_path, subsets=["SS1", "SS5"], recordings=["01-05-0004"],
+                     verbose=True)
+    assert capsys.readouterr().err == "MASS SS5 01-05-0004 (1/1)\n"
     np.testing.assert_array_equal(only.X, data.X[-3:])
     with pytest.raises(FileNotFoundError, match="01-05-0009"):
         load_mass(tmp_path, subsets=["SS5"], recordings=["01-05-0009"])
@@ -273,3 +280,4 @@ def test_hypnogram_starting_later_than_the_psg_is_aligned_on_the_clock(tmp_path)
     tt = 40 + np.arange(3000) / 100
     expected = 20 * np.sin(2 * np.pi * 0.1 * tt) * np.sin(2 * np.pi * 10 * tt)
     np.testing.assert_allclose(data.X[1], expected, atol=0.5)
+    assert "hypnogram starts 10 s after the PSG" in data.report["01-03-0002"]["notes"]

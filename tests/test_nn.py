@@ -27,13 +27,13 @@ def _spectra(*shape, seed=0):
 def test_shapes(cell, n_channels):
     torch.manual_seed(0)
     net = SeqSleepNet(n_channels=n_channels, cell=cell)
-    x = _spectra(2, 3, n_channels, 29, 129)
+    x = _spectra(2, 2, n_channels, 29, 129)
     logits = net(x)
-    assert logits.shape == (2, 3, 5)
+    assert logits.shape == (2, 2, 5)
     assert logits.dtype == torch.float32
     feats = net.encode_epochs(x.flatten(0, 1))
-    assert feats.shape == (6, 128)
-    assert net.classify_sequences(feats.view(2, 3, -1)).shape == (2, 3, 5)
+    assert feats.shape == (4, 128)
+    assert net.classify_sequences(feats.view(2, 2, -1)).shape == (2, 2, 5)
     # the frame RNN takes n_channels * 32 inputs (REFERENCE §3: 64 for the 2-channel model)
     first = net.arnn.rnn.fw
     n_in = first.W_xh.shape[0] if cell == "bnlstm" else first.rnn.input_size
@@ -433,3 +433,75 @@ def test_bnlstm_network_train_updates_stats_eval_does_not():
     assert not torch.equal(after["arnn.rnn.fw.xh.pop_mean"][28], before["arnn.rnn.fw.xh.pop_mean"][28])
     assert not torch.equal(after["seqrnn.bw.xh.pop_mean"][:3], before["seqrnn.bw.xh.pop_mean"][:3])
     assert torch.equal(after["seqrnn.bw.xh.pop_mean"][3:], before["seqrnn.bw.xh.pop_mean"][3:])
+
+
+# --------------------------------------------------------------------------- real checkpoints
+def _checkpoint_name_to_parameter(name):
+    """REFERENCE §3 table -> SeqSleepNet(cell="bnlstm") state_dict key (written from the table)."""
+    prefixes = {"filterbank-layer-eeg/Variable": "arnn.filterbanks.0.V",
+                "filterbank-layer-eog/Variable": "arnn.filterbanks.1.V",
+                "frame_attention_layer/Variable": "arnn.attention.W",
+                "frame_attention_layer/Variable_1": "arnn.attention.b",
+                "frame_attention_layer/Variable_2": "arnn.attention.u",
+                "output_layer/output/weights": "softmax.weight",
+                "output_layer/output/biases": "softmax.bias"}
+    if name in prefixes:
+        return prefixes[name]
+    layer, direction, _, *rest = name.split("/")
+    part = {"frame_rnn_layer": "arnn.rnn", "epoch_rnn_layer": "seqrnn"}[layer]
+    return ".".join([part, direction, *rest])
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("model, n_channels", [("1chan_eeg", 1), ("1chan_eog", 1),
+                                               ("2chan_eegeog", 2)])
+def test_reference_variables_map_one_to_one(shared_dir, model, n_channels):
+    """Every model variable of the authors' checkpoints is one parameter/buffer of the same
+    shape (the softmax weights transposed), and nothing but the masks is left over."""
+    ref = np.load(shared_dir / "pretrained" / "phan2019-mass" / model / "reference_variables.npz")
+    net = SeqSleepNet(n_channels=n_channels, cell="bnlstm")
+    sd = net.state_dict()
+    state = {}
+    for name in ref.files:
+        if name == "global_step" or "Adam" in name or name.endswith("_power"):
+            continue
+        key = _checkpoint_name_to_parameter(name)
+        value = ref[name].T if key == "softmax.weight" else ref[name]
+        assert key in sd, (name, key)
+        assert tuple(sd[key].shape) == value.shape, (name, key)
+        state[key] = torch.from_numpy(np.ascontiguousarray(value))
+    assert set(sd) - set(state) == {f"arnn.filterbanks.{c}.mask" for c in range(n_channels)}
+    state.update({k: v for k, v in sd.items() if k.endswith(".mask")})
+    net.load_state_dict(state)
+    net.eval()
+    out = net(torch.randn(1, 20, n_channels, 29, 129))
+    assert torch.all(torch.isfinite(out))
+    # the released BN on h_{-1} = 0: its step-0 batch variance is 0, so pop_var[0] decayed to 0
+    assert torch.all(net.arnn.rnn.fw.hh.pop_var[0] < 1e-6)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_same_seed_same_network(cell):
+    torch.manual_seed(7)
+    a = SeqSleepNet(cell=cell).state_dict()
+    torch.manual_seed(7)
+    b = SeqSleepNet(cell=cell).state_dict()
+    torch.manual_seed(8)
+    c = SeqSleepNet(cell=cell).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["arnn.filterbanks.0.V"], c["arnn.filterbanks.0.V"])
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_backward_direction_matches_torch_bidirectional(kind):
+    """Reversing the sequence, running the cell and reversing back is torch's reverse pass."""
+    torch.manual_seed(9)
+    rnn = BidirectionalRNN(6, 4, kind, n_steps=5, dropout=0.25).eval()
+    ref = (torch.nn.GRU if kind == "gru" else torch.nn.LSTM)(
+        6, 4, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(ref, f"{name}_l0").copy_(getattr(rnn.fw.rnn, f"{name}_l0"))
+            getattr(ref, f"{name}_l0_reverse").copy_(getattr(rnn.bw.rnn, f"{name}_l0"))
+    x = torch.randn(3, 7, 6)
+    torch.testing.assert_close(rnn(x), ref(x)[0])

@@ -10,6 +10,8 @@ import pickle
 import numpy as np
 import pytest
 import sklearn
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
@@ -259,3 +261,39 @@ def test_pipeline_with_metadata_routing(epochs):
     [SpectrogramTransformer(fs=1.0, window_seconds=2.0, nfft=2, epoch_seconds=None)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.shared
+def test_real_sleep_edf_epochs(shared_dir):
+    """The first 300 s of SC4001E0 (real Fpz-Cz and EOG, 100 Hz): 10 epochs x 2 channels."""
+    import pyedflib
+
+    path = shared_dir / "data" / "sleep-edf" / "SC4001E0-PSG-first300s.edf"
+    with pyedflib.EdfReader(str(path)) as edf:
+        labels = edf.getSignalLabels()
+        sig = np.stack([edf.readSignal(labels.index(ch))
+                        for ch in ("EEG Fpz-Cz", "EOG horizontal")])
+    X = sig.reshape(2, 10, 3000).transpose(1, 0, 2).astype(np.float32)   # (10, 2, 3000)
+    out = SpectrogramTransformer().fit_transform(X)
+    assert out.shape == (10, 2, 29, 129) and np.all(np.isfinite(out))
+    eog = _direct(X)[:, 1]                                    # (10, 29, 129)
+    want = (eog[4] - eog.mean(axis=(0, 1))) / eog.std(axis=(0, 1))
+    np.testing.assert_allclose(out[4, 1], want, rtol=1e-4, atol=1e-4)
+    # REFERENCE §1: a constant factor (uV vs mV) is irrelevant after the standardisation
+    np.testing.assert_allclose(SpectrogramTransformer().fit_transform(X / 1000), out,
+                               rtol=1e-4, atol=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_epochs=st.integers(1, 5), n_channels=st.integers(1, 3), n_samples=st.integers(20, 60),
+       scale=st.floats(1e-3, 1e3), seed=st.integers(0, 2**32 - 1))
+def test_training_output_is_standardised(n_epochs, n_channels, n_samples, scale, seed):
+    """On the training epochs, every (channel, bin) has mean 0 and std 1."""
+    X = np.random.default_rng(seed).normal(size=(n_epochs, n_channels, n_samples)) * scale
+    tf = SpectrogramTransformer(fs=10, window_seconds=2.0, nfft=32, epoch_seconds=None)
+    out = tf.fit_transform(X).astype(np.float64)
+    assert out.shape == (n_epochs, n_channels, 1 + (n_samples - 20) // 10, 17)
+    np.testing.assert_allclose(out.mean(axis=(0, 2)), 0, atol=1e-3)
+    std = out.std(axis=(0, 2))
+    # a bin is constant only when there is a single frame in all (e.g. the 0 Hz bin is not)
+    assert np.all((np.abs(std - 1) < 1e-3) | (std == 0))

@@ -303,3 +303,10 @@ def test_channel_below_requested_rate(tmp_path):
     assert data.X.shape == (4, 3000)
     low = load_sleep_edf(tmp_path, subjects=[20], nights=1, in_bed=None, fs=50)
     assert low.X.shape == (4, 1500) and low.fs == 50.0
+    # the DESIGN spelling channel= is an alias of channels=
+    alias = load_sleep_edf(tmp_path, subjects=[20], nights=1, in_bed=None, fs=50,
+                           channel="eeg fpz-cz")
+    np.testing.assert_array_equal(alias.X, low.X)
+    with pytest.raises(ValueError, match="not both"):
+        load_sleep_edf(tmp_path, subjects=[20], nights=1, in_bed=None, fs=50,
+                       channel="EEG Fpz-Cz", channels=["EOG horizontal"])

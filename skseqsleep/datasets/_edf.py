@@ -294,6 +294,12 @@ def read_psg(
                     f"channel {label!r} of {path} has physical dimension {dim!r}, which is not "
                     f"a voltage; expected one of uV, µV, mV, V (case-insensitive)"
                 )
+            if not header["digital_max"] > header["digital_min"]:
+                raise ValueError(
+                    f"channel {label!r} of {path} has an invalid header: digital maximum "
+                    f"{header['digital_max']} is not above digital minimum "
+                    f"{header['digital_min']}, so its values cannot be converted to µV"
+                )
             ch_fs = float(reader.getSampleFrequency(idx))
             if ch_fs < fs and not allow_upsampling:
                 raise ValueError(

@@ -205,8 +205,10 @@ def _download(url: str, target: Path, expected: str, verbose: bool, timeout: flo
             content_range = response.headers.get("Content-Range", "")
             match = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*", content_range)
             if match is None or int(match.group(1)) != offset:
+                part.unlink()
                 raise OSError(f"downloading {url}: asked to resume at byte {offset} but the "
-                              f"server answered Content-Range {content_range!r}")
+                              f"server answered Content-Range {content_range!r}; the partial "
+                              "file was deleted and the next call downloads from the start")
             mode = "ab"
         else:
             # fresh download, or the server ignored the Range header: restart from zero
@@ -250,7 +252,7 @@ def _verify_and_move(part: Path, target: Path, expected: str, url: str) -> None:
 
 def fetch_sleep_edf(
     subjects: int | Iterable[int],
-    nights: int | Iterable[int] = (1, 2),
+    nights: int | Iterable[int] | str = (1, 2),
     data_home: str | os.PathLike | None = None,
     base_url: str = DEFAULT_URL,
     study: str = "SC",
@@ -276,9 +278,10 @@ def fetch_sleep_edf(
     subjects : int or iterable of int
         Subject numbers as in the file names: 0-82 for the sleep-cassette study ``SC4{ss}``
         (Sleep-EDF-SC-20 is ``range(20)``), 1-24 for the sleep-telemetry study ``ST7{ss}``.
-    nights : int or iterable of int, default=(1, 2)
-        Night numbers (1 or 2). In the telemetry study the placebo night is 1 or 2 depending
-        on the subject (see ``ST-subjects.xls``).
+    nights : int, iterable of int or {"placebo", "temazepam"}, default=(1, 2)
+        Night numbers (1 or 2). For the telemetry study, "placebo" or "temazepam" picks each
+        subject's night from the official ST-subjects table (as
+        :func:`~skseqsleep.datasets.load_sleep_edf` does).
     data_home : str or path-like, optional
         Destination folder; files go to ``<data_home>/sleep-cassette/`` (or
         ``sleep-telemetry/``) as on PhysioNet. Default: ``$SKSEQSLEEP_DATA/sleep-edf`` when the
@@ -335,16 +338,23 @@ def fetch_sleep_edf(
     if scheme not in ("http", "https"):
         raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r} "
                          f"(scheme {scheme!r})")
-    subjects = [subjects] if isinstance(subjects, int) else list(subjects)
-    nights = [nights] if isinstance(nights, int) else list(nights)
-    valid_nights = _STUDIES[study][2]
-    for night in nights:
-        if night not in valid_nights:
-            raise ValueError(f"nights must be in {valid_nights}, got {night!r}")
+    subjects = [subjects] if isinstance(subjects, numbers.Integral) else list(subjects)
     for subject in subjects:
         if (isinstance(subject, bool) or not isinstance(subject, numbers.Integral)
                 or not 0 <= subject <= 99):
             raise ValueError(f"subjects must be integers in 0..99, got {subject!r}")
+    if isinstance(nights, str):
+        from .sleep_edf import _nights_for  # the ST-subjects table (placebo/temazepam)
+
+        nights_of = {int(s): _nights_for(study, int(s), nights) for s in subjects}
+    else:
+        nights = [nights] if isinstance(nights, numbers.Integral) else list(nights)
+        valid_nights = _STUDIES[study][2]
+        for night in nights:
+            if night not in valid_nights:
+                raise ValueError(f"nights must be in {valid_nights} (or 'placebo'/'temazepam' "
+                                 f"for ST), got {night!r}")
+        nights_of = {int(s): [int(n) for n in nights] for s in subjects}
     sums = read_sha256sums(checksums)
 
     wanted, missing, absent_subjects = [], [], []
@@ -353,7 +363,7 @@ def fetch_sleep_edf(
         for night in (1, 2):
             names = _recording_files(sums, study, int(subject), night)
             found_any = found_any or names is not None
-            if night not in nights:
+            if night not in nights_of[int(subject)]:
                 continue
             if names is None:
                 missing.append(f"subject {int(subject)} night {night}")

@@ -42,9 +42,9 @@ from sklearn.utils import Bunch
 
 from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED, STAGES
 from ._edf import match_label, open_edf, read_psg, resample
-from ._hypnogram import read_hypnogram
+from ._hypnogram import ExclusionReport, read_hypnogram
 
-__all__ = ["BANDPASS_HZ", "FIR_ORDER", "SUBSET_EPOCH_SECONDS", "MassReport", "load_mass"]
+__all__ = ["BANDPASS_HZ", "FIR_ORDER", "SUBSET_EPOCH_SECONDS", "load_mass"]
 
 #: Scoring epoch length (s) of each MASS subset (REFERENCE §1).
 SUBSET_EPOCH_SECONDS = {"SS1": 30.0, "SS2": 20.0, "SS3": 30.0, "SS4": 20.0, "SS5": 20.0}
@@ -53,8 +53,9 @@ BANDPASS_HZ = (0.3, 40.0)
 #: Order of that FIR filter (number of taps minus one).
 FIR_ORDER = 100
 
-# channel name -> list of (required labels, (plus, minus) or (label,), derivation name),
-# tried in order; the first whose labels are all in the file wins (REFERENCE §1).
+# channel name -> list of (kind, (plus, minus) or (label,), derivation name), tried in order;
+# the first whose labels are all in the file wins (REFERENCE §1). kind "ears": only for files
+# with an "EEG A1-CLE" or "EEG A2-CLE" electrode; "linked": only for files without; "any".
 _A1, _A2 = "EEG A1-CLE", "EEG A2-CLE"
 _RULES = {
     "C4-A1": [
@@ -69,39 +70,6 @@ _RULES = {
     ],
 }
 _RECORDING = re.compile(r"(01-0(\d)-\d{4}) PSG\.edf")
-
-
-class MassReport(dict):
-    """What :func:`load_mass` kept and dropped, per recording (a dict with a readable str).
-
-    Keys are recording ids (``"01-02-0001"``); each value is a dict with ``subset``,
-    ``derivations`` (channel -> what was computed, e.g. ``"C3-A2 = EEG C3-CLE - EEG A2-CLE"``),
-    ``n_annotated`` (scored epochs in the hypnogram), ``n_kept`` and ``excluded`` (reason ->
-    number of epochs).
-    """
-
-    def totals(self) -> dict:
-        """Number of excluded epochs per reason over all recordings."""
-        out: dict = {}
-        for rec in self.values():
-            for reason, n in rec["excluded"].items():
-                out[reason] = out.get(reason, 0) + n
-        return out
-
-    def __str__(self) -> str:
-        kept = sum(r["n_kept"] for r in self.values())
-        annotated = sum(r["n_annotated"] for r in self.values())
-        lines = [f"MASS: {len(self)} recordings, {kept} of {annotated} scored epochs kept"]
-        for reason, n in sorted(self.totals().items()):
-            lines.append(f"  excluded, {reason}: {n}")
-        for rec_id, rec in self.items():
-            deriv = "; ".join(rec["derivations"].values())
-            excl = ", ".join(f"{k}: {v}" for k, v in sorted(rec["excluded"].items()))
-            lines.append(f"  {rec_id} ({rec['subset']}): {rec['n_kept']}/{rec['n_annotated']} "
-                         f"kept [{deriv}]" + (f" excluded {excl}" if excl else ""))
-        return "\n".join(lines)
-
-    __repr__ = __str__
 
 
 def _choose_derivation(channel: str, labels: list[str], path: str):
@@ -202,7 +170,10 @@ def load_mass(
         - ``fs`` (float), ``ch_names`` (the requested names, e.g. ``["C4-A1"]``);
         - ``derivations``: dict recording -> {channel: what was computed}, e.g.
           ``"C3-A2 = EEG C3-CLE - EEG A2-CLE"`` where C4-A1 fell back;
-        - ``report``: :class:`MassReport`, per recording what was kept and excluded and why;
+        - ``report``: :class:`~skseqsleep.datasets._hypnogram.ExclusionReport`, per
+          recording: ``kept``; ``excluded`` (unscored "Sleep stage ?" / "Movement time"
+          epochs); ``trimmed`` (epochs whose 30-s window leaves the recording); ``notes``
+          (subset, derivations used, resampling notes);
         - ``description``: str.
 
     Raises
@@ -246,7 +217,7 @@ def load_mass(
 
     found = _find_recordings(root, subsets, recordings)
     X, y, rec_ids, onsets = [], [], [], []
-    report = MassReport()
+    report = ExclusionReport()
     derivations = {}
     for i, (subset, rec_id, psg_path, base_path) in enumerate(found, 1):
         if verbose:
@@ -262,35 +233,41 @@ def load_mass(
         inside = (starts >= 0) & (starts + n_win <= sig.signals.shape[1])
         scored = hyp.stages != EXCLUDED
         keep = inside & scored
-        excluded: dict = {}
-        for text in np.unique(hyp.texts[~scored]):
-            excluded[f"{text} epochs"] = int(np.sum(hyp.texts[~scored] == text))
-        n_out = int(np.sum(~inside & scored))
-        if n_out:
+        excluded = {str(text): int(np.sum(hyp.texts[inside & ~scored] == text))
+                    for text in np.unique(hyp.texts[inside & ~scored])}
+        trimmed = {}
+        if np.any(~inside):
             what = (f"{epoch_len:g}-s epoch widened to 30 s leaves the recording"
                     if widen else "epoch extends past the end of the signals")
-            excluded[what] = n_out
+            trimmed[what] = int(np.sum(~inside))
         idx = starts[keep][:, None] + np.arange(n_win)
         epochs = sig.signals[:, idx].transpose(1, 0, 2).astype(np.float32)
         X.append(epochs if len(channels) > 1 else epochs[:, 0])
         y.append(hyp.stages[keep])
         rec_ids.append(np.full(int(keep.sum()), rec_id, dtype=object))
         onsets.append(starts[keep] / fs)
-        report[rec_id] = {"subset": subset, "derivations": deriv,
-                          "n_annotated": len(hyp.stages), "n_kept": int(keep.sum()),
-                          "excluded": excluded}
+        notes = [f"{subset}, {len(hyp.stages)} scored {epoch_len:g}-s epochs",
+                 *deriv.values(), *sig.notes]
+        if offset:
+            notes.append(f"hypnogram starts {offset:g} s after the PSG")
+        report.add(rec_id, kept=int(keep.sum()), excluded=excluded, trimmed=trimmed,
+                   notes=notes)
     shape = (0, len(channels), n_win) if len(channels) > 1 else (0, n_win)
     X_all = np.concatenate(X) if X else np.zeros(shape, dtype=np.float32)
     recs = np.concatenate(rec_ids).astype(str) if rec_ids else np.zeros(0, dtype=str)
+    y_all = np.concatenate(y).astype(np.int64) if y else np.zeros(0, dtype=np.int64)
+    counts = np.bincount(y_all, minlength=len(STAGES))
     description = (
         f"MASS subsets {', '.join(subsets)}: {len(found)} recordings, {len(recs)} 30-s epochs "
         f"of {', '.join(channels)} at {fs:g} Hz (band-pass {BANDPASS_HZ[0]:g}-"
         f"{BANDPASS_HZ[1]:g} Hz, FIR order {FIR_ORDER}, zero phase; 20-s R&K epochs widened "
-        f"by 5 s on each side); stages {', '.join(STAGES)} (REFERENCE §1)."
+        "by 5 s on each side, REFERENCE §1); stages "
+        + ", ".join(f"{st}: {c}" for st, c in zip(STAGES, counts))
+        + f"; {report.n_excluded} epochs excluded {report.excluded_by_reason()}"
     )
     return Bunch(
         X=X_all,
-        y=np.concatenate(y).astype(np.int64) if y else np.zeros(0, dtype=np.int64),
+        y=y_all,
         groups=recs.copy(),
         recordings=recs,
         onsets=np.concatenate(onsets) if onsets else np.zeros(0),
@@ -311,7 +288,7 @@ def _read_channels(psg_path: Path, channels: list[str], fs: float):
         rates = {lab: float(reader.getSampleFrequency(i)) for i, lab in enumerate(labels)}
     finally:
         reader.close()
-    rows, deriv, start_time = [], {}, None
+    rows, deriv, start_time, notes = [], {}, None, []
     for ch in channels:
         spec, desc = _choose_derivation(ch, labels, path)
         for lab in spec:
@@ -323,7 +300,11 @@ def _read_channels(psg_path: Path, channels: list[str], fs: float):
         psg = read_psg(path, {ch: spec if len(spec) == 2 else spec[0]}, fs=native,
                        allow_upsampling=True)
         start_time = psg.start_time
+        notes.extend(psg.notes)
         rows.append(resample(_bandpass(psg.signals[0], native), native, fs))
         deriv[ch] = desc
     n = min(len(r) for r in rows)
-    return Bunch(signals=np.stack([r[:n] for r in rows]), start_time=start_time), deriv
+    if len({len(r) for r in rows}) > 1:
+        notes.append(f"channels trimmed to the common length of {n} samples at {fs:g} Hz")
+    return Bunch(signals=np.stack([r[:n] for r in rows]), start_time=start_time,
+                 notes=notes), deriv

@@ -116,6 +116,7 @@ def load_sleep_edf(
     fs: float = DEFAULT_FS,
     study: str = "SC",
     *,
+    channel: str | None = None,
     wake_margin_minutes: float = 30.0,
     allow_upsampling: bool = False,
     verbose: int = 0,
@@ -146,6 +147,9 @@ def load_sleep_edf(
         Sampling rate of ``X`` (polyphase resampling when the file differs).
     study : {"SC", "ST"}, default="SC"
         Sleep-cassette or sleep-telemetry.
+    channel : str, optional
+        Alias of ``channels`` for one channel (``channel="EOG horizontal"``); giving both
+        with different values is an error.
     wake_margin_minutes : float, default=30
         Margin of the ``"wake-margin"`` rule.
     allow_upsampling : bool, default=False
@@ -181,6 +185,10 @@ def load_sleep_edf(
     """
     if study not in _PREFIX:
         raise ValueError(f"study must be 'SC' or 'ST', got {study!r}")
+    if channel is not None:
+        if channels not in ("EEG Fpz-Cz", channel):
+            raise ValueError(f"give channel={channel!r} or channels={channels!r}, not both")
+        channels = channel
     if isinstance(subjects, (int, np.integer)):
         subjects = [int(subjects)]
     subjects = [int(s) for s in subjects]

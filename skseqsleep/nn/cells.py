@@ -153,6 +153,22 @@ class StepBatchNorm(nn.Module):
             out = out + self.offset
         return out
 
+    def step(self, z: torch.Tensor, s: int) -> torch.Tensor:
+        """Normalise ``z`` of shape ``(N, size)`` at processing step ``s`` (same as
+        ``forward(z[:, None], s)[:, 0]``, without the sequence axis)."""
+        if self.training:
+            mean = z.mean(dim=0)
+            var = z.var(dim=0, unbiased=False)
+            self._update(mean.detach()[None], var.detach()[None], s)
+        else:
+            k = min(s, self.n_steps - 1)
+            mean = self.pop_mean[k]
+            var = self.pop_var[k]
+        out = (z - mean) * torch.rsqrt(var + self.eps) * self.scale
+        if self.offset is not None:
+            out = out + self.offset
+        return out
+
     @torch.no_grad()
     def _update(self, mean: torch.Tensor, var: torch.Tensor, start_step: int) -> None:
         d = self.decay
@@ -243,10 +259,10 @@ class BNLSTM(nn.Module):
         c = x.new_zeros(n, hsz)
         outputs = []
         for s in range(n_t):
-            hh = self.hh((h @ self.W_hh).unsqueeze(1), s).squeeze(1)
+            hh = self.hh.step(h @ self.W_hh, s)
             f, i, o, j = (xh[:, s] + hh).split(hsz, dim=1)
             c = c * torch.sigmoid(f) + torch.sigmoid(i) * torch.tanh(j)
-            h = torch.tanh(self.c(c.unsqueeze(1), s).squeeze(1)) * torch.sigmoid(o)
+            h = torch.tanh(self.c.step(c, s)) * torch.sigmoid(o)
             outputs.append(h)
         return torch.stack(outputs, dim=1)
 

@@ -242,6 +242,16 @@ class SeqSleepNet(nn.Module):
     ``output_layer/output/weights``, ``biases``       ``softmax.weight`` (transposed), ``.bias``
     ================================================  ===========================================
 
+    Initialisation: filterbank ``V`` N(0, 1); attention N(0, 0.1²); BN-LSTM as in the released
+    code (:class:`~skseqsleep.nn.cells.BNLSTM`); GRU, LSTM and the softmax layer keep torch's
+    defaults. All draws use torch's global generator: seed it (``torch.manual_seed``) before
+    building the network for reproducible weights.
+
+    With ``cell="bnlstm"`` in training mode, the batch statistics of the ARNN are taken over all
+    ``batch * L`` epochs of the batch, those of the SeqRNN over the ``batch`` sequences (as in
+    the released code). The number of frames and the sequence length of the input are not
+    fixed: ``n_frames`` and ``seq_len`` only set how many steps of BN statistics exist.
+
     Examples
     --------
     >>> import torch

@@ -1,0 +1,157 @@
+"""Derive the stage-transition statistics used by ``make_sleep_cohort``.
+
+Reads the 39 official Sleep-EDF-SC-20 hypnograms (subjects 0-19, EDF+ annotations, read with
+pyedflib's own annotation reader) and the in-bed clock times of ``inbed_times.csv`` from the
+shared data folder, keeps the in-bed part of each night (REFERENCE §1: from max(lights-off,
+hypnogram start) to min(lights-on, recording stop), whole 30-s epochs), maps R&K stages to
+AASM (S3 and S4 -> N3) and counts, per fraction-of-night bin, the epoch-to-epoch stage
+transitions. Only numbers (counts, proportions, smoothed probabilities) are written to
+``skseqsleep/datasets/data/hypnogram_transition_stats.json``; no data are copied.
+
+Run from the repository root::
+
+    python tools/derive_hypnogram_stats.py [--shared ../shared] [--n-bins 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pyedflib
+
+STAGES = ("W", "N1", "N2", "N3", "REM")  # same order as skseqsleep._constants.STAGES
+EPOCH = 30
+LABELS = {
+    "Sleep stage W": 0,
+    "Sleep stage 1": 1,
+    "Sleep stage 2": 2,
+    "Sleep stage 3": 3,
+    "Sleep stage 4": 3,
+    "Sleep stage R": 4,
+}
+EXCLUDED_LABELS = ("Sleep stage ?", "Movement time")
+
+
+def _clock(text: str) -> float:
+    h, m, s = text.split(":")
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+def read_stages(path: Path) -> tuple[np.ndarray, float]:
+    """Per-epoch labels (-1 = excluded/unscored) and the hypnogram start clock time (s)."""
+    with pyedflib.EdfReader(str(path)) as reader:
+        onsets, durations, texts = reader.readAnnotations()
+        start = reader.getStartdatetime()
+    end = max(o + d for o, d in zip(onsets, durations))
+    labels = np.full(round(end / EPOCH), -1, dtype=np.int64)
+    for onset, duration, text in zip(onsets, durations, texts):
+        if text in LABELS:
+            value = LABELS[text]
+        elif text in EXCLUDED_LABELS:
+            value = -1
+        else:
+            raise ValueError(f"{path.name}: unknown annotation {text!r}")
+        first = round(onset / EPOCH)
+        labels[first:first + round(duration / EPOCH)] = value
+    return labels, start.hour * 3600 + start.minute * 60 + start.second
+
+
+def in_bed(labels: np.ndarray, hyp_start: float, row: dict) -> np.ndarray:
+    def offset(clock: str) -> float:  # seconds after the hypnogram start, across midnight
+        return (_clock(clock) - hyp_start) % 86400
+
+    assert abs(_clock(row["hyp_start"]) - hyp_start) < 1, row
+    begin = offset(row["lights_off"])  # hypnogram start itself has offset 0
+    stop = min(offset(row["lights_on"]), offset(row["rec_stop"]))
+    first = int(np.ceil(begin / EPOCH - 1e-9))
+    last = int(np.floor(stop / EPOCH + 1e-9))
+    return labels[first:min(last, labels.size)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    root = Path(__file__).resolve().parents[1]
+    parser.add_argument("--shared", type=Path, default=root.parent / "shared")
+    parser.add_argument("--n-bins", type=int, default=10)
+    parser.add_argument("--smoothing", type=float, default=20.0,
+                        help="pseudo-count pulling each bin's rows towards the whole-night row")
+    parser.add_argument("--out", type=Path,
+                        default=root / "skseqsleep/datasets/data/hypnogram_transition_stats.json")
+    args = parser.parse_args()
+
+    data = args.shared / "data/sleep-edf"
+    with open(data / "inbed_times.csv", newline="") as table:
+        rows = {r["recording"]: r for r in csv.DictReader(table)}
+    files = sorted((data / "hypnograms").glob("SC4*-Hypnogram.edf"))
+    files = [f for f in files if int(f.name[3:5]) < 20]
+    if len(files) != 39:
+        raise SystemExit(f"expected the 39 SC-20 hypnograms, found {len(files)}")
+
+    k = args.n_bins
+    counts = np.zeros((k, 5, 5), dtype=np.int64)
+    initial = np.zeros(5, dtype=np.int64)
+    stage_counts = np.zeros(5, dtype=np.int64)
+    third_counts = np.zeros((3, 5), dtype=np.int64)
+    lengths, n_excluded = [], 0
+    for path in files:
+        recording = path.name[:7] + "0"
+        labels, hyp_start = read_stages(path)
+        night = in_bed(labels, hyp_start, rows[recording])
+        n = night.size
+        lengths.append(n)
+        n_excluded += int((night < 0).sum())
+        valid = night >= 0
+        stage_counts += np.bincount(night[valid], minlength=5)
+        frac = np.arange(n) / n
+        third = np.minimum((frac * 3).astype(int), 2)
+        np.add.at(third_counts, (third[valid], night[valid]), 1)
+        if night[0] >= 0:
+            initial[night[0]] += 1
+        a, b = night[:-1], night[1:]
+        ok = (a >= 0) & (b >= 0)
+        bins = np.minimum((frac[:-1] * k).astype(int), k - 1)
+        np.add.at(counts, (bins[ok], a[ok], b[ok]), 1)
+
+    pooled = counts.sum(0).astype(float)
+    pooled_p = pooled / pooled.sum(1, keepdims=True)
+    rowsum = counts.sum(2, keepdims=True)
+    probs = (counts + args.smoothing * pooled_p) / (rowsum + args.smoothing)
+
+    out = {
+        "description": (
+            "Stage statistics of the in-bed part of the 39 Sleep-EDF-SC-20 hypnograms "
+            "(subjects 0-19, official EDF+ hypnograms, R&K S3+S4 -> N3, movement/unscored "
+            "epochs excluded), derived by tools/derive_hypnogram_stats.py. "
+            "transition_counts[b][i][j]: number of epoch pairs (i at t, j at t+1) with t/n in "
+            "[b/n_bins, (b+1)/n_bins); transition_probabilities: the same rows smoothed "
+            f"towards the whole-night row with a pseudo-count of {args.smoothing:g}."),
+        "stages": list(STAGES),
+        "epoch_seconds": EPOCH,
+        "n_recordings": len(files),
+        "n_in_bed_epochs": int(sum(lengths)),
+        "n_excluded_epochs": n_excluded,
+        "night_length_epochs": {"mean": float(np.mean(lengths)), "min": int(min(lengths)),
+                                "max": int(max(lengths))},
+        "stage_counts": stage_counts.tolist(),
+        "stage_proportions": np.round(stage_counts / stage_counts.sum(), 5).tolist(),
+        "stage_proportions_by_third": np.round(
+            third_counts / third_counts.sum(1, keepdims=True), 5).tolist(),
+        "initial_stage_counts": initial.tolist(),
+        "n_bins": k,
+        "smoothing": args.smoothing,
+        "transition_counts": counts.tolist(),
+        "transition_probabilities": np.round(probs, 6).tolist(),
+    }
+    args.out.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"{len(files)} nights, {sum(lengths)} in-bed epochs ({n_excluded} excluded); "
+          f"proportions {dict(zip(STAGES, out['stage_proportions']))}")
+    print("by third:", out["stage_proportions_by_third"])
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
