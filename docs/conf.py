@@ -10,17 +10,18 @@ need real data or minutes of training and are rendered without running. Set
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import skseqsleep  # noqa: E402
+import skseqsleep
 
 project = "skseqsleep"
 author = "skseqsleep developers"
-copyright = "2026, skseqsleep developers"  # noqa: A001
+copyright = "2026, skseqsleep developers"
 version = release = skseqsleep.__version__
 
 extensions = [
@@ -59,3 +60,26 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
 }
+
+autodoc_default_options["exclude-members"] = ",".join(
+    f"set_{m}_request" for m in ("fit", "predict", "predict_proba", "score", "transform",
+                                 "partial_fit", "inverse_transform", "split"))
+
+# scikit-learn style docstrings mention fitted attributes (``n_channels_``) in free text and
+# in shape descriptions; a bare word ending with "_" is a reStructuredText reference, so after
+# numpydoc has rendered a docstring, escape such words outside inline markup.
+_MARKUP = re.compile(r"(``.+?``|:[\w:.-]+:`.+?`|`[^`]+`_{0,2}|\*\*.+?\*\*|\*[^*\s][^*]*\*)")
+_TRAILING = re.compile(r"(?<![\w\\])([A-Za-z][A-Za-z0-9_]*[A-Za-z0-9])_(?![\w`])")
+
+
+def _escape_trailing_underscores(app, what, name, obj, options, lines):
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(".. ") or "_" not in line:
+            continue
+        parts = _MARKUP.split(line)
+        lines[i] = "".join(p if k % 2 else _TRAILING.sub(r"\1\\_", p)
+                           for k, p in enumerate(parts))
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _escape_trailing_underscores, priority=900)

@@ -330,6 +330,16 @@ def _slug(text: str) -> str:
     return out.strip("_") or "channel"
 
 
+def _flatten(d: Mapping, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def fingerprint(arguments: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON of the result-affecting arguments."""
     blob = json.dumps(arguments, sort_keys=True, default=str).encode()
@@ -368,8 +378,8 @@ class ResultStore:
                     f"{self.manifest_path} exists but is not a readable study manifest "
                     f"({exc}); choose another --output-dir") from None
             if old.get("fingerprint") != fp:
-                old_args = old.get("arguments", {})
-                new_args = json.loads(json.dumps(dict(arguments), default=str))
+                old_args = _flatten(old.get("arguments", {}))
+                new_args = _flatten(json.loads(json.dumps(dict(arguments), default=str)))
                 diff = sorted(k for k in set(old_args) | set(new_args)
                               if old_args.get(k) != new_args.get(k))
                 details = "; ".join(f"{k}: {old_args.get(k)!r} there, {new_args.get(k)!r} now"
@@ -547,8 +557,10 @@ class StudyResult:
 # Data loading (adapters over skseqsleep.datasets)
 # --------------------------------------------------------------------------------------------
 
-SIMULATED_SOURCE_CHANNEL = "EEG C4-A1"
-SIMULATED_TARGET_CHANNELS = ("EEG Fpz-Cz", "EOG horizontal")
+#: Channel profile of the simulated source cohort (like MASS C4-A1, REFERENCE §1).
+SIMULATED_SOURCE_CHANNEL = "C4-A1-like"
+#: Channel profiles of the simulated target cohort (like Sleep-EDF Fpz-Cz and EOG).
+SIMULATED_TARGET_CHANNELS = ("Fpz-Cz-like", "EOG-like")
 SLEEP_EDF_CHANNELS = ("EEG Fpz-Cz", "EOG horizontal")
 
 
@@ -569,9 +581,8 @@ def _split_channels(data, channels: Sequence[str] | None, what: str):
 def _simulate(n_subjects, nights, n_epochs, channels, random_state, domain):
     from skseqsleep.datasets import make_sleep_cohort
 
-    return make_sleep_cohort(n_subjects=n_subjects, n_nights=nights,
-                             n_epochs_per_night=n_epochs, channels=list(channels),
-                             random_state=random_state)
+    return make_sleep_cohort(n_subjects, n_nights=nights, channels=list(channels),
+                             n_epochs=n_epochs, random_state=random_state)
 
 
 def _load_target(kind, path, channels, subjects, fetch, settings, random_state, verbose=0):
