@@ -243,7 +243,7 @@ SIMULATED_SETTINGS: dict[str, Any] = {
     "sim_nights": 1,
     "sim_epochs_per_night": 120,
     "pretrain_max_epochs": 4,
-    "max_epochs": 2,
+    "max_epochs": 3,
     "validate_every": 5,
     "patience": 50,
     "batch_size": 32,
@@ -1195,8 +1195,10 @@ def _write_plots(result: StudyResult, root: Path, plot_recording, log):
             sel = p["recordings"] == rec
             plot_hypnogram(p["y_true"][sel], p["y_pred"][sel], ax=ax,
                            labels=("scored", STRATEGIES[s].label),
-                           title=f"{rec} ({ch}): {STRATEGIES[s].label}" if ax is axes[0, 0]
-                           else None)
+                           title=f"recording {rec}, target channel {ch}"
+                           if ax is axes[0, 0] else None)
+            if ax is not axes[-1, 0]:
+                ax.set_xlabel("")
         fig.tight_layout()
         _save_fig(fig, root / f"hypnogram__{_slug(rec)}__{_slug(ch)}.png")
         plt.close(fig)
