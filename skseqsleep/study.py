@@ -761,6 +761,14 @@ def _machine() -> dict:
             "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "python": platform.python_version()}
     try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:  # not Linux
+        pass
+    try:
         import torch
 
         info["torch"] = torch.__version__
