@@ -42,8 +42,7 @@ for parts in ["all", ("softmax", "arnn"), ("softmax",), ()]:
         SpectrogramTransformer(fs=target.fs),
         SeqSleepClassifier(warm_start_from=pretrained, trainable_parts=parts, max_epochs=3,
                            train_split=GroupHoldout(1, random_state=0), **small_net))
-    res = cross_validate(pipe, target.X, target.y, cv=LeaveOneGroupOut(),
-                         groups=target.groups, scoring=scoring,
+    res = cross_validate(pipe, target.X, target.y, cv=LeaveOneGroupOut(), scoring=scoring,
                          params={"groups": target.groups, "recordings": target.recordings})
     print(f"{parts!s:22}", "  ".join(f"{m} {np.mean(res['test_' + m]):.3f}"
                                       for m in scoring))

@@ -108,3 +108,13 @@ def test_cli_import_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_unknown_channel_of_real_dreams_data_exits_2(shared_dir, tmp_path, capsys):
+    code = main(["study", "--target", f"dreams:{shared_dir / 'data' / 'dreams'}",
+                 "--channel", "EOG horizontal", "--output-dir", str(tmp_path / "o"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "unknown channel 'EOG horizontal' for the dreams target" in err
+    assert "'C3-A1/CZ-A1'" in err  # the channels the excerpts do have (C3-A1 and Cz-A1)
+    assert not (tmp_path / "o").exists()

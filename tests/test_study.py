@@ -296,8 +296,10 @@ def test_reference_run_outputs(reference):
 def test_same_arguments_resume_without_recomputing(reference, tmp_path):
     result, out = reference
     before = {f: f.stat().st_mtime_ns for f in _fold_files(out)}
-    again = run_study(out, verbose=0, plots=False, **TINY)
+    # execution options (plots, which recording to draw) are not part of the fingerprint
+    again = run_study(out, verbose=0, plot_recording="sim-s01-n1", **TINY)
     assert {f: f.stat().st_mtime_ns for f in _fold_files(out)} == before
+    assert (out / "hypnogram__sim-s01-n1__Fpz-Cz-like.png").is_file()
     np.testing.assert_array_equal(again.metrics_array(), result.metrics_array())
 
 
