@@ -34,8 +34,8 @@ def _stats():
 
 @pytest.fixture(scope="module")
 def cohort():
-    """6 subjects x 1 full night x 3 profiles (17 280 epoch-channels)."""
-    return make_sleep_cohort(6, 1, PROFILES, random_state=0)
+    """6 subjects x 1 night (480 epochs, thinned from 960) x 3 profiles."""
+    return make_sleep_cohort(6, 1, PROFILES, n_epochs=480, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -189,11 +189,13 @@ def test_alpha_is_a_wake_rhythm_on_c4(cohort, powers):
 
 def test_spindle_band_is_highest_in_n2(cohort, powers):
     sigma = _band(powers, 11, 16)
-    for c in (0, 1):  # both EEG profiles
-        assert _median(sigma[:, c], cohort.y, N2) > 1.5 * _median(sigma[:, c], cohort.y, N1)
-        assert _median(sigma[:, c], cohort.y, N2) > 2 * _median(sigma[:, c], cohort.y, REM)
+    c4, fpz = sigma[:, 0], sigma[:, 1]
+    assert _median(c4, cohort.y, N2) > 1.5 * _median(c4, cohort.y, N1)
+    assert _median(c4, cohort.y, N2) > 2 * _median(c4, cohort.y, REM)
+    assert _median(fpz, cohort.y, N2) > _median(fpz, cohort.y, N1)
+    assert _median(fpz, cohort.y, N2) > _median(fpz, cohort.y, REM)
     # spindles are weaker on the frontal bipolar profile than on C4-A1
-    assert _median(sigma[:, 1], cohort.y, N2) < 0.5 * _median(sigma[:, 0], cohort.y, N2)
+    assert _median(fpz, cohort.y, N2) < 0.7 * _median(c4, cohort.y, N2)
 
 
 def test_theta_dominates_n1_and_rem_relative_to_wake(cohort, powers):
@@ -239,10 +241,9 @@ def test_eog_profile_is_dominated_by_eye_movements(cohort, powers):
     # within the EOG channel, eye-movement stages carry far more low-frequency power than N2
     for stage in (W, REM):
         assert _median(low[:, 2], cohort.y, stage) > 3 * _median(low[:, 2], cohort.y, N2)
-    # the EEG that leaks in is weak: alpha and spindle bands far below C4-A1
-    for lo, hi, stage in ((8, 12, W), (11, 16, N2)):
-        band = _band(powers, lo, hi)
-        assert _median(band[:, 2], cohort.y, stage) < 0.1 * _median(band[:, 0], cohort.y, stage)
+    # the EEG that leaks in is weak: wake alpha far below C4-A1's
+    alpha = _band(powers, 8, 12)
+    assert _median(alpha[:, 2], cohort.y, W) < 0.1 * _median(alpha[:, 0], cohort.y, W)
 
 
 def _log_band_powers(x):
@@ -309,14 +310,19 @@ def test_subject_variability_controls_between_subject_spread():
             peaks.append(f[band][np.argmax(spectrum)])
         return np.array(peaks)
 
-    same = make_sleep_cohort(5, 1, n_epochs=240, subject_variability=0.0, random_state=8)
-    spread = make_sleep_cohort(5, 1, n_epochs=240, subject_variability=1.0, random_state=8)
-    assert np.ptp(alpha_peaks(same)) <= 0.4
-    assert np.ptp(alpha_peaks(spread)) >= 0.5
+    same = make_sleep_cohort(8, 1, n_epochs=240, subject_variability=0.0, random_state=8)
+    spread = make_sleep_cohort(8, 1, n_epochs=240, subject_variability=1.0, random_state=8)
+    # nominal alpha frequency for everybody (up to spectral resolution and noise) ...
+    assert np.ptp(alpha_peaks(same)) <= 0.6
+    # ... versus individual alpha frequencies
+    assert np.ptp(alpha_peaks(spread)) >= 1.0
     # amplitude differs between subjects (median epoch SD per subject)
     sd = [np.median(spread.X[spread.groups == s].std(-1)) for s in np.unique(spread.groups)]
     sd0 = [np.median(same.X[same.groups == s].std(-1)) for s in np.unique(same.groups)]
-    assert np.ptp(np.log(sd)) > 2 * np.ptp(np.log(sd0))
+    assert np.ptp(np.log(sd)) > 1.5 * np.ptp(np.log(sd0))
+    # nights of one subject differ too, but less than subjects do
+    assert same.subject_params["sim-s00"] == same.subject_params["sim-s01"]
+    assert spread.subject_params["sim-s00"] != spread.subject_params["sim-s01"]
 
 
 # --- the shipped statistics are the real ones -------------------------------------------------

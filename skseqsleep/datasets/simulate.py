@@ -54,7 +54,7 @@ _SOURCES = _SPECTRAL + ("spindles", "k_complexes", "slow_waves", "sawtooth", "ey
 _GAINS = np.array([
     # bg   beta  alpha theta delta spin  KC    SW    saw   eye
     [1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 0.04],  # C4-A1: central referential
-    [0.60, 0.90, 0.30, 0.70, 0.90, 0.40, 0.85, 0.95, 0.50, 0.30],  # Fpz-Cz: frontal bipolar
+    [0.60, 0.90, 0.30, 0.70, 0.90, 0.50, 0.85, 0.95, 0.50, 0.30],  # Fpz-Cz: frontal bipolar
     [0.20, 0.50, 0.10, 0.15, 0.40, 0.08, 0.35, 0.45, 0.10, 1.00],  # EOG: eyes + EEG leak
 ])
 _NOISE_UV = np.array([1.5, 2.0, 3.0])  # white measurement noise (µV RMS) per profile
@@ -142,7 +142,7 @@ def _subject_params(rng: np.random.Generator, sv: float) -> dict:
         "spindle_density": float(np.clip(4.0 * np.exp(0.35 * sv * z[4]), 1.0, 10.0)),
         "spindle_frequency": float(np.clip(13.0 + 0.7 * sv * z[5], 11.8, 14.8)),
         "spindle_gain": float(np.exp(0.25 * sv * z[6])),
-        "noise": float(np.exp(0.5 * sv * z[7])),
+        "noise": float(np.clip(np.exp(0.5 * sv * z[7]), 0.4, 2.5)),
         "slow_wave_coverage": float(np.exp(0.2 * sv * z[8])),
         "rem_density": float(np.exp(0.3 * sv * z[9])),
         "stage_tilt": (0.3 * sv * rng.standard_normal(N_STAGES)).tolist(),
@@ -551,56 +551,78 @@ def make_sleep_cohort(
     REM 20.2 %); NREM-REM alternation emerges from the stage dwell times, but ultradian
     (~90-min) cycles are not imposed explicitly and are less regular than in real nights.
 
-    **Stage signatures** (AASM Manual for the Scoring of Sleep, v2.x, visual rules; µV are
-    peak values on the C4-A1-like profile at amplitude scale 1):
+    **Stage signatures.** Source: the visual scoring rules and definitions of the AASM
+    Manual for the Scoring of Sleep and Associated Events (Berry et al., AASM, v2.x; the
+    definitions of alpha, theta, slow-wave activity, sleep spindles, K-complexes, sawtooth
+    waves, eye blinks, slow and rapid eye movements), which Sleep-EDF's R&K stages map onto
+    (REFERENCE §1: S3 + S4 = N3). µV below are peak values on the C4-A1-like profile at
+    amplitude scale 1.
 
-    - W: posterior-dominant alpha (8-12 Hz; per subject 8.3-11.7 Hz) when the eyes are
-      closed (per epoch, probability 0.6 per subject), beta / muscle activity, eye blinks
-      (80-200 µV, 0.1-0.2 s) and, with eyes open, saccades / reading-type eye movements.
-    - N1: alpha replaced by low-amplitude mixed-frequency activity dominated by theta
-      (4-7 Hz), slow rolling eye movements (0.2-0.5 Hz, 40-110 µV) in 85 % of N1 epochs.
-    - N2: sleep spindles (11-16 Hz trains of 0.5-2 s, density ~4 / min per subject,
-      maximal centrally) and K-complexes (negative sharp wave followed by a positive
-      component, >= 0.5 s in total, 70-140 µV); slow waves cover < 10 % of the epoch.
-    - N3: slow waves (single 0.6-1.7 s cycles, i.e. 0.59-1.67 Hz) of >= 110 µV peak to peak
-      on both EEG profiles cover 30-95 % of every N3 epoch (AASM: >= 20 % of the epoch
-      with 0.5-2 Hz waves > 75 µV); fewer spindles and K-complexes.
-    - REM: low-amplitude mixed-frequency EEG (theta, some alpha), sawtooth waves (trains of
-      3-7 triangular 2-5 Hz waves), rapid eye movements (rise 50-120 ms, 60-220 µV) in
-      bursts (phasic epochs) or rarely (tonic epochs).
+    - W: alpha (8-12 Hz; each subject's own frequency, 8.3-11.7 Hz), posterior-dominant
+      and present when the eyes are closed (each W epoch is eyes-closed with a
+      per-subject probability around 0.6; then alpha RMS is 20 µV, else about 4 µV);
+      beta / muscle activity (15-30 Hz); eye blinks (80-200 µV, 0.1-0.2 s; more with eyes
+      open) and, with eyes open, rapid saccades (50-200 µV); some slow eye movements when
+      drowsy.
+    - N1: alpha replaced by low-amplitude mixed-frequency activity, predominantly theta
+      (4-7 Hz); slow rolling eye movements (sinusoidal, 0.2-0.5 Hz, 40-110 µV) in 85 % of
+      N1 epochs.
+    - N2: sleep spindles (11-16 Hz, 0.5-2 s, sin²-shaped envelope, 15-40 µV, about
+      4 / min, maximal centrally), K-complexes (a negative sharp wave followed by a
+      positive component, >= 0.5 s in total, 70-140 µV, about 1 / min) and a few isolated
+      slow waves; fewer than 5 % of N2 epochs reach the N3 criterion below.
+    - N3: slow-wave activity: continuous trains of single 0.6-1.7 s cycles (0.59-1.67 Hz);
+      cycles adding up to 30-95 % of every N3 epoch are >= 110 µV peak to peak on both
+      EEG profiles whatever the subject's amplitude (AASM: N3 when >= 20 % of the epoch is
+      0.5-2 Hz waves of > 75 µV peak to peak); spindles and K-complexes are rarer.
+    - REM: low-amplitude mixed-frequency EEG (theta, some alpha); sawtooth waves (trains of
+      3-7 triangular, sharply contoured 2-5 Hz waves, 25-60 µV, maximal centrally); rapid
+      eye movements (sharp deflections, rise 50-120 ms, 80-250 µV), in bursts in phasic
+      epochs (60 %) and rarely in tonic ones.
 
-    Ongoing rhythms (1/f background, beta, alpha, theta, delta) are random-phase
-    spectral syntheses with stage-dependent RMS; transient events (spindles, K-complexes,
-    slow waves, sawtooth waves, blinks, eye movements) are explicit waveforms.
+    Ongoing rhythms (1/f background, beta, alpha, theta, delta) and the white Gaussian
+    measurement noise (1.5 / 2 / 3 µV RMS on the three profiles) are random-phase spectral
+    syntheses with stage-dependent RMS (a new complex Gaussian spectrum per epoch, shared
+    by the profiles of that epoch); transient events (spindles, K-complexes, slow waves,
+    sawtooth waves, blinks, eye movements) are explicit waveforms. Epochs are synthesised
+    independently, so the signal is not continuous across epoch boundaries.
 
-    **Channel profiles.** The same underlying sources are mixed with profile-specific gains
-    (``_GAINS`` in the source), mimicking the derivations:
+    **Channel profiles.** The same sources are mixed with profile-specific gains
+    (``_GAINS`` in the source), mimicking how the derivations differ:
 
-    - ``"C4-A1-like"``: central referential EEG: largest amplitude, strong spindles and
-      alpha, eye artefacts nearly absent.
+    - ``"C4-A1-like"``: central EEG against the mastoid (referential, long inter-electrode
+      distance): largest amplitude, strong spindles and alpha, eye movements nearly absent
+      (0.04x).
     - ``"Fpz-Cz-like"``: frontal bipolar EEG (Sleep-EDF): smaller background (0.6x), weak
-      alpha (0.3x) and spindles (0.4x), strong frontal delta / slow waves (0.95x) and
-      K-complexes, eye movements leaking in (0.3x).
-    - ``"EOG-like"``: dominated by the eye movements (blinks in W, slow rolling eye
-      movements in N1, rapid eye movements in REM) with EEG leaking in at low amplitude,
-      most of all delta (slow waves 0.45x, alpha 0.1x, spindles 0.08x).
+      alpha (0.3x) and spindles (0.5x), strong frontal delta / slow waves (0.95x) and
+      K-complexes (0.85x), eye movements leaking in (0.3x).
+    - ``"EOG-like"``: dominated by the eye movements (blinks and saccades in W, slow
+      rolling eye movements in N1, rapid eye movements in REM) with EEG leaking in at low
+      amplitude, most of all delta (slow waves 0.45x, delta 0.4x, alpha 0.1x, spindles
+      0.08x).
 
-    Each profile adds its own white measurement noise (1.5 / 2 / 3 µV RMS). A classifier
-    trained on one profile therefore transfers imperfectly to another, worst to EOG.
+    A classifier trained on one profile therefore transfers imperfectly to another, worst
+    to EOG (log band powers + logistic regression trained on C4-A1-like: about 0.8-0.9
+    accuracy on new C4-A1-like subjects, 0.6-0.9 on Fpz-Cz-like, 0.2-0.5 on EOG-like).
 
-    **Variability** (at ``subject_variability=1``; scaled linearly in the log / offset
-    domain): per subject an overall amplitude factor (log-normal, sd 0.25), alpha
-    frequency (10 +- 0.9 Hz) and strength (log sd 0.4), eyes-closed probability in W, spindle
-    density (4 / min, log sd 0.35), frequency (13 +- 0.7 Hz) and amplitude, noise level (log
-    sd 0.5), slow-wave coverage, REM density, per-profile electrode gain (log sd 0.1) and a
-    stage-proportion tilt (the probability of entering each stage multiplied by
-    ``exp(N(0, 0.3))``). Per night: amplitude (log sd 0.07), noise (log sd 0.15) and a
-    smaller stage tilt (sd 0.12). Every epoch also jitters its rhythm amplitudes (log sd 0.2).
+    **Variability** (at ``subject_variability=1``; every spread scales linearly with it):
+    per subject an overall amplitude factor (log-normal, log sd 0.25), alpha frequency
+    (10 +- 0.9 Hz) and strength (log sd 0.4), eyes-closed probability in W (0.6 +- 0.2),
+    spindle density (4 / min, log sd 0.35), frequency (13 +- 0.7 Hz) and amplitude (log sd
+    0.25), noise level (log sd 0.5, within 0.4-2.5x), slow-wave coverage (log sd 0.2),
+    REM eye-movement and sawtooth density (log sd 0.3), per-profile electrode gain (log sd
+    0.1) and stage proportions (the probability of moving into each stage multiplied by
+    ``exp(N(0, 0.3))`` before renormalising). Per night: amplitude (log sd 0.07), noise
+    (log sd 0.15) and stage proportions (``exp(N(0, 0.12))``). Every epoch also jitters its
+    rhythm amplitudes (log sd 0.2). ``subject_params`` and ``night_params`` hold the values.
 
-    **Speed and memory.** Fully vectorised over epochs within a night; the only memory of the
-    size of the output is ``X`` itself (temporaries are per night). Measured on the 2-core
-    development machine: 20 subjects x 2 nights x 960 epochs x 2 profiles (76 800
-    epoch-channels, 0.92 GB float32) in about 5 s; see ``benchmarks/`` for the script.
+    **Speed and memory.** Vectorised over the epochs of a night (one loop iteration per
+    night, per profile). Besides ``X`` only per-night temporaries are allocated (peak
+    resident memory about 1.1 x the size of ``X``). Measured with
+    ``benchmarks/bench_make_sleep_cohort.py`` on the 2-core development machine: 20
+    subjects x 2 nights x 960 epochs x 2 profiles (76 800 epoch-channels, 0.92 GB) take
+    4.6-5.3 s of CPU time, of which about 1.6 s is the kernel providing X's 0.92 GB of
+    fresh memory (6.4-13 s wall-clock while the 2 cores were shared at load 5).
 
     Examples
     --------
@@ -611,8 +633,10 @@ def make_sleep_cohort(
     ((400, 2, 3000), dtype('float32'))
     >>> sorted(set(data.y.tolist()))
     [0, 1, 2, 3, 4]
-    >>> data.recordings[0], data.groups[0], data.simulated
-    ('sim-s00-n1', 'sim-s00', True)
+    >>> print(data.recordings[0], data.groups[0], data.ch_names, data.simulated)
+    sim-s00-n1 sim-s00 ['C4-A1-like', 'EOG-like'] True
+    >>> data.description[:9]
+    'SIMULATED'
     """
     n_subjects = _check_int(n_subjects, "n_subjects")
     n_nights = _check_int(n_nights, "n_nights")
