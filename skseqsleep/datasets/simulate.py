@@ -87,9 +87,9 @@ def _check_int(value, name: str, minimum: int = 1) -> int:
 def _check_channels(channels) -> tuple[list[int], bool]:
     if isinstance(channels, str):
         names, single = [channels], True
-    elif isinstance(channels, Sequence) and len(channels) > 0 and all(
+    elif isinstance(channels, (Sequence, np.ndarray)) and len(channels) > 0 and all(
             isinstance(c, str) for c in channels):
-        names, single = list(channels), False
+        names, single = [str(c) for c in channels], False
     else:
         raise ValueError("channels must be a profile name or a non-empty sequence of profile "
                          f"names from {list(CHANNEL_PROFILES)}, got {channels!r}")
