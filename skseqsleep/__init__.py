@@ -6,13 +6,14 @@ log-power spectrograms, REFERENCE §2) and :class:`SeqSleepClassifier` (a skorch
 Sub-packages are imported lazily so that ``import skseqsleep`` stays cheap.
 """
 
-from importlib import import_module
+from skseqsleep._lazy import lazy_module_attributes
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "SpectrogramTransformer": "skseqsleep.preprocessing",
     "SeqSleepClassifier": "skseqsleep.classifier",
+    "load_model": "skseqsleep.classifier",
     "STAGES": "skseqsleep._constants",
 }
 _SUBMODULES = {
@@ -20,16 +21,21 @@ _SUBMODULES = {
     "pretrained", "plotting", "study", "cli",
 }
 
-__all__ = ["__version__", *sorted(_LAZY), *sorted(_SUBMODULES)]
+__all__ = [
+    "STAGES",
+    "SeqSleepClassifier",
+    "SpectrogramTransformer",
+    "__version__",
+    "classifier",
+    "cli",
+    "datasets",
+    "load_model",
+    "model_selection",
+    "nn",
+    "plotting",
+    "preprocessing",
+    "pretrained",
+    "study",
+]
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    if name in _SUBMODULES:
-        return import_module(f"skseqsleep.{name}")
-    raise AttributeError(f"module 'skseqsleep' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_module_attributes("skseqsleep", _LAZY, _SUBMODULES)

@@ -50,3 +50,12 @@ def test_readme_opens_with_exactly_two_commands_and_ci_runs_the_second():
     assert all("torch==2.13.0" in c for c in cmds)
     ci = (ROOT / ".ci" / "run").read_text()
     assert "SKSEQSLEEP_REQUIRE_SHARED=1" in ci and "readme_commands.py 2" in ci
+
+
+def test_all_lists_every_lazy_name():
+    import skseqsleep.datasets
+    import skseqsleep.nn
+
+    assert set(skseqsleep._LAZY) | set(skseqsleep._SUBMODULES) | {"__version__"} == set(skseqsleep.__all__)
+    for mod in (skseqsleep.datasets, skseqsleep.nn):
+        assert set(mod.__all__) == set(mod._LAZY)

@@ -3,7 +3,7 @@
 Public functions are imported lazily from their modules.
 """
 
-from importlib import import_module
+from skseqsleep._lazy import lazy_module_attributes
 
 _LAZY = {
     "read_psg": "skseqsleep.datasets._edf",
@@ -18,14 +18,6 @@ _LAZY = {
     "make_sleep_cohort": "skseqsleep.datasets.simulate",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = list(_LAZY)
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'skseqsleep.datasets' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_module_attributes('skseqsleep.datasets', _LAZY)

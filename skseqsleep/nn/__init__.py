@@ -1,6 +1,6 @@
 """The SeqSleepNet network in plain PyTorch (REFERENCE §3); no scikit-learn here."""
 
-from importlib import import_module
+from skseqsleep._lazy import lazy_module_attributes
 
 _LAZY = {
     "SeqSleepNet": "skseqsleep.nn.seqsleepnet",
@@ -8,14 +8,6 @@ _LAZY = {
     "triangular_filterbank": "skseqsleep.nn.seqsleepnet",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = list(_LAZY)
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'skseqsleep.nn' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_module_attributes('skseqsleep.nn', _LAZY)

@@ -1,0 +1,254 @@
+"""Recordings, sequence windows and multiplicative fusion (REFERENCE §4-§5).
+
+A *window* is ``seq_len`` consecutive epochs of one recording, stored as a pair of indices
+``(recording, start)`` into the epoch array: windows are never materialised as an
+``(n_windows, seq_len, ...)`` copy; a batch gathers ``X[start + arange(seq_len)]`` on the fly.
+
+Rules (documented on :class:`~skseqsleep.SeqSleepClassifier`):
+
+* recordings are contiguous runs of rows; with ``recordings`` given, a recording id that occurs
+  in two separate runs is an error; without ``recordings``, contiguous runs of equal ``groups``
+  are recordings; without both, the whole X is one recording (with a warning);
+* a recording of ``n >= seq_len`` epochs has ``n - seq_len + 1`` stride-1 windows; a recording
+  shorter than ``seq_len`` has one shorter window covering it all (prediction and validation);
+  training uses only full-length windows.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+@dataclass(frozen=True)
+class Recordings:
+    """Contiguous recordings of an epoch array: ``names[i]`` spans ``starts[i]:stops[i]``."""
+
+    names: np.ndarray
+    starts: np.ndarray
+    stops: np.ndarray
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.stops - self.starts
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def take(self, index) -> Recordings:
+        index = np.asarray(index)
+        return Recordings(self.names[index], self.starts[index], self.stops[index])
+
+
+def _runs(values: np.ndarray):
+    """Starts and stops of the runs of equal consecutive values."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    change = np.flatnonzero(values[1:] != values[:-1]) + 1
+    starts = np.concatenate([[0], change]).astype(np.int64)
+    stops = np.concatenate([change, [n]]).astype(np.int64)
+    return starts, stops
+
+
+def find_recordings(n_epochs: int, recordings=None, groups=None, *, what: str = "X",
+                    warn: bool = True) -> Recordings:
+    """Locate the recordings of an epoch array (see the module docstring for the rules)."""
+    if n_epochs == 0:
+        raise ValueError(f"{what} has 0 epochs; at least one epoch is needed")
+    for name, arr in (("recordings", recordings), ("groups", groups)):
+        if arr is not None and len(arr) != n_epochs:
+            raise ValueError(f"{name} has {len(arr)} entries but {what} has {n_epochs} epochs; "
+                             "sample-aligned metadata needs one value per epoch")
+    if recordings is not None:
+        values = np.asarray(recordings)
+        starts, stops = _runs(values)
+        names = values[starts]
+        uniq, counts = np.unique(names, return_counts=True)
+        if (counts > 1).any():
+            bad = uniq[counts > 1][0]
+            runs = [(int(a), int(b) - 1) for a, b, nm in zip(starts, stops, names) if nm == bad]
+            raise ValueError(
+                f"recording '{bad}' is not contiguous in {what}: its epochs appear in "
+                f"{len(runs)} separate runs of rows {runs[:3]}; the epochs of one recording "
+                "must be adjacent rows in time order")
+        return Recordings(names, starts, stops)
+    if groups is not None:
+        values = np.asarray(groups)
+        starts, stops = _runs(values)
+        names = np.asarray([f"{values[s]}#run{i}" for i, s in enumerate(starts)])
+        return Recordings(names, starts, stops)
+    if warn:
+        warnings.warn(
+            f"neither recordings nor groups were given: the whole {what} ({n_epochs} epochs) "
+            "is treated as one recording, so sequence windows may span the boundary between "
+            "two nights; pass recordings=... (one recording id per epoch)",
+            UserWarning, stacklevel=4)
+    return Recordings(np.asarray(["recording-0"]), np.asarray([0]), np.asarray([n_epochs]))
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Sequence windows as index arrays: window ``i`` covers epochs
+    ``start[i] : start[i] + length[i]`` of recording ``recording[i]`` (global epoch indices)."""
+
+    recording: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def as_pairs(self, recs: Recordings) -> np.ndarray:
+        """``(n_windows, 2)`` array of ``(recording, start within the recording)``."""
+        return np.stack([self.recording, self.start - recs.starts[self.recording]], axis=1)
+
+    def take(self, index) -> Windows:
+        return Windows(self.recording[index], self.start[index], self.length[index])
+
+    def by_length(self):
+        """Yield ``(length, Windows)`` groups of equal length (longest first)."""
+        for length in np.unique(self.length)[::-1]:
+            yield int(length), self.take(np.flatnonzero(self.length == length))
+
+    def epoch_index(self, length: int | None = None) -> np.ndarray:
+        """``(n_windows, length)`` global epoch indices (all windows must have that length)."""
+        length = int(self.length[0]) if length is None else length
+        return self.start[:, None] + np.arange(length)[None, :]
+
+
+def make_windows(recs: Recordings, seq_len: int, *, short: str = "whole") -> Windows:
+    """All stride-1 windows of ``seq_len`` epochs inside each recording.
+
+    ``short="whole"``: a recording shorter than ``seq_len`` gets one window over all its
+    epochs; ``short="skip"``: it gets none (training).
+    """
+    rec_idx, starts, lengths = [], [], []
+    for i, (a, b) in enumerate(zip(recs.starts, recs.stops)):
+        n = int(b - a)
+        if n >= seq_len:
+            k = n - seq_len + 1
+            rec_idx.append(np.full(k, i))
+            starts.append(a + np.arange(k))
+            lengths.append(np.full(k, seq_len))
+        elif short == "whole":
+            rec_idx.append(np.array([i]))
+            starts.append(np.array([a]))
+            lengths.append(np.array([n]))
+    if not starts:
+        empty = np.zeros(0, np.int64)
+        return Windows(empty, empty, empty)
+    return Windows(np.concatenate(rec_idx).astype(np.int64),
+                   np.concatenate(starts).astype(np.int64),
+                   np.concatenate(lengths).astype(np.int64))
+
+
+class RecordingsDataset(Dataset):
+    """Epochs of several recordings, with their labels, subjects and windows.
+
+    Holds the full epoch array ``X`` (never copied); a subset (validation subjects) keeps
+    the same ``X`` and selects recordings. ``len`` and ``[i]`` address the full-length
+    training windows, so the dataset also works with a plain ``DataLoader``.
+    """
+
+    def __init__(self, X: np.ndarray, y, groups, recs: Recordings, seq_len: int):
+        self.X = X
+        self.y = y
+        self.groups = None if groups is None else np.asarray(groups)
+        self.recs = recs
+        self.seq_len = seq_len
+        self.train_windows = make_windows(recs, seq_len, short="skip")
+
+    @property
+    def epoch_groups(self):
+        """Subject of every epoch of the selected recordings (None without groups)."""
+        if self.groups is None:
+            return None
+        return np.concatenate([self.groups[a:b] for a, b in zip(self.recs.starts, self.recs.stops)])
+
+    def recording_groups(self) -> np.ndarray:
+        out = []
+        for name, a, b in zip(self.recs.names, self.recs.starts, self.recs.stops):
+            g = np.unique(self.groups[a:b])
+            if len(g) != 1:
+                raise ValueError(f"recording '{name}' holds epochs of several subjects "
+                                 f"{g.tolist()[:4]}; a recording belongs to one subject")
+            out.append(g[0])
+        return np.asarray(out)
+
+    def split_groups(self, valid_groups):
+        """(training dataset, validation dataset) with the recordings of ``valid_groups``
+        in the validation one."""
+        is_valid = np.isin(self.recording_groups(), valid_groups)
+        return (RecordingsDataset(self.X, self.y, self.groups,
+                                  self.recs.take(np.flatnonzero(~is_valid)), self.seq_len),
+                RecordingsDataset(self.X, self.y, self.groups,
+                                  self.recs.take(np.flatnonzero(is_valid)), self.seq_len))
+
+    def __len__(self) -> int:
+        return len(self.train_windows)
+
+    def __getitem__(self, i):
+        idx = self.train_windows.start[i] + np.arange(self.seq_len)
+        return torch.from_numpy(self.X[idx]), torch.from_numpy(np.asarray(self.y[idx]))
+
+
+class WindowBatches:
+    """Iterate over shuffled minibatches of training windows (REFERENCE §4).
+
+    Each pass draws a new permutation from ``rng``; the last partial batch is dropped. A batch
+    is ``(X[idx], y[idx])`` with ``idx`` of shape ``(batch_size, seq_len)``, gathered on the
+    fly from the shared epoch array.
+    """
+
+    def __init__(self, dataset: RecordingsDataset, batch_size: int, rng: np.random.Generator,
+                 *, shuffle: bool = True, drop_last: bool = True):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.rng = rng
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+
+    def __len__(self) -> int:
+        n = len(self.dataset.train_windows)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        ds = self.dataset
+        starts = ds.train_windows.start
+        order = self.rng.permutation(len(starts)) if self.shuffle else np.arange(len(starts))
+        offsets = np.arange(ds.seq_len)
+        for b in range(len(self)):
+            sel = order[b * self.batch_size:(b + 1) * self.batch_size]
+            idx = starts[sel][:, None] + offsets[None, :]
+            yield torch.from_numpy(ds.X[idx]), torch.from_numpy(np.asarray(ds.y[idx]))
+
+
+def multiplicative_fusion(log_probas: np.ndarray, epoch_index: np.ndarray,
+                          n_epochs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sum the log-probabilities of every window covering each epoch (REFERENCE §5).
+
+    Parameters
+    ----------
+    log_probas : array of shape (n_windows, length, n_classes)
+        Natural-log softmax outputs of the windows.
+    epoch_index : int array of shape (n_windows, length)
+        Epoch covered by every window position.
+    n_epochs : int
+
+    Returns
+    -------
+    scores : (n_epochs, n_classes) sums of log-probabilities (no renormalisation)
+    counts : (n_epochs,) number of windows covering each epoch
+    """
+    log_probas = np.asarray(log_probas, dtype=np.float64)
+    k = log_probas.shape[-1]
+    scores = np.zeros((n_epochs, k))
+    counts = np.zeros(n_epochs, dtype=np.int64)
+    np.add.at(scores, epoch_index.ravel(), log_probas.reshape(-1, k))
+    np.add.at(counts, epoch_index.ravel(), 1)
+    return scores, counts

@@ -1,0 +1,891 @@
+"""``SeqSleepClassifier``: SeqSleepNet as a skorch / scikit-learn classifier (REFERENCE §3-§5).
+
+The estimator is a :class:`skorch.NeuralNetClassifier`; its behaviour is added through skorch's
+overridable methods (``initialize``, ``initialize_module``, ``get_all_learnable_params``,
+``get_split_datasets``, ``get_iterator``, ``infer``, ``get_loss``) and a default callback
+(:class:`StepValidation`), not by rewriting the fit loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from skorch import NeuralNetClassifier
+from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog
+from skorch.utils import to_tensor
+
+from skseqsleep._windows import (
+    RecordingsDataset,
+    WindowBatches,
+    find_recordings,
+    make_windows,
+)
+
+__all__ = ["SeqSleepClassifier", "StepValidation", "load_model", "resolve_device"]
+
+#: The three parts of SeqSleepNet that ``trainable_parts`` selects (REFERENCE §3).
+PARTS = ("arnn", "seqrnn", "softmax")
+#: Settings that must agree between a warm-start source and the classifier.
+_ARCH_KEYS = ("n_channels", "n_freq_bins", "n_frames", "n_filters", "rnn_hidden",
+              "attention_size", "n_classes", "cell")
+#: Settings the classifier sets itself (estimator params or inferred from X).
+_OWN_KEYS = ("n_channels", "n_frames", "n_freq_bins", "seq_len", "cell")
+_MODEL_FORMAT = "skseqsleep.SeqSleepClassifier"
+_TRAIN_SAMPLERS = ("per-window",)
+_INFERENCE = ("encode-once", "per-window")
+_ENCODE_CHUNK = 512     # epochs per encode_epochs call at inference
+_WINDOW_CHUNK = 256     # windows per classify_sequences / forward call at inference
+
+
+def resolve_device(device: str | torch.device | None) -> str:
+    """Resolve ``"auto"`` to ``"cuda"`` when CUDA is available, else ``"cpu"``.
+
+    Examples
+    --------
+    >>> from skseqsleep.classifier import resolve_device
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if device is None:
+        return "cpu"
+    if isinstance(device, str) and device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def _default_module():
+    from skseqsleep.nn import SeqSleepNet
+
+    return SeqSleepNet
+
+
+def _normalise_parts(trainable_parts) -> tuple[str, ...]:
+    if isinstance(trainable_parts, str):
+        parts = PARTS if trainable_parts == "all" else (trainable_parts,)
+    else:
+        try:
+            parts = tuple(trainable_parts)
+        except TypeError:
+            raise ValueError(f"trainable_parts must be 'all', a part name or a tuple of part "
+                             f"names from {PARTS}, got {trainable_parts!r}") from None
+    bad = [p for p in parts if p not in PARTS]
+    if bad:
+        raise ValueError(f"trainable_parts: unknown part(s) {bad}; expected 'all', () or names "
+                         f"from {PARTS}, got {trainable_parts!r}")
+    return tuple(p for p in PARTS if p in parts)
+
+
+def _is_tf_checkpoint(path: Path) -> bool:
+    if path.suffix == ".index" and path.is_file():
+        return True
+    if Path(str(path) + ".index").is_file():
+        return True
+    return path.is_dir() and any(path.glob("*.index"))
+
+
+def _read_model_file(path) -> dict:
+    path = Path(path).expanduser()
+    if _is_tf_checkpoint(path):
+        from skseqsleep.pretrained import load_tf_checkpoint_state
+
+        state = load_tf_checkpoint_state(path)
+        return {"config": dict(state["config"]), "state_dict": state["state_dict"],
+                "classes": None}
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file or TensorFlow checkpoint at {path}")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path} is not a model saved by SeqSleepClassifier.save_model "
+                         f"({type(exc).__name__}: {exc})") from exc
+    if not isinstance(content, dict) or content.get("format") != _MODEL_FORMAT:
+        raise ValueError(f"{path} is not a model saved by SeqSleepClassifier.save_model "
+                         f"(expected a dict with format={_MODEL_FORMAT!r})")
+    return content
+
+
+def _source_state(source) -> dict:
+    """``{"config", "state_dict", "classes"}`` of a warm-start source."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(source, (str, os.PathLike)):
+        return _read_model_file(source)
+    if isinstance(source, Pipeline):
+        for _, step in reversed(source.steps):
+            if isinstance(step, SeqSleepClassifier):
+                return _source_state(step)
+        raise ValueError("warm_start_from: the pipeline has no SeqSleepClassifier step")
+    if isinstance(source, SeqSleepClassifier):
+        if not getattr(source, "initialized_", False) or not hasattr(source, "module_config_"):
+            raise ValueError("warm_start_from: the SeqSleepClassifier given is not fitted")
+        return {"config": dict(source.module_config_),
+                "state_dict": {k: v.detach().cpu() for k, v in
+                               source.module_.state_dict().items()},
+                "classes": [int(c) for c in source.classes_]}
+    if isinstance(source, Mapping) and "state_dict" in source and "config" in source:
+        return {"config": dict(source["config"]), "state_dict": source["state_dict"],
+                "classes": source.get("classes")}
+    raise TypeError("warm_start_from must be a path (saved model or TensorFlow checkpoint), a "
+                    "fitted SeqSleepClassifier or a Pipeline containing one; got "
+                    f"{type(source).__name__}")
+
+
+class StepValidation(Callback):
+    """Validate every ``net.validate_every`` training steps and keep the best model.
+
+    REFERENCE §4: accuracy averaged over the window positions (no ensemble) on the validation
+    recordings; the best model is kept (ties: the later one); training stops after
+    ``net.patience`` validations without improvement; the best weights are restored at the end
+    of ``fit``. Every validation is appended to ``net.validation_history_`` and the last one of
+    each training epoch is shown in skorch's table (``valid_acc``, ``valid_loss``).
+    """
+
+    def initialize(self):
+        self._reset()
+        return self
+
+    def _reset(self):
+        self.step_ = 0
+        self.best_acc_ = -math.inf
+        self.best_state_ = None
+        self.best_step_ = None
+        self.misses_ = 0
+        self.losses_ = []
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self._reset()
+
+    def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
+        if not training:
+            return
+        self.step_ += 1
+        if loss is not None:
+            self.losses_.append(float(loss.detach()) if torch.is_tensor(loss) else float(loss))
+        if getattr(net, "valid_dataset_", None) is None:
+            return
+        if self.step_ % net.validate_every == 0:
+            self._validate(net)
+
+    def _validate(self, net, stop=True):
+        acc, loss = net.validation_scores(net.valid_dataset_)
+        improved = acc >= self.best_acc_
+        if improved:
+            self.best_acc_ = acc
+            self.best_step_ = self.step_
+            self.best_state_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+            self.misses_ = 0
+        else:
+            self.misses_ += 1
+        net.validation_history_.append({
+            "step": self.step_,
+            "epoch": len(net.history),
+            "valid_acc": float(acc),
+            "valid_loss": float(loss),
+            "train_loss": float(np.mean(self.losses_)) if self.losses_ else float("nan"),
+            "best": bool(improved),
+        })
+        self.losses_ = []
+        if len(net.history):
+            net.history.record("valid_acc", float(acc))
+            net.history.record("valid_loss", float(loss))
+        if stop and self.misses_ >= net.patience:
+            if net.verbose:
+                print(f"Stopping after {self.misses_} validations without improvement "
+                      f"(best valid_acc {self.best_acc_:.4f} at step {self.best_step_}).")
+            raise KeyboardInterrupt
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        if getattr(net, "valid_dataset_", None) is None:
+            return
+        if self.best_state_ is None and self.step_ > 0:
+            # fewer than validate_every steps: validate the final model once
+            self._validate(net, stop=False)
+        if self.best_state_ is not None:
+            net.module_.load_state_dict(self.best_state_)
+            net.best_step_ = self.best_step_
+            self.best_state_ = None     # do not keep a second copy of the weights (pickling)
+
+
+class SeqSleepClassifier(NeuralNetClassifier):
+    """SeqSleepNet sleep stager as a scikit-learn classifier (skorch based).
+
+    Input ``X`` is the output of :class:`~skseqsleep.SpectrogramTransformer`: float32 array of
+    shape ``(n_epochs, n_channels, 29, 129)`` (one row per 30-s epoch, epochs of a recording
+    adjacent and in time order); ``y`` holds stage labels 0..4 (W, N1, N2, N3, REM).
+
+    Parameters
+    ----------
+    module : class, default=None
+        The network class; ``None`` means :class:`skseqsleep.nn.SeqSleepNet`. Its
+        ``n_channels`` (and ``n_frames``, ``n_freq_bins``) are inferred from ``X`` in ``fit``;
+        other settings go through ``module__*`` (e.g. ``module__rnn_hidden=64``,
+        ``module__n_filters=32``, ``module__dropout=0.25``), as in skorch.
+    seq_len : int, default=20
+        Epochs per sequence window L (REFERENCE §3).
+    cell : {"gru", "lstm", "bnlstm"} or None, default=None
+        Recurrent cell of both bi-RNNs (the paper: GRU; the authors' released models: BN-LSTM).
+        ``None``: the cell of ``warm_start_from`` when one is given (so the authors'
+        checkpoints load without naming their BN-LSTM cell), else ``"gru"``.
+    trainable_parts : "all", str or tuple of str, default="all"
+        Parts trained by ``fit``: ``"all"``, ``"softmax"``, ``("softmax", "arnn")``,
+        ``("softmax", "seqrnn")``, or ``()`` for direct transfer (``fit`` trains nothing; it
+        loads ``warm_start_from`` and records the classes). A frozen part gets no gradient
+        (``requires_grad=False``), is not given to the optimiser, and is kept in eval mode while
+        training (no dropout, no batch-norm statistic updates). REFERENCE §4: the released code
+        still runs frozen parts in training mode; the package freezes completely.
+    warm_start_from : path, SeqSleepClassifier, Pipeline or None, default=None
+        Starting weights, loaded in every ``fit`` after initialisation: a file written by
+        :meth:`save_model`, a TensorFlow checkpoint of the authors (a prefix or a folder with a
+        ``.index`` file, read by :func:`skseqsleep.pretrained.load_tf_checkpoint_state`), a
+        fitted classifier, or a fitted pipeline containing one. ``sklearn.clone`` keeps this
+        parameter as is (the same object, not an unfitted copy), so every fold of
+        ``cross_validate`` starts from the same weights. The architecture must match
+        (channels, cell, sizes); a mismatch is a ``ValueError`` naming it. Only the network
+        weights are taken (not the source's spectrogram standardisation).
+    train_split : callable or None, default=None
+        Inner validation split, e.g. :class:`~skseqsleep.model_selection.GroupHoldout` or
+        :class:`~skseqsleep.model_selection.PredefinedGroupSplit` (whole subjects, needs
+        ``groups``). ``None``: no validation, train ``max_epochs`` epochs.
+    validate_every : int, default=10
+        Validate every this many training steps (REFERENCE §4).
+    patience : int, default=50
+        Stop after this many validations without improvement (REFERENCE §4).
+    l2_lambda : float, default=1e-3
+        λ of the reference's L2 term λ/2·‖θ‖² over all trainable parameters except the
+        filterbank (REFERENCE §4). The reference sums the cross-entropy over the batch; this
+        class averages it (over windows and positions), so the L2 term is divided by the
+        batch size too: loss = mean CE + λ/(2·batch_size)·Σ‖θ‖² (= 1.5625e-5·Σ‖θ‖² with the
+        defaults), the same optimum as the reference's loss / batch_size.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, window shuffling and dropout (torch's RNG is forked, so
+        the global torch RNG is left untouched). Same seed, same CPU: identical predictions.
+    train_sampler : {"per-window"}, default="per-window"
+        How training minibatches are built: ``"per-window"`` gathers ``batch_size`` shuffled
+        windows and runs the whole network on each (reference behaviour). Every pass over the
+        data draws a new permutation of all training windows; the last partial batch is
+        dropped (REFERENCE §4). skorch's ``iterator_train`` is not used.
+    inference : {"encode-once", "per-window"}, default="encode-once"
+        ``"encode-once"`` runs the ARNN once per epoch (``encode_epochs``) and the SeqRNN over
+        all windows of those features (exact in eval mode); ``"per-window"`` runs the full
+        network on every window (the plain reference computation).
+    criterion, optimizer, lr, max_epochs, batch_size, device, verbose, **kwargs
+        As in skorch. Defaults follow REFERENCE §4: cross-entropy, Adam, lr=1e-4,
+        max_epochs=10, batch_size=32 windows (the last partial batch is dropped).
+        ``device="auto"`` picks CUDA when available, else CPU, at initialisation (the
+        parameter stays ``"auto"``; the device used is ``device_``).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        ``arange(n_classes)`` (stage labels 0..4).
+    module_ : torch.nn.Module
+    module_config_ : dict
+        Keyword arguments the network was built with (JSON-able).
+    n_channels_ : int
+    device_ : str
+    train_windows_, valid_windows_ : ndarray of shape (n_windows, 2)
+        The ``(recording, start)`` pairs of the training / validation windows of the last fit
+        (``recording`` indexes ``train_recordings_`` / ``valid_recordings_``, ``start`` counts
+        epochs from the recording's first epoch).
+    validation_history_ : list of dict
+        One dict per validation: ``step``, ``epoch``, ``valid_acc``, ``valid_loss``,
+        ``train_loss`` (mean training loss since the previous validation), ``best``.
+    best_step_ : int
+        Training step of the restored best model (with a ``train_split``).
+
+    Notes
+    -----
+    Recordings. Pass ``recordings`` (one id per epoch) to ``fit`` and ``predict``; sequence
+    windows never cross two recordings. Without it, contiguous runs of equal ``groups`` are
+    recordings; without both, the whole ``X`` is one recording (with a warning). With
+    scikit-learn metadata routing enabled, ``fit`` requests ``groups`` and ``recordings`` and
+    ``predict``/``predict_proba``/``score`` request ``recordings`` and ``groups`` by default.
+
+    Prediction (REFERENCE §5). Every stride-1 window of each recording is classified; the fused
+    score of an epoch is the sum of the natural-log softmax outputs of all windows covering it;
+    ``predict`` is its argmax and ``predict_proba`` the softmax of the mean log-probability.
+    A recording shorter than ``seq_len`` is classified as one shorter window covering it all
+    (and contributes no training window; ``fit`` warns).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skseqsleep import SeqSleepClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 1, 29, 129)).astype("float32")
+    >>> y = rng.integers(0, 5, size=40)
+    >>> clf = SeqSleepClassifier(seq_len=4, module__n_filters=4, module__rnn_hidden=4,
+    ...                          module__attention_size=4, max_epochs=1, verbose=0,
+    ...                          random_state=0)
+    >>> clf.fit(X, y, recordings=np.repeat(["night1", "night2"], 20)).predict(X[:20]).shape
+    (20,)
+    """
+
+    __metadata_request__fit: ClassVar[dict] = {"groups": True, "recordings": True}
+    __metadata_request__predict: ClassVar[dict] = {"groups": True, "recordings": True}
+    __metadata_request__predict_proba: ClassVar[dict] = {"groups": True, "recordings": True}
+    __metadata_request__score: ClassVar[dict] = {"groups": True, "recordings": True}
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        seq_len: int = 20,
+        cell: str | None = None,
+        trainable_parts="all",
+        warm_start_from=None,
+        train_split=None,
+        validate_every: int = 10,
+        patience: int = 50,
+        l2_lambda: float = 1e-3,
+        random_state=None,
+        train_sampler: str = "per-window",
+        inference: str = "encode-once",
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr: float = 1e-4,
+        max_epochs: int = 10,
+        batch_size: int = 32,
+        device: str = "auto",
+        verbose: int = 1,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            device=device,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.seq_len = seq_len
+        self.cell = cell
+        self.trainable_parts = trainable_parts
+        self.warm_start_from = warm_start_from
+        self.validate_every = validate_every
+        self.patience = patience
+        self.l2_lambda = l2_lambda
+        self.random_state = random_state
+        self.train_sampler = train_sampler
+        self.inference = inference
+
+    # ------------------------------------------------------------------ sklearn plumbing
+    @property
+    def _default_callbacks(self):
+        return [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("step_validation", StepValidation()),
+            ("print_log", PrintLog()),
+        ]
+
+    @property
+    def classes_(self):
+        try:
+            return self.classes_inferred_
+        except AttributeError:
+            raise AttributeError(f"{type(self).__name__} is not fitted: no classes_") from None
+
+    def __sklearn_clone__(self):
+        # Keep warm_start_from as is: cloning a fitted source would drop its weights.
+        new = super().__sklearn_clone__()
+        new.warm_start_from = self.warm_start_from
+        return new
+
+    def __setstate__(self, state):
+        requested = state.get("device")
+        if isinstance(requested, str) and requested == "auto":
+            resolved = resolve_device("auto")
+            state = dict(state)
+            state["device"] = resolved
+            super().__setstate__(state)
+            self.device = "auto"
+            if "device_" in state:
+                self.device_ = resolved
+        else:
+            super().__setstate__(state)
+            if "device_" in state:
+                self.device_ = resolve_device(self.device)
+
+    def check_data(self, X, y=None):
+        pass
+
+    # ------------------------------------------------------------------ validation of inputs
+    def _check_X(self, X, *, what: str = "X") -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim != 4:
+            raise ValueError(
+                f"{what} must be the SpectrogramTransformer output of shape (n_epochs, "
+                f"n_channels, n_frames, n_freq_bins), e.g. (n, 1, 29, 129); got shape {X.shape}")
+        if X.shape[0] == 0:
+            raise ValueError(f"{what} has 0 epochs; at least one epoch is needed")
+        if not np.issubdtype(X.dtype, np.floating):
+            raise ValueError(f"{what} must hold floats, got dtype {X.dtype}")
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if hasattr(self, "module_config_"):
+            expected = tuple(self.module_config_[k] for k in ("n_channels", "n_frames",
+                                                              "n_freq_bins"))
+            if X.shape[1:] != expected:
+                raise ValueError(f"{what} has epochs of shape {X.shape[1:]} but the network "
+                                 f"expects (n_channels, n_frames, n_freq_bins) = {expected}")
+        return X
+
+    def _check_y(self, y, n_epochs: int, n_classes: int) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != n_epochs:
+            raise ValueError(f"y must have one stage label per epoch: expected shape "
+                             f"({n_epochs},), got {y.shape}")
+        if not (np.issubdtype(y.dtype, np.integer)
+                or (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)))):
+            raise ValueError(f"y must hold integer stage labels 0..{n_classes - 1}, "
+                             f"got dtype {y.dtype}")
+        y = y.astype(np.int64)
+        bad = (y < 0) | (y >= n_classes)
+        if bad.any():
+            raise ValueError(f"y must hold stage labels 0..{n_classes - 1}; found "
+                             f"{sorted(set(y[bad].tolist()))[:5]} (e.g. at epoch "
+                             f"{int(np.flatnonzero(bad)[0])})")
+        return y
+
+    def _check_params(self):
+        for name in ("seq_len", "validate_every", "patience", "batch_size", "max_epochs"):
+            val = getattr(self, name)
+            if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < 1:
+                raise ValueError(f"{name} must be a positive integer, got {val!r}")
+        if self.train_sampler not in _TRAIN_SAMPLERS:
+            raise ValueError(f"train_sampler must be one of {_TRAIN_SAMPLERS}, "
+                             f"got {self.train_sampler!r}")
+        if self.inference not in _INFERENCE:
+            raise ValueError(f"inference must be one of {_INFERENCE}, got {self.inference!r}")
+        if self.l2_lambda < 0:
+            raise ValueError(f"l2_lambda must be >= 0, got {self.l2_lambda!r}")
+        return _normalise_parts(self.trainable_parts)
+
+    # ------------------------------------------------------------------ initialisation
+    def _module_class(self):
+        module = _default_module() if self.module is None else self.module
+        if isinstance(module, torch.nn.Module) or not callable(module):
+            raise TypeError("module must be a network class (default SeqSleepNet), got "
+                            f"{type(module).__name__}; pass settings as module__*")
+        return module
+
+    def _module_config(self, source_config: Mapping | None = None) -> dict[str, Any]:
+        if not hasattr(self, "n_channels_"):
+            raise ValueError(f"{type(self).__name__} infers the network's input size from X: "
+                             "call fit (or load_model) before initialize")
+        extra = self.get_params_for("module")
+        clash = [k for k in _OWN_KEYS if k in extra]
+        if clash:
+            raise ValueError(f"module__{clash[0]} is set by the classifier (seq_len and cell "
+                             "are estimator parameters; n_channels, n_frames, n_freq_bins are "
+                             "inferred from X); remove it")
+        cls = self._module_class()
+        config = {}
+        for name, par in inspect.signature(cls).parameters.items():
+            if par.default is not inspect.Parameter.empty and par.kind in (
+                    par.POSITIONAL_OR_KEYWORD, par.KEYWORD_ONLY):
+                config[name] = par.default
+        config.update(extra)
+        config.update(n_channels=int(self.n_channels_), n_frames=int(self.n_frames_),
+                      n_freq_bins=int(self.n_freq_bins_), seq_len=int(self.seq_len),
+                      cell=self.cell if self.cell is not None
+                      else (source_config or {}).get("cell", "gru"))
+        return config
+
+    def initialize(self):
+        """Initialise the network on ``device_`` (``"auto"`` resolved here), load
+        ``warm_start_from`` and freeze the parts outside ``trainable_parts``."""
+        self.device_ = resolve_device(self.device)
+        requested = self.device
+        self.device = self.device_
+        try:
+            super().initialize()
+        finally:
+            self.device = requested
+        return self
+
+    def initialize_module(self):
+        source = (None if self.warm_start_from is None
+                  else _source_state(self.warm_start_from))
+        config = self._module_config(None if source is None else source["config"])
+        self.module_ = self._module_class()(**config)
+        self.module_config_ = config
+        missing = [p for p in PARTS if not isinstance(getattr(self.module_, p, None),
+                                                      torch.nn.Module)]
+        if missing:
+            raise TypeError(f"the network must have sub-modules {PARTS}; missing {missing}")
+        if source is not None:
+            self._load_warm_start(source)
+        parts = _normalise_parts(self.trainable_parts)
+        for part in PARTS:
+            for p in getattr(self.module_, part).parameters():
+                p.requires_grad_(part in parts)
+        return self
+
+    def _load_warm_start(self, src):
+        cfg, own = src["config"], self.module_config_
+        keys = list(_ARCH_KEYS) + (["seq_len"] if own.get("cell") == "bnlstm" else [])
+        diffs = [f"{k}: source {cfg[k]!r}, this classifier {own[k]!r}"
+                 for k in keys if k in cfg and k in own and cfg[k] != own[k]]
+        if diffs:
+            hint = ""
+            if any(d.startswith("cell") for d in diffs):
+                hint = f" (set cell={cfg['cell']!r})"
+            raise ValueError("warm_start_from has an incompatible architecture: "
+                             + "; ".join(diffs) + hint)
+        state = {k: torch.as_tensor(v) for k, v in src["state_dict"].items()}
+        try:
+            self.module_.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"warm_start_from: the source weights do not fit the network: "
+                             f"{exc}") from exc
+
+    def initialize_optimizer(self, *args, **kwargs):
+        """The optimiser gets only the trainable parts; none for direct transfer."""
+        if not _normalise_parts(self.trainable_parts):
+            self.optimizer_ = None
+            return self
+        return super().initialize_optimizer(*args, **kwargs)
+
+    def get_all_learnable_params(self):
+        """Only the parameters of the trainable parts go to the optimiser."""
+        parts = _normalise_parts(self.trainable_parts)
+        for part in parts:
+            for name, p in getattr(self.module_, part).named_parameters():
+                yield f"{part}.{name}", p
+
+    # ------------------------------------------------------------------ training
+    @contextlib.contextmanager
+    def _seeded(self, seed):
+        if seed is None:
+            yield
+            return
+        devices = []
+        if self.device_.startswith("cuda") and torch.cuda.is_available():
+            devices = [torch.device(self.device_).index or 0]
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
+    def fit(self, X, y, groups=None, recordings=None, **fit_params):
+        """Train on all stride-1 windows of ``seq_len`` epochs inside each recording.
+
+        Parameters
+        ----------
+        X : array of shape (n_epochs, n_channels, 29, 129)
+        y : int array of shape (n_epochs,)
+            Stage labels 0..4.
+        groups : array of shape (n_epochs,), optional
+            Subject of every epoch (for ``train_split``; fallback recordings).
+        recordings : array of shape (n_epochs,), optional
+            Recording id of every epoch.
+        **fit_params
+            Passed on to skorch.
+
+        Returns
+        -------
+        self
+        """
+        parts = self._check_params()
+        X = np.asarray(X)
+        if X.ndim == 4:
+            self.n_channels_, self.n_frames_, self.n_freq_bins_ = (int(s) for s in X.shape[1:])
+        for attr in ("module_config_", "valid_windows_", "valid_recordings_", "best_step_",
+                     "train_windows_", "train_recordings_"):
+            self.__dict__.pop(attr, None)
+        X = self._check_X(X)
+        recs = find_recordings(len(X), recordings, groups, what="X")
+        rs = check_random_state(self.random_state)
+        torch_seed = int(rs.randint(2**31 - 1)) if self.random_state is not None else None
+        self.train_rng_ = np.random.default_rng(int(rs.randint(2**31 - 1)))
+        self.device_ = resolve_device(self.device)
+        with self._seeded(torch_seed):
+            if not parts:
+                # direct transfer: no training at all
+                self.initialize()
+                n_classes = int(self.module_config_["n_classes"])
+                self._check_y(y, len(X), n_classes)
+                self.classes_inferred_ = np.arange(n_classes)
+                self.validation_history_ = []
+                self.train_windows_ = np.zeros((0, 2), np.int64)
+                self.train_recordings_ = recs.names
+                if self.warm_start_from is None:
+                    warnings.warn("trainable_parts=() (direct transfer) without "
+                                  "warm_start_from: the network keeps its random weights",
+                                  UserWarning, stacklevel=2)
+                return self
+            n_classes = int(self._peek_n_classes())
+            y = self._check_y(y, len(X), n_classes)
+            dataset = RecordingsDataset(X, y, groups, recs, int(self.seq_len))
+            short = recs.lengths < self.seq_len
+            if short.any():
+                warnings.warn(f"{int(short.sum())} recording(s) shorter than seq_len="
+                              f"{self.seq_len} epochs ({[str(n) for n in recs.names[short][:3]]}) give no "
+                              "training window", UserWarning, stacklevel=2)
+            self.classes_inferred_ = np.arange(n_classes)
+            self.validation_history_ = []
+            try:
+                super().fit(dataset, None, **fit_params)
+            finally:
+                self.__dict__.pop("valid_dataset_", None)
+        return self
+
+    def _peek_n_classes(self) -> int:
+        extra = self.get_params_for("module")
+        if "n_classes" in extra:
+            return extra["n_classes"]
+        sig = inspect.signature(self._module_class()).parameters
+        return sig["n_classes"].default if "n_classes" in sig else 5
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """Split the recordings with ``train_split`` (whole subjects); the validation part is
+        used by :class:`StepValidation` every ``validate_every`` steps, not per epoch."""
+        dataset = self.get_dataset(X, y)
+        valid = None
+        if self.train_split:
+            train, valid = self.train_split(dataset, **fit_params)
+        else:
+            train = dataset
+        for part in (train, valid):
+            if part is not None and not isinstance(part, RecordingsDataset):
+                raise TypeError(
+                    "train_split must split the classifier's dataset of recordings by whole "
+                    "subjects and return two such datasets (use skseqsleep.model_selection."
+                    f"GroupHoldout or PredefinedGroupSplit); got {type(part).__name__}")
+        if len(train) == 0:
+            raise ValueError(
+                f"no training window: every training recording is shorter than seq_len="
+                f"{self.seq_len} epochs (recording lengths {train.recs.lengths[:5].tolist()})")
+        if valid is not None and len(valid.recs) == 0:
+            valid = None
+        self.train_windows_ = train.train_windows.as_pairs(train.recs)
+        self.train_recordings_ = train.recs.names
+        if valid is not None:
+            vw = make_windows(valid.recs, int(self.seq_len), short="whole")
+            self.valid_windows_ = vw.as_pairs(valid.recs)
+            self.valid_recordings_ = valid.recs.names
+            self.valid_dataset_ = valid
+        return train, None
+
+    def get_iterator(self, dataset, training=False):
+        """Training batches of windows, built by the ``train_sampler`` strategy.
+
+        ``"per-window"`` (reference) yields ``(X[idx], y[idx])`` with ``idx`` of shape
+        ``(batch_size, seq_len)``, gathered from the epoch array on the fly
+        (:class:`skseqsleep._windows.WindowBatches`); skorch's ``iterator_train`` is not
+        used for the classifier's own dataset. Other strategies plug in here (and, if their
+        batches differ, in :meth:`infer`). Non-training iterators are skorch's.
+        """
+        is_windows = training and isinstance(dataset, RecordingsDataset)
+        if is_windows and self.train_sampler == "per-window":
+            return WindowBatches(dataset, int(self.batch_size), self.train_rng_)
+        return super().get_iterator(dataset, training=training)
+
+    def infer(self, x, **fit_params):
+        """Forward a batch of windows ``(batch, L, n_channels, n_frames, n_freq_bins)``.
+
+        While training, the frozen parts are put back in eval mode (no dropout, no
+        batch-norm statistic updates). ``fit_params`` are not passed to the network."""
+        module = self.module_
+        if module.training:
+            parts = _normalise_parts(self.trainable_parts)
+            for part in PARTS:
+                if part not in parts:
+                    getattr(module, part).eval()
+        x = to_tensor(x, device=self.device_)
+        return module(x)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Cross-entropy averaged over windows and positions, plus (training) the L2 term
+        λ/(2·batch_size)·Σ‖θ‖² over the trainable parameters except the filterbank."""
+        y_true = to_tensor(y_true, device=self.device_).long()
+        loss = self.criterion_(y_pred.reshape(-1, y_pred.shape[-1]), y_true.reshape(-1))
+        if training and self.l2_lambda:
+            module = self.module_
+            if hasattr(module, "l2_parameters"):
+                penalised = {id(p) for p in module.l2_parameters()}
+            else:
+                penalised = {id(p) for n, p in module.named_parameters() if "filterbank" not in n}
+            l2 = sum(p.pow(2).sum() for _, p in self.get_all_learnable_params()
+                     if id(p) in penalised)
+            if torch.is_tensor(l2):
+                loss = loss + self.l2_lambda / (2 * self.batch_size) * l2
+        return loss
+
+    # ------------------------------------------------------------------ inference
+    def _iter_window_log_probas(self, X, recs, windows, inference=None):
+        """Yield ``(epoch_index (n, l), log_probas (n, l, K) tensor)`` for all windows."""
+        inference = self.inference if inference is None else inference
+        module = self.module_
+        module.eval()
+        dev = self.device_
+        with torch.inference_mode():
+            if inference == "encode-once":
+                ep = np.concatenate([np.arange(a, b) for a, b in zip(recs.starts, recs.stops)])
+                pos = np.full(len(X), -1, dtype=np.int64)
+                pos[ep] = np.arange(len(ep))
+                feats = torch.cat([
+                    module.encode_epochs(torch.from_numpy(X[ep[i:i + _ENCODE_CHUNK]]).to(dev))
+                    for i in range(0, len(ep), _ENCODE_CHUNK)])
+                for length, w in windows.by_length():
+                    idx_all = w.epoch_index(length)
+                    for i in range(0, len(idx_all), _WINDOW_CHUNK):
+                        idx = idx_all[i:i + _WINDOW_CHUNK]
+                        f = feats[torch.from_numpy(pos[idx]).to(dev)]
+                        yield idx, torch.log_softmax(module.classify_sequences(f), dim=-1)
+            else:
+                for length, w in windows.by_length():
+                    idx_all = w.epoch_index(length)
+                    for i in range(0, len(idx_all), _WINDOW_CHUNK):
+                        idx = idx_all[i:i + _WINDOW_CHUNK]
+                        xb = torch.from_numpy(X[idx]).to(dev)
+                        yield idx, torch.log_softmax(module(xb), dim=-1)
+
+    def validation_scores(self, dataset: RecordingsDataset) -> tuple[float, float]:
+        """Accuracy and cross-entropy averaged over all window positions of ``dataset``'s
+        recordings (no ensemble, REFERENCE §4)."""
+        windows = make_windows(dataset.recs, int(self.seq_len), short="whole")
+        y = torch.from_numpy(np.asarray(dataset.y))
+        correct, nll, count = 0, 0.0, 0
+        for idx, logp in self._iter_window_log_probas(dataset.X, dataset.recs, windows):
+            yt = y[torch.from_numpy(idx)].to(logp.device)
+            correct += int((logp.argmax(-1) == yt).sum())
+            nll += float(-logp.gather(-1, yt.unsqueeze(-1)).sum())
+            count += yt.numel()
+        return correct / count, nll / count
+
+    def fused_log_scores(self, X, recordings=None, groups=None, *, inference=None):
+        """Multiplicative fusion of the shift-by-one ensemble (REFERENCE §5).
+
+        Returns
+        -------
+        scores : ndarray (n_epochs, n_classes)
+            Sum, over the windows covering each epoch, of their natural-log softmax outputs.
+        counts : ndarray (n_epochs,)
+            Number of windows covering each epoch.
+        """
+        self.check_is_fitted()
+        X = self._check_X(X)
+        recs = find_recordings(len(X), recordings, groups, what="X")
+        windows = make_windows(recs, int(self.seq_len), short="whole")
+        k = int(self.module_config_["n_classes"])
+        scores = torch.zeros((len(X), k), dtype=torch.float64)
+        counts = torch.zeros(len(X), dtype=torch.int64)
+        for idx, logp in self._iter_window_log_probas(X, recs, windows, inference):
+            flat = torch.from_numpy(idx.ravel())
+            scores.index_add_(0, flat, logp.reshape(-1, k).double().cpu())
+            counts.index_add_(0, flat, torch.ones(flat.numel(), dtype=torch.int64))
+        return scores.numpy(), counts.numpy()
+
+    def predict_proba(self, X, recordings=None, groups=None):
+        """Softmax of the mean log-probability over the windows covering each epoch.
+
+        Parameters
+        ----------
+        X : array of shape (n_epochs, n_channels, 29, 129)
+        recordings, groups : array of shape (n_epochs,), optional
+            See the class Notes (windows never cross two recordings).
+
+        Returns
+        -------
+        ndarray of shape (n_epochs, n_classes)
+        """
+        scores, counts = self.fused_log_scores(X, recordings, groups)
+        return torch.softmax(torch.from_numpy(scores / counts[:, None]), dim=1).numpy()
+
+    def predict(self, X, recordings=None, groups=None):
+        """Stage of every epoch: argmax of the fused log-probabilities (REFERENCE §5).
+
+        Parameters
+        ----------
+        X : array of shape (n_epochs, n_channels, 29, 129)
+        recordings, groups : array of shape (n_epochs,), optional
+
+        Returns
+        -------
+        ndarray of shape (n_epochs,)
+        """
+        scores, _ = self.fused_log_scores(X, recordings, groups)
+        return self.classes_[scores.argmax(axis=1)]
+
+    def score(self, X, y, recordings=None, groups=None, sample_weight=None):
+        """Accuracy of :meth:`predict` (recording-aware)."""
+        from sklearn.metrics import accuracy_score
+
+        return accuracy_score(y, self.predict(X, recordings, groups),
+                              sample_weight=sample_weight)
+
+    # ------------------------------------------------------------------ persistence
+    def save_model(self, path) -> None:
+        """Save the fitted network: weights, architecture, classes and package version.
+
+        The file is written with :func:`torch.save` and holds only a plain dict of tensors,
+        strings and numbers (no pickled objects), so :meth:`load_model` reads it with
+        ``torch.load(weights_only=True)``.
+        """
+        from skseqsleep import __version__
+
+        self.check_is_fitted()
+        config = dict(self.module_config_)
+        for k, v in config.items():
+            if not isinstance(v, (bool, int, float, str, type(None))):
+                raise TypeError(f"cannot save network setting {k}={v!r}: not JSON-able")
+        torch.save({
+            "format": _MODEL_FORMAT,
+            "format_version": 1,
+            "skseqsleep_version": __version__,
+            "config": config,
+            "classes": [int(c) for c in self.classes_],
+            "state_dict": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
+        }, Path(path).expanduser())
+
+    @classmethod
+    def load_model(cls, path, **params) -> SeqSleepClassifier:
+        """Load a model written by :meth:`save_model` as a fitted classifier.
+
+        Parameters
+        ----------
+        path : path-like
+        **params
+            Further estimator parameters (e.g. ``device="cpu"``, ``verbose=0``).
+        """
+        content = _read_model_file(path)
+        config = dict(content["config"])
+        own = {k: config.pop(k) for k in _OWN_KEYS if k in config}
+        module_params = {f"module__{k}": v for k, v in config.items()}
+        clf = cls(seq_len=own["seq_len"], cell=own["cell"], **module_params, **params)
+        clf.n_channels_ = int(own["n_channels"])
+        clf.n_frames_ = int(own["n_frames"])
+        clf.n_freq_bins_ = int(own["n_freq_bins"])
+        clf.initialize()
+        clf.module_.load_state_dict(content["state_dict"], strict=True)
+        classes = content.get("classes")
+        clf.classes_inferred_ = np.asarray(
+            classes if classes is not None else np.arange(config.get("n_classes", 5)))
+        clf.validation_history_ = []
+        return clf
+
+
+def load_model(path, **params) -> SeqSleepClassifier:
+    """Load a model written by :meth:`SeqSleepClassifier.save_model`.
+
+    Examples
+    --------
+    >>> from skseqsleep.classifier import load_model  # doctest: +SKIP
+    >>> clf = load_model("model.pt", verbose=0)         # doctest: +SKIP
+    """
+    return SeqSleepClassifier.load_model(path, **params)

@@ -1,0 +1,363 @@
+"""Reading polysomnography signals from EDF/EDF+ files with pyedflib (REFERENCE §1).
+
+``read_psg`` selects channels by label (tolerant of case, spacing and hyphen/space variants),
+converts them to microvolts from the header's physical dimension, resamples them to the
+requested rate with polyphase filtering and builds derivations (the difference of two
+channels, e.g. MASS C4-A1 = "EEG C4-CLE" minus "EEG A1-CLE").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+
+import numpy as np
+from scipy.signal import resample_poly
+from sklearn.utils import Bunch
+
+from .._constants import DEFAULT_FS
+
+__all__ = ["UNIT_TO_MICROVOLT", "match_label", "open_edf", "read_psg"]
+
+#: Factor converting one unit of a header's physical dimension into microvolts. Keys are
+#: case-folded; both the micro sign (U+00B5) and the Greek mu (U+03BC) are accepted.
+UNIT_TO_MICROVOLT = {
+    "uv": 1.0,
+    "\u00b5v": 1.0,
+    "\u03bcv": 1.0,
+    "mv": 1e3,
+    "v": 1e6,
+    "nv": 1e-3,
+}
+
+
+def open_edf(path):
+    """Open an EDF/EDF+ file with pyedflib, turning its errors into clear ones.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+
+    Returns
+    -------
+    reader : pyedflib.EdfReader
+        An open reader; the caller must close it (``reader.close()``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        When pyedflib cannot read the file (truncated or corrupt EDF); the message names the
+        file and repeats pyedflib's reason.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._edf import open_edf
+    >>> open_edf("no-such-file.edf")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    FileNotFoundError: EDF file not found: no-such-file.edf
+    """
+    import pyedflib
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"EDF file not found: {path}")
+    try:
+        return pyedflib.EdfReader(path)
+    except OSError as exc:
+        size = os.path.getsize(path)
+        raise ValueError(
+            f"cannot read {path!r} as EDF/EDF+ ({size} bytes): {exc}. The file is truncated "
+            "or corrupt (an incomplete download?); download it again or check its checksum."
+        ) from exc
+
+
+def _key(label: str, drop_hyphens: bool = False) -> str:
+    key = re.sub(r"\s+", "", label).casefold()
+    if drop_hyphens:
+        key = key.replace("-", "").replace("_", "")
+    return key
+
+
+def match_label(wanted: str, labels: Sequence[str], *, path=None) -> str | None:
+    """Find the label of a file that corresponds to a wanted channel name.
+
+    The match is tried in three steps, the first that succeeds wins: exact; ignoring case
+    and white space; ignoring case, white space, hyphens and underscores. A step that matches
+    more than one label is ambiguous and raises an error.
+
+    Parameters
+    ----------
+    wanted : str
+        The channel name asked for, e.g. ``"eeg fpz-cz"``.
+    labels : sequence of str
+        The labels of the file.
+    path : str, optional
+        The file, named in error messages.
+
+    Returns
+    -------
+    label : str or None
+        The file's label, or None when nothing matches.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._edf import match_label
+    >>> match_label("eeg fpz-cz", ["EEG Fpz-Cz", "EOG horizontal"])
+    'EEG Fpz-Cz'
+    >>> match_label("EEG C4 CLE", ["EEG C4-CLE", "EEG A1-CLE"])
+    'EEG C4-CLE'
+    >>> match_label("EEG O1", ["EEG Fpz-Cz"]) is None
+    True
+    """
+    labels = [str(lab) for lab in labels]
+    if wanted in labels:
+        return wanted
+    for drop in (False, True):
+        found = [lab for lab in labels if _key(lab, drop) == _key(wanted, drop)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            where = f" in {path}" if path is not None else ""
+            raise ValueError(
+                f"channel {wanted!r} is ambiguous{where}: it matches the labels {found}; "
+                "give the exact label"
+            )
+    return None
+
+
+def _normalise_channels(channels) -> list[tuple[str, tuple[str, ...]]]:
+    """Turn the ``channels`` argument into [(name, (plus,) or (plus, minus))]."""
+    if isinstance(channels, str):
+        return [(channels, (channels,))]
+    if isinstance(channels, Mapping):
+        items = list(channels.items())
+    elif isinstance(channels, Sequence):
+        items = []
+        for spec in channels:
+            if isinstance(spec, str):
+                items.append((spec, spec))
+            elif isinstance(spec, tuple) and len(spec) == 2:
+                items.append((f"{spec[0]} - {spec[1]}", spec))
+            else:
+                raise ValueError(
+                    "each channel must be a label (str) or a derivation (plus, minus) tuple; "
+                    f"got {spec!r}"
+                )
+    else:
+        raise TypeError(
+            "channels must be a label, a list of labels/(plus, minus) tuples or a dict "
+            f"name -> label or (plus, minus); got {type(channels).__name__}"
+        )
+    out = []
+    for name, spec in items:
+        if isinstance(spec, str):
+            out.append((str(name), (spec,)))
+        elif (isinstance(spec, tuple) and len(spec) == 2
+              and all(isinstance(s, str) for s in spec)):
+            out.append((str(name), tuple(spec)))
+        else:
+            raise ValueError(
+                f"channel {name!r}: expected a label or a (plus, minus) tuple of labels, "
+                f"got {spec!r}"
+            )
+    if not out:
+        raise ValueError("channels is empty: ask for at least one channel")
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"channel names must be unique, got {names}")
+    return out
+
+
+def _ratio(fs_out: float, fs_in: float) -> tuple[int, int]:
+    frac = Fraction(fs_out).limit_denominator(1000) / Fraction(fs_in).limit_denominator(1000)
+    return frac.numerator, frac.denominator
+
+
+def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
+    """Resample a 1-D signal with polyphase filtering (``scipy.signal.resample_poly``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skseqsleep.datasets._edf import resample
+    >>> resample(np.zeros(2560), 256, 100).shape
+    (1000,)
+    """
+    if float(fs_in) == float(fs_out):
+        return np.asarray(x, dtype=np.float64)
+    up, down = _ratio(fs_out, fs_in)
+    return resample_poly(np.asarray(x, dtype=np.float64), up, down)
+
+
+def read_psg(
+    path,
+    channels="EEG Fpz-Cz",
+    fs: float = DEFAULT_FS,
+    allow_upsampling: bool = False,
+) -> Bunch:
+    """Read channels of a polysomnography EDF/EDF+ file, in µV, at one sampling rate.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The EDF or EDF+ file.
+    channels : str, list or dict, default="EEG Fpz-Cz"
+        What to read. Each channel is either a **label** (str) or a **derivation**, a
+        ``(plus, minus)`` tuple of two labels whose difference (plus minus minus, both in µV
+        at ``fs``) is returned, e.g. ``("EEG C4-CLE", "EEG A1-CLE")`` for MASS C4-A1
+        (REFERENCE §1). Accepted forms:
+
+        - one label: ``"EEG Fpz-Cz"``;
+        - a list of labels and/or tuples: ``["EEG Fpz-Cz", "EOG horizontal"]``; a tuple is
+          named ``"plus - minus"``;
+        - a dict ``name -> label or (plus, minus)``:
+          ``{"C4-A1": ("EEG C4-CLE", "EEG A1-CLE")}``.
+
+        Labels are matched as described in :func:`match_label` (case, white space and, when
+        unambiguous, hyphens/underscores are ignored).
+    fs : float, default=100
+        Sampling rate of the returned signals (Hz). Channels recorded at another rate are
+        resampled with polyphase filtering (``scipy.signal.resample_poly``, REFERENCE §1).
+    allow_upsampling : bool, default=False
+        A channel recorded below ``fs`` is an error unless this is True (upsampling creates
+        no information; e.g. the 1-Hz channels of Sleep-EDF).
+
+    Returns
+    -------
+    psg : sklearn.utils.Bunch
+        - ``signals``: float64 array (n_channels, n_samples) in µV;
+        - ``fs``: float, the rate of ``signals``;
+        - ``ch_names``: list of str, one per row (the label as written in the file, or the
+          derivation's name);
+        - ``labels``: list of tuples, the file labels used for each row;
+        - ``start_time``: datetime.datetime of the recording start (header);
+        - ``duration``: float, ``n_samples / fs`` in seconds;
+        - ``file_duration``: float, the duration the header declares (s);
+        - ``original_fs``: list of float, the file's rate of each row (the rate of the
+          ``plus`` channel for a derivation);
+        - ``file_labels``: list of str, every signal label in the file;
+        - ``path``: str;
+        - ``notes``: list of str, anything changed on the way (e.g. samples trimmed so that
+          all rows have one length after resampling).
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        Truncated/corrupt file; missing channel (the message lists the file's labels);
+        unknown physical dimension; a channel below ``fs`` without ``allow_upsampling``;
+        non-finite values.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets import read_psg
+    >>> psg = read_psg("SC4001E0-PSG.edf", ["EEG Fpz-Cz", "EOG horizontal"])  # doctest: +SKIP
+    >>> psg.signals.shape, psg.fs  # doctest: +SKIP
+    ((2, 7950000), 100.0)
+    >>> mass = read_psg("01-03-0001 PSG.edf",
+    ...                 {"C4-A1": ("EEG C4-CLE", "EEG A1-CLE")})  # doctest: +SKIP
+    """
+    fs = float(fs)
+    if not np.isfinite(fs) or fs <= 0:
+        raise ValueError(f"fs must be a positive rate in Hz, got {fs!r}")
+    specs = _normalise_channels(channels)
+    path = os.fspath(path)
+    reader = open_edf(path)
+    try:
+        file_labels = [lab.strip() for lab in reader.getSignalLabels()]
+        n_samples_file = reader.getNSamples()
+        start_time = reader.getStartdatetime()
+        file_duration = float(reader.getFileDuration())
+        cache: dict[str, tuple[np.ndarray, float]] = {}
+
+        def load(wanted: str, name: str) -> tuple[str, np.ndarray, float]:
+            label = match_label(wanted, file_labels, path=path)
+            if label is None:
+                raise ValueError(
+                    f"channel {wanted!r} (for {name!r}) not found in {path}; the file's "
+                    f"labels are {file_labels}"
+                )
+            if label in cache:
+                return (label, *cache[label])
+            idx = file_labels.index(label)
+            header = reader.getSignalHeader(idx)
+            dim = str(header["dimension"]).strip()
+            factor = UNIT_TO_MICROVOLT.get(dim.casefold())
+            if factor is None:
+                raise ValueError(
+                    f"channel {label!r} of {path} has physical dimension {dim!r}, which is not "
+                    f"a voltage; expected one of uV, µV, mV, V (case-insensitive)"
+                )
+            if not header["digital_max"] > header["digital_min"]:
+                raise ValueError(
+                    f"channel {label!r} of {path} has an invalid header: digital maximum "
+                    f"{header['digital_max']} is not above digital minimum "
+                    f"{header['digital_min']}, so its values cannot be converted to µV"
+                )
+            ch_fs = float(reader.getSampleFrequency(idx))
+            if ch_fs < fs and not allow_upsampling:
+                raise ValueError(
+                    f"channel {label!r} of {path} is sampled at {ch_fs:g} Hz, below the "
+                    f"requested fs={fs:g} Hz; pass allow_upsampling=True to upsample it "
+                    "anyway (it adds no information), or ask for a lower fs"
+                )
+            if n_samples_file[idx] == 0:
+                raise ValueError(f"channel {label!r} of {path} has no samples")
+            try:
+                data = reader.readSignal(idx, digital=False)
+            except (OSError, ValueError) as exc:  # pragma: no cover - pyedflib internals
+                raise ValueError(f"cannot read channel {label!r} of {path}: {exc}") from exc
+            data = np.asarray(data, dtype=np.float64) * factor
+            if not np.all(np.isfinite(data)):
+                raise ValueError(
+                    f"channel {label!r} of {path} contains non-finite values (check its "
+                    "header's physical and digital ranges)"
+                )
+            data = resample(data, ch_fs, fs)
+            cache[label] = (data, ch_fs)
+            return label, data, ch_fs
+
+        rows, names, used, original_fs = [], [], [], []
+        for name, spec in specs:
+            first_label, data, ch_fs = load(spec[0], name)
+            labels_used = (first_label,)
+            if len(spec) == 2:
+                second_label, other, _ = load(spec[1], name)
+                n = min(len(data), len(other))
+                data = data[:n] - other[:n]
+                labels_used = (first_label, second_label)
+            rows.append(data)
+            names.append(first_label if len(spec) == 1 and name == spec[0] else name)
+            used.append(labels_used)
+            original_fs.append(ch_fs)
+    finally:
+        reader.close()
+
+    notes = []
+    lengths = [len(r) for r in rows]
+    n = min(lengths)
+    if len(set(lengths)) > 1:
+        notes.append(
+            f"channels have {sorted(set(lengths))} samples at {fs:g} Hz after resampling; "
+            f"all were trimmed to the common length {n} ({n / fs:g} s)"
+        )
+    signals = np.stack([r[:n] for r in rows]) if rows else np.zeros((0, 0))
+    return Bunch(
+        signals=signals,
+        fs=fs,
+        ch_names=names,
+        labels=used,
+        start_time=start_time,
+        duration=n / fs,
+        file_duration=file_duration,
+        original_fs=original_fs,
+        file_labels=file_labels,
+        path=path,
+        notes=notes,
+    )

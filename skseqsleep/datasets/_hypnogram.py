@@ -1,0 +1,212 @@
+"""Reading EDF+ annotation hypnograms (Sleep-EDF, MASS "Base.edf") into per-epoch stages.
+
+R&K stages are mapped to the five AASM classes of the package (REFERENCE §1): W -> 0 (W),
+1 -> 1 (N1), 2 -> 2 (N2), 3 and 4 -> 3 (N3), R -> 4 (REM). Movement time and unscored ('?')
+epochs get the label ``EXCLUDED`` and keep their annotation text as the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from .._constants import EPOCH_SECONDS, EXCLUDED
+from ._edf import open_edf
+
+__all__ = ["ANNOTATION_TO_STAGE", "ExclusionReport", "read_hypnogram"]
+
+#: Annotation text -> stage label (0..4, or EXCLUDED). R&K S3 and S4 both become N3.
+ANNOTATION_TO_STAGE = {
+    "Sleep stage W": 0,
+    "Sleep stage 1": 1,
+    "Sleep stage 2": 2,
+    "Sleep stage 3": 3,
+    "Sleep stage 4": 3,
+    "Sleep stage R": 4,
+    "Sleep stage ?": EXCLUDED,
+    "Movement time": EXCLUDED,
+}
+
+#: Tolerance (s) when checking that an annotation spans a whole number of epochs.
+_TOLERANCE_S = 1e-3
+
+
+def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
+                   ignore_texts=()) -> Bunch:
+    """Read an EDF+ annotation hypnogram into one stage per scoring epoch.
+
+    Each annotation ("Sleep stage W/1/2/3/4/R/?", "Movement time") with onset ``o`` and
+    duration ``d`` becomes ``d / epoch_seconds`` consecutive epochs starting at ``o``. The
+    durations must be whole numbers of epochs (REFERENCE §1). Annotations are sorted by
+    onset; overlapping annotations are an error, gaps between them are allowed (the epoch
+    onsets tell where each epoch lies).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The EDF+ hypnogram, e.g. ``SC4001EC-Hypnogram.edf`` or MASS ``01-02-0001 Base.edf``.
+    epoch_seconds : float, default=30
+        Length of a scoring epoch. MASS SS2/SS4/SS5 are scored in 20-s epochs.
+    ignore_texts : iterable of str, default=()
+        Annotation texts to skip entirely (e.g. non-stage events of another scoring
+        software). They are counted in ``ignored``.
+
+    Returns
+    -------
+    hypnogram : sklearn.utils.Bunch
+        - ``stages``: int64 (n_epochs,), 0..4 or ``EXCLUDED`` (-1);
+        - ``texts``: array of str (n_epochs,), the annotation text of each epoch (the reason
+          of an exclusion);
+        - ``onsets``: float64 (n_epochs,), epoch start in s from the hypnogram's start;
+        - ``start_time``: datetime.datetime of the hypnogram's start (EDF+ header);
+        - ``epoch_seconds``: float;
+        - ``duration``: float, end of the last annotation (s from ``start_time``);
+        - ``counts``: dict annotation text -> number of epochs;
+        - ``n_annotations``: dict annotation text -> number of annotations;
+        - ``ignored``: dict text -> number of annotations skipped via ``ignore_texts``;
+        - ``path``: str.
+
+    Raises
+    ------
+    ValueError
+        Unknown annotation text (the message lists the known texts), an annotation that is
+        not a whole number of epochs, overlapping annotations, an empty hypnogram, or a
+        truncated/corrupt file.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets import read_hypnogram
+    >>> hyp = read_hypnogram("SC4001EC-Hypnogram.edf")  # doctest: +SKIP
+    >>> hyp.stages[:3], hyp.counts["Sleep stage W"]  # doctest: +SKIP
+    (array([0, 0, 0]), 1997)
+    """
+    epoch_seconds = float(epoch_seconds)
+    if not epoch_seconds > 0:
+        raise ValueError(f"epoch_seconds must be positive, got {epoch_seconds!r}")
+    path = os.fspath(path)
+    ignore_texts = set(ignore_texts)
+    reader = open_edf(path)
+    try:
+        onsets, durations, texts = reader.readAnnotations()
+        start_time = reader.getStartdatetime()
+    finally:
+        reader.close()
+    texts = [str(t).strip() for t in texts]
+    unknown = sorted({t for t in texts if t not in ANNOTATION_TO_STAGE} - ignore_texts)
+    if unknown:
+        raise ValueError(
+            f"unknown annotation text(s) {unknown} in hypnogram {path}; the known texts are "
+            f"{list(ANNOTATION_TO_STAGE)} (pass ignore_texts=... to skip other events)"
+        )
+    ignored = Counter(t for t in texts if t in ignore_texts)
+    keep = [i for i, t in enumerate(texts) if t not in ignore_texts]
+    if not keep:
+        raise ValueError(f"hypnogram {path} holds no sleep-stage annotation")
+    onsets = np.asarray(onsets, dtype=np.float64)[keep]
+    durations = np.asarray(durations, dtype=np.float64)[keep]
+    texts = [texts[i] for i in keep]
+    order = np.argsort(onsets, kind="stable")
+
+    stages, epoch_texts, epoch_onsets = [], [], []
+    n_annotations: Counter = Counter()
+    previous_end = -np.inf
+    for i in order:
+        onset, duration, text = float(onsets[i]), float(durations[i]), texts[i]
+        n_epochs = round(duration / epoch_seconds)
+        if n_epochs < 1 or abs(n_epochs * epoch_seconds - duration) > _TOLERANCE_S:
+            raise ValueError(
+                f"annotation {text!r} at {onset:g} s in hypnogram {path} lasts {duration:g} s, "
+                f"which is not a whole number of {epoch_seconds:g}-s epochs"
+            )
+        if onset < previous_end - _TOLERANCE_S:
+            raise ValueError(
+                f"annotation {text!r} at {onset:g} s in hypnogram {path} overlaps the previous "
+                f"one, which ends at {previous_end:g} s"
+            )
+        previous_end = onset + duration
+        n_annotations[text] += 1
+        stages.extend([ANNOTATION_TO_STAGE[text]] * n_epochs)
+        epoch_texts.extend([text] * n_epochs)
+        epoch_onsets.extend(onset + epoch_seconds * np.arange(n_epochs))
+    stages_arr = np.asarray(stages, dtype=np.int64)
+    return Bunch(
+        stages=stages_arr,
+        texts=np.asarray(epoch_texts),
+        onsets=np.asarray(epoch_onsets, dtype=np.float64),
+        start_time=start_time,
+        epoch_seconds=epoch_seconds,
+        duration=float(previous_end),
+        counts=dict(Counter(epoch_texts)),
+        n_annotations=dict(n_annotations),
+        ignored=dict(ignored),
+        path=path,
+    )
+
+
+class ExclusionReport(dict):
+    """What a loader kept, excluded and skipped, per recording (readable with ``print``).
+
+    A dict ``recording -> {"kept": int, "excluded": {reason: n_epochs},
+    "trimmed": {reason: n_epochs}, "notes": [str, ...]}``: ``excluded`` counts epochs inside
+    the analysed part that have no usable stage (e.g. "Movement time", "Sleep stage ?"),
+    ``trimmed`` counts epochs outside it (e.g. before lights-off). ``skipped`` maps recordings
+    that were not loaded to the reason.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._hypnogram import ExclusionReport
+    >>> report = ExclusionReport()
+    >>> report.add("SC4001E0", kept=757, excluded={"Movement time": 2})
+    >>> report.skipped["SC4132"] = "not in Sleep-EDF"
+    >>> report.n_kept, report.n_excluded
+    (757, 2)
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.skipped: dict[str, str] = {}
+
+    def add(self, recording, kept, excluded=None, trimmed=None, notes=()):
+        """Record the outcome of one recording."""
+        self[str(recording)] = {"kept": int(kept), "excluded": dict(excluded or {}),
+                                "trimmed": dict(trimmed or {}), "notes": list(notes)}
+
+    @property
+    def n_kept(self) -> int:
+        """Total number of epochs kept."""
+        return sum(v["kept"] for v in self.values())
+
+    @property
+    def n_excluded(self) -> int:
+        """Total number of excluded epochs (unusable stage inside the analysed part)."""
+        return sum(sum(v["excluded"].values()) for v in self.values())
+
+    def excluded_by_reason(self) -> dict[str, int]:
+        """Excluded epochs summed over recordings, per reason."""
+        out: Counter = Counter()
+        for v in self.values():
+            out.update(v["excluded"])
+        return dict(out)
+
+    def __str__(self) -> str:
+        lines = [f"{len(self)} recordings, {self.n_kept} epochs kept, "
+                 f"{self.n_excluded} excluded {self.excluded_by_reason() or ''}".rstrip()]
+        for rec, v in self.items():
+            parts = [f"{v['kept']} kept"]
+            if v["excluded"]:
+                parts.append("excluded " + ", ".join(f"{k}: {n}"
+                                                      for k, n in v["excluded"].items()))
+            if v["trimmed"]:
+                parts.append("trimmed " + ", ".join(f"{k}: {n}"
+                                                     for k, n in v["trimmed"].items()))
+            lines.append(f"  {rec}: " + "; ".join(parts))
+            lines.extend(f"    note: {note}" for note in v["notes"])
+        for rec, why in self.skipped.items():
+            lines.append(f"  {rec}: skipped ({why})")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"ExclusionReport({dict.__repr__(self)}, skipped={self.skipped!r})"

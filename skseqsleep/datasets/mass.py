@@ -1,0 +1,310 @@
+"""Loading the Montreal Archive of Sleep Studies (MASS), the source domain (REFERENCE §1).
+
+MASS is distributed on request (http://ceams-carsm.ca/mass); it cannot be downloaded by a
+script. Its folder holds one sub-folder per subset, ``SS1`` ... ``SS5``, and per recording two
+EDF files: ``SS{n}/01-0{n}-00{ss} PSG.edf`` (signals) and ``SS{n}/01-0{n}-00{ss} Base.edf``
+(EDF+ annotations "Sleep stage W/1/2/3/4/R/?").
+
+The preparation follows the reference (REFERENCE §1):
+
+- EEG C4-A1: ``"EEG C4-CLE"`` (or ``"EEG C4-LER"``) minus ``"EEG A1-CLE"`` when the file has
+  A1/A2 electrodes, falling back to C3-A2 = ``"EEG C3-CLE"`` minus ``"EEG A2-CLE"``; files
+  referenced to linked ears without A1/A2 use ``"EEG C4-LER"`` (fallback ``"EEG C3-LER"``) as
+  it is. Horizontal EOG = ``"EOG Right Horiz"`` minus ``"EOG Left Horiz"``. Labels are matched
+  ignoring case, spaces and hyphens (:func:`skseqsleep.datasets._edf.match_label`).
+- A channel recorded below the output rate (100 Hz) is an error.
+- Band-pass 0.3-40 Hz, FIR of order 100 (101 taps, ``scipy.signal.firwin``) applied forward
+  and backward (``scipy.signal.filtfilt``, zero phase) at the file's rate, then polyphase
+  resampling to 100 Hz (``scipy.signal.resample_poly``). Note that 101 taps at 256 Hz cannot
+  realise a 0.3-Hz edge: the transition band is several Hz wide, so the forward-backward gain
+  is about 0.76 at 0 Hz, 0.86 at 2 Hz and 1.00 from 5 to 35 Hz, 0.25 at 40 Hz and below 0.02
+  above 42 Hz. This is the reference's filter, kept as it is.
+- Hypnogram onsets are relative to the start of the ``Base.edf`` header; when it differs from
+  the PSG's start, epochs are placed by clock time.
+- SS1 and SS3 are scored (AASM) in 30-s epochs; SS2, SS4 and SS5 (R&K) in 20-s epochs, each
+  widened to a 30-s window from 5 s before to 5 s after it. An epoch whose window does not lie
+  entirely inside the recording (the first/last one of a widened hypnogram, or an annotation
+  past the end of the signals) is dropped and reported, as are unscored ('?') and movement
+  epochs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import filtfilt, firwin
+from sklearn.utils import Bunch
+
+from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED, STAGES
+from ._edf import match_label, open_edf, read_psg, resample
+from ._hypnogram import ExclusionReport, read_hypnogram
+
+__all__ = ["BANDPASS_HZ", "FIR_ORDER", "SUBSET_EPOCH_SECONDS", "load_mass"]
+
+#: Scoring epoch length (s) of each MASS subset (REFERENCE §1).
+SUBSET_EPOCH_SECONDS = {"SS1": 30.0, "SS2": 20.0, "SS3": 30.0, "SS4": 20.0, "SS5": 20.0}
+#: Pass band of the FIR filter applied before resampling (Hz).
+BANDPASS_HZ = (0.3, 40.0)
+#: Order of that FIR filter (number of taps minus one).
+FIR_ORDER = 100
+
+# channel name -> list of (kind, (plus, minus) or (label,), derivation name), tried in order;
+# the first whose labels are all in the file wins (REFERENCE §1). kind "ears": only for files
+# with an "EEG A1-CLE" or "EEG A2-CLE" electrode; "linked": only for files without; "any".
+_A1, _A2 = "EEG A1-CLE", "EEG A2-CLE"
+_RULES = {
+    "C4-A1": [
+        ("ears", ("EEG C4-CLE", _A1), "C4-A1"),
+        ("ears", ("EEG C4-LER", _A1), "C4-A1"),
+        ("ears", ("EEG C3-CLE", _A2), "C3-A2"),
+        ("linked", ("EEG C4-LER",), "C4-LER"),
+        ("linked", ("EEG C3-LER",), "C3-LER"),
+    ],
+    "EOG": [
+        ("any", ("EOG Right Horiz", "EOG Left Horiz"), "EOG horizontal"),
+    ],
+}
+_RECORDING = re.compile(r"(01-0(\d)-\d{4}) PSG\.edf")
+
+
+def _choose_derivation(channel: str, labels: list[str], path: str):
+    """Return (labels to read, description) for ``channel`` in a file with ``labels``."""
+    have = {lab: match_label(lab, labels, path=path) for rule in _RULES[channel]
+            for lab in rule[1]}
+    have[_A1] = match_label(_A1, labels, path=path)
+    have[_A2] = match_label(_A2, labels, path=path)
+    ears = have[_A1] is not None or have[_A2] is not None
+    for kind, spec, name in _RULES[channel]:
+        if kind == "ears" and not ears or kind == "linked" and ears:
+            continue
+        if all(have[lab] is not None for lab in spec):
+            found = tuple(have[lab] for lab in spec)
+            desc = f"{name} = {found[0]} - {found[1]}" if len(found) == 2 else \
+                f"{name} = {found[0]}"
+            return found, desc
+    wanted = " or ".join(
+        (" - ".join(spec) + (" (with A1/A2 present)" if kind == "ears" else
+                             " (without A1/A2)" if kind == "linked" else ""))
+        for kind, spec, _ in _RULES[channel])
+    raise ValueError(f"cannot build the {channel} channel from {path}: it needs {wanted}; "
+                     f"the file's labels are {labels}")
+
+
+def _bandpass(x: np.ndarray, fs: float) -> np.ndarray:
+    """0.3-40 Hz FIR band-pass of order 100, applied forward and backward (zero phase)."""
+    taps = firwin(FIR_ORDER + 1, BANDPASS_HZ, pass_zero=False, fs=fs)
+    return filtfilt(taps, [1.0], x)
+
+
+def _find_recordings(root: Path, subsets, recordings) -> list[tuple[str, str, Path, Path]]:
+    found = []
+    for subset in subsets:
+        folder = root / subset
+        if not folder.is_dir():
+            raise FileNotFoundError(f"MASS subset folder {folder} not found (expected "
+                                    f"{root}/{subset}/01-0{subset[-1]}-XXXX PSG.edf)")
+        psgs = sorted(p for p in folder.iterdir() if _RECORDING.fullmatch(p.name))
+        psgs = [p for p in psgs if _RECORDING.fullmatch(p.name).group(2) == subset[-1]]
+        if not psgs:
+            raise FileNotFoundError(f"no '01-0{subset[-1]}-XXXX PSG.edf' file in {folder}")
+        for psg in psgs:
+            rec_id = _RECORDING.fullmatch(psg.name).group(1)
+            if recordings is not None and rec_id not in recordings:
+                continue
+            base = psg.with_name(f"{rec_id} Base.edf")
+            if not base.is_file():
+                raise FileNotFoundError(f"the hypnogram {base} of {psg} is missing")
+            found.append((subset, rec_id, psg, base))
+    if recordings is not None:
+        missing = sorted(set(recordings) - {f[1] for f in found})
+        if missing:
+            raise FileNotFoundError(f"recordings {missing} not found in subsets {list(subsets)} "
+                                    f"of {root}")
+    return found
+
+
+def load_mass(
+    path: str | os.PathLike,
+    subsets: Iterable[str] = ("SS1", "SS2", "SS3", "SS4", "SS5"),
+    channel: str | Iterable[str] = "C4-A1",
+    fs: float = DEFAULT_FS,
+    *,
+    recordings: Iterable[str] | None = None,
+    verbose: bool = False,
+) -> Bunch:
+    """Load MASS recordings as 30-s epochs at 100 Hz with their stages (REFERENCE §1).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The MASS folder, holding ``SS1/`` ... ``SS5/``.
+    subsets : iterable of str, default=("SS1", "SS2", "SS3", "SS4", "SS5")
+        Which subsets to load.
+    channel : {"C4-A1", "EOG"} or a list of them, default="C4-A1"
+        ``"C4-A1"``: the EEG channel of the reference, with its C3-A2 and linked-ears
+        fallbacks (see the module description); ``"EOG"``: right minus left horizontal EOG.
+        A list gives several channels (``X`` is then 3-D), e.g. ``["C4-A1", "EOG"]``.
+    fs : float, default=100
+        Output rate (Hz). A channel recorded below it is an error.
+    recordings : iterable of str, optional
+        Only these recording ids (e.g. ``["01-02-0001"]``); all of them must exist.
+    verbose : bool, default=False
+        Print one line per recording to stderr.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        - ``X``: float32 ``(n_epochs, 30 * fs)`` for one channel, ``(n_epochs, n_channels,
+          30 * fs)`` for several, in µV, band-passed, epochs in time order per recording;
+        - ``y``: int64 ``(n_epochs,)`` stages 0..4 (``STAGES``; R&K S3 and S4 are N3);
+        - ``groups``: str ``(n_epochs,)`` subject id (MASS has one night per subject, so this
+          is the recording id, e.g. ``"01-02-0001"``);
+        - ``recordings``: str ``(n_epochs,)``, the same ids;
+        - ``onsets``: float64 ``(n_epochs,)``, start of each 30-s window in s from the PSG
+          start (for 20-s subsets: annotation onset minus 5 s);
+        - ``fs`` (float), ``ch_names`` (the requested names, e.g. ``["C4-A1"]``);
+        - ``derivations``: dict recording -> {channel: what was computed}, e.g.
+          ``"C3-A2 = EEG C3-CLE - EEG A2-CLE"`` where C4-A1 fell back;
+        - ``report``: :class:`~skseqsleep.datasets._hypnogram.ExclusionReport`, per
+          recording: ``kept``; ``excluded`` (unscored "Sleep stage ?" / "Movement time"
+          epochs); ``trimmed`` (epochs whose 30-s window leaves the recording); ``notes``
+          (subset, derivations used, resampling notes);
+        - ``description``: str.
+
+    Raises
+    ------
+    FileNotFoundError
+        Missing subset folder, PSG or hypnogram file, or requested recording.
+    ValueError
+        Unknown subset or channel, a channel that cannot be built (the message lists the
+        file's labels), a rate below ``fs``, an unknown annotation, or annotations whose
+        duration is not the subset's epoch length.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets import load_mass
+    >>> data = load_mass("~/data/mass", subsets=["SS3"])  # doctest: +SKIP
+    >>> data.X.shape[1], data.fs  # doctest: +SKIP
+    (3000, 100.0)
+    """
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"MASS folder {root} not found")
+    subsets = [subsets] if isinstance(subsets, str) else list(subsets)
+    for subset in subsets:
+        if subset not in SUBSET_EPOCH_SECONDS:
+            raise ValueError(f"unknown MASS subset {subset!r}; expected some of "
+                             f"{list(SUBSET_EPOCH_SECONDS)}")
+    channels = [channel] if isinstance(channel, str) else list(channel)
+    for ch in channels:
+        if ch not in _RULES:
+            raise ValueError(f"unknown MASS channel {ch!r}; expected one of {list(_RULES)} "
+                             "or a list of them")
+    if not channels or len(set(channels)) != len(channels):
+        raise ValueError(f"channel must name distinct channels, got {channels}")
+    fs = float(fs)
+    if not fs > 0:
+        raise ValueError(f"fs must be a positive rate in Hz, got {fs!r}")
+    n_win = round(EPOCH_SECONDS * fs)
+    if abs(n_win - EPOCH_SECONDS * fs) > 1e-9:
+        raise ValueError(f"fs={fs:g} Hz does not give a whole number of samples per epoch")
+    recordings = None if recordings is None else {str(r) for r in recordings}
+
+    found = _find_recordings(root, subsets, recordings)
+    X, y, rec_ids, onsets = [], [], [], []
+    report = ExclusionReport()
+    derivations = {}
+    for i, (subset, rec_id, psg_path, base_path) in enumerate(found, 1):
+        if verbose:
+            sys.stderr.write(f"MASS {subset} {rec_id} ({i}/{len(found)})\n")
+        sig, deriv = _read_channels(psg_path, channels, fs)
+        derivations[rec_id] = deriv
+        epoch_len = SUBSET_EPOCH_SECONDS[subset]
+        hyp = read_hypnogram(base_path, epoch_seconds=epoch_len)
+        offset = (hyp.start_time - sig.start_time).total_seconds()
+        widen = (EPOCH_SECONDS - epoch_len) / 2.0
+        starts_s = hyp.onsets + offset - widen
+        starts = np.round(starts_s * fs).astype(np.int64)
+        inside = (starts >= 0) & (starts + n_win <= sig.signals.shape[1])
+        scored = hyp.stages != EXCLUDED
+        keep = inside & scored
+        excluded = {str(text): int(np.sum(hyp.texts[inside & ~scored] == text))
+                    for text in np.unique(hyp.texts[inside & ~scored])}
+        trimmed = {}
+        if np.any(~inside):
+            what = (f"{epoch_len:g}-s epoch widened to 30 s leaves the recording"
+                    if widen else "epoch extends past the end of the signals")
+            trimmed[what] = int(np.sum(~inside))
+        idx = starts[keep][:, None] + np.arange(n_win)
+        epochs = sig.signals[:, idx].transpose(1, 0, 2).astype(np.float32)
+        X.append(epochs if len(channels) > 1 else epochs[:, 0])
+        y.append(hyp.stages[keep])
+        rec_ids.append(np.full(int(keep.sum()), rec_id, dtype=object))
+        onsets.append(starts[keep] / fs)
+        notes = [f"{subset}, {len(hyp.stages)} scored {epoch_len:g}-s epochs",
+                 *deriv.values(), *sig.notes]
+        if offset:
+            notes.append(f"hypnogram starts {offset:g} s after the PSG")
+        report.add(rec_id, kept=int(keep.sum()), excluded=excluded, trimmed=trimmed,
+                   notes=notes)
+    shape = (0, len(channels), n_win) if len(channels) > 1 else (0, n_win)
+    X_all = np.concatenate(X) if X else np.zeros(shape, dtype=np.float32)
+    recs = np.concatenate(rec_ids).astype(str) if rec_ids else np.zeros(0, dtype=str)
+    y_all = np.concatenate(y).astype(np.int64) if y else np.zeros(0, dtype=np.int64)
+    counts = np.bincount(y_all, minlength=len(STAGES))
+    description = (
+        f"MASS subsets {', '.join(subsets)}: {len(found)} recordings, {len(recs)} 30-s epochs "
+        f"of {', '.join(channels)} at {fs:g} Hz (band-pass {BANDPASS_HZ[0]:g}-"
+        f"{BANDPASS_HZ[1]:g} Hz, FIR order {FIR_ORDER}, zero phase; 20-s R&K epochs widened "
+        "by 5 s on each side, REFERENCE §1); stages "
+        + ", ".join(f"{st}: {c}" for st, c in zip(STAGES, counts))
+        + f"; {report.n_excluded} epochs excluded {report.excluded_by_reason()}"
+    )
+    return Bunch(
+        X=X_all,
+        y=y_all,
+        groups=recs.copy(),
+        recordings=recs,
+        onsets=np.concatenate(onsets) if onsets else np.zeros(0),
+        fs=fs,
+        ch_names=list(channels),
+        derivations=derivations,
+        report=report,
+        description=description,
+    )
+
+
+def _read_channels(psg_path: Path, channels: list[str], fs: float):
+    """Read, derive, band-pass and resample the requested channels of one PSG file."""
+    path = os.fspath(psg_path)
+    reader = open_edf(path)
+    try:
+        labels = [lab.strip() for lab in reader.getSignalLabels()]
+        rates = {lab: float(reader.getSampleFrequency(i)) for i, lab in enumerate(labels)}
+    finally:
+        reader.close()
+    rows, deriv, start_time, notes = [], {}, None, []
+    for ch in channels:
+        spec, desc = _choose_derivation(ch, labels, path)
+        for lab in spec:
+            if rates[lab] < fs:
+                raise ValueError(f"channel {lab!r} of {path} is sampled at {rates[lab]:g} Hz, "
+                                 f"below {fs:g} Hz: MASS EEG/EOG must be recorded at "
+                                 f"{fs:g} Hz or more (REFERENCE §1)")
+        native = rates[spec[0]]
+        psg = read_psg(path, {ch: spec if len(spec) == 2 else spec[0]}, fs=native,
+                       allow_upsampling=True)
+        start_time = psg.start_time
+        notes.extend(psg.notes)
+        rows.append(resample(_bandpass(psg.signals[0], native), native, fs))
+        deriv[ch] = desc
+    n = min(len(r) for r in rows)
+    if len({len(r) for r in rows}) > 1:
+        notes.append(f"channels trimmed to the common length of {n} samples at {fs:g} Hz")
+    return Bunch(signals=np.stack([r[:n] for r in rows]), start_time=start_time,
+                 notes=notes), deriv

@@ -1,0 +1,600 @@
+"""Tests of skseqsleep.SeqSleepClassifier through its public API (tiny networks, synthetic data).
+
+Data: spectrogram-like epochs whose stage is visible as a raised band of frequency bins (or,
+for the pipeline tests, raw 100-Hz signals with a stage-specific sine), with stages in runs
+as in a hypnogram. Every expected value is computed independently (by hand, or by running the
+network's own forward pass on each window directly).
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import sklearn
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.model_selection import (
+    GridSearchCV,
+    GroupKFold,
+    LeaveOneGroupOut,
+    cross_val_predict,
+    cross_validate,
+)
+from sklearn.pipeline import make_pipeline
+from skorch.callbacks import Callback
+
+from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
+from skseqsleep._windows import multiplicative_fusion
+from skseqsleep.classifier import load_model, resolve_device
+from skseqsleep.model_selection import (
+    SCORERS,
+    GroupHoldout,
+    PredefinedGroupSplit,
+    sleep_metrics,
+)
+
+TINY = {"seq_len": 4, "module__n_filters": 8, "module__rnn_hidden": 8, "module__attention_size": 8,
+            "batch_size": 8, "lr": 1e-2, "max_epochs": 3, "verbose": 0, "device": "cpu"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """One thread: on a busy 2-core machine two torch threads are many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _stages(rng, n):
+    out = []
+    while len(out) < n:
+        out += [int(rng.integers(0, 5))] * int(rng.integers(2, 6))
+    return np.asarray(out[:n])
+
+
+def spectro_cohort(n_subjects=4, nights=2, n_epochs=24, seed=0, noise=1.0):
+    """(X, y, groups, recordings): X (n, 1, 29, 129) float32, stage k raises bins 20k..20k+15."""
+    rng = np.random.default_rng(seed)
+    X, y, groups, recs = [], [], [], []
+    for s in range(n_subjects):
+        for night in range(nights):
+            st = _stages(rng, n_epochs)
+            x = rng.normal(scale=noise, size=(n_epochs, 1, 29, 129)).astype(np.float32)
+            for k in range(5):
+                x[st == k, :, :, 20 * k + 5:20 * k + 20] += 2.0
+            X.append(x)
+            y.append(st)
+            groups += [s] * n_epochs
+            recs += [f"S{s}N{night}"] * n_epochs
+    return np.concatenate(X), np.concatenate(y), np.asarray(groups), np.asarray(recs)
+
+
+def raw_cohort(n_subjects=4, nights=2, n_epochs=20, seed=0):
+    """(X, y, groups, recordings): raw 30-s epochs at 100 Hz, stage k = sine of 2+4k Hz."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(3000) / 100
+    X, y, groups, recs = [], [], [], []
+    for s in range(n_subjects):
+        for night in range(nights):
+            st = _stages(rng, n_epochs)
+            phase = rng.uniform(0, 2 * np.pi, size=(n_epochs, 1))
+            x = 3 * np.sin(2 * np.pi * (2 + 4 * st[:, None]) * t + phase)
+            X.append((x + rng.normal(size=x.shape)).astype(np.float32))
+            y.append(st)
+            groups += [s] * n_epochs
+            recs += [f"S{s}N{night}"] * n_epochs
+    return np.concatenate(X), np.concatenate(y), np.asarray(groups), np.asarray(recs)
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return spectro_cohort()
+
+
+@pytest.fixture(scope="module")
+def fitted(cohort):
+    X, y, groups, recs = cohort
+    return SeqSleepClassifier(**TINY, random_state=0).fit(X, y, groups=groups, recordings=recs)
+
+
+def window_log_probas(clf, X, start, length):
+    """Direct per-window computation: the network's forward on one window, log-softmax."""
+    with torch.no_grad():
+        clf.module_.eval()
+        x = torch.from_numpy(X[start:start + length][None])
+        return torch.log_softmax(clf.module_(x), dim=-1)[0].double().numpy()
+
+
+def state(clf, part=None):
+    module = clf.module_ if part is None else getattr(clf.module_, part)
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+# ------------------------------------------------------------------------------- fusion
+def test_fusion_rule_hand_computed():
+    # a recording of 3 epochs, L = 2: windows [0, 1] and [1, 2]; 2 classes
+    w0 = np.log([[0.5, 0.5], [0.9, 0.1]])
+    w1 = np.log([[0.2, 0.8], [0.3, 0.7]])
+    scores, counts = multiplicative_fusion(np.stack([w0, w1]), np.array([[0, 1], [1, 2]]), 3)
+    expected = np.log([[0.5, 0.5], [0.9 * 0.2, 0.1 * 0.8], [0.3, 0.7]])
+    np.testing.assert_allclose(scores, expected)
+    np.testing.assert_array_equal(counts, [1, 2, 1])
+    # epoch 1: 0.18 vs 0.08 -> class 0; epoch 2 -> class 1
+    np.testing.assert_array_equal(scores.argmax(1), [0, 0, 1])
+
+
+def test_predict_is_the_multiplicative_fusion_of_all_windows(fitted, cohort):
+    X = cohort[0][:6]                       # one recording of 6 epochs, L = 4: 3 windows
+    logp = [window_log_probas(fitted, X, s, 4) for s in range(3)]
+    fused = np.zeros((6, 5))
+    for s in range(3):
+        fused[s:s + 4] += logp[s]
+    counts = np.array([1, 2, 3, 3, 2, 1])
+    proba = fitted.predict_proba(X, recordings=np.zeros(6))
+    expected_proba = np.exp(fused / counts[:, None])
+    expected_proba /= expected_proba.sum(1, keepdims=True)
+    np.testing.assert_allclose(proba, expected_proba, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(fitted.predict(X, recordings=np.zeros(6)), fused.argmax(1))
+    # the plain per-window path gives the same scores
+    a = fitted.fused_log_scores(X, np.zeros(6))[0]
+    b = fitted.fused_log_scores(X, np.zeros(6), inference="per-window")[0]
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(a, fused, atol=1e-5)
+
+
+def test_recording_shorter_than_seq_len_is_one_shorter_window(fitted, cohort):
+    X = cohort[0][:3]
+    expected = window_log_probas(fitted, X, 0, 3)
+    scores, counts = fitted.fused_log_scores(X, recordings=["r"] * 3)
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
+    np.testing.assert_array_equal(counts, [1, 1, 1])
+    # a single epoch is a window of length 1
+    assert fitted.predict(cohort[0][:1], recordings=["r"]).shape == (1,)
+
+
+def test_short_recordings_in_fit_warn_and_all_short_is_an_error(cohort):
+    X, y, _, _ = cohort
+    recs = np.repeat(["long", "short"], [20, 3])
+    with pytest.warns(UserWarning, match="1 recording.*shorter than seq_len=4"):
+        SeqSleepClassifier(**{**TINY, "max_epochs": 1}).fit(X[:23], y[:23], recordings=recs)
+    with pytest.raises(ValueError, match="no training window"), \
+            pytest.warns(UserWarning, match="2 recording"):
+        SeqSleepClassifier(**TINY).fit(X[:6], y[:6], recordings=np.repeat(["a", "b"], 3))
+
+
+# ------------------------------------------------------------------- no window crossing
+def test_prediction_windows_never_cross_recordings(fitted, cohort):
+    X = cohort[0]
+    a, b = X[:24], X[24:48]
+    both = np.concatenate([a, b])
+    recs = np.repeat(["A", "B"], 24)
+    joint = fitted.predict_proba(both, recordings=recs)
+    alone = np.concatenate([fitted.predict_proba(a, recordings=recs[:24]),
+                            fitted.predict_proba(b, recordings=recs[24:])])
+    np.testing.assert_allclose(joint, alone, rtol=1e-5, atol=1e-6)
+    # sensitivity of this check: one recording over both nights changes the boundary epochs
+    with pytest.warns(UserWarning, match="treated as one recording"):
+        crossing = fitted.predict_proba(both)
+    assert np.abs(crossing - alone)[21:27].max() > 1e-4
+    np.testing.assert_allclose(crossing[:21], alone[:21], rtol=1e-5, atol=1e-6)
+    # groups as fallback: contiguous runs of equal groups are recordings
+    np.testing.assert_allclose(fitted.predict_proba(both, groups=np.repeat([7, 8], 24)), alone,
+                               rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lengths=st.lists(st.integers(1, 9), min_size=1, max_size=5))
+def test_window_coverage_of_every_epoch(fitted, cohort, lengths):
+    """Each epoch is covered by every window of its own recording that contains it."""
+    n = sum(lengths)
+    X = cohort[0][:n]
+    recs = np.repeat(np.arange(len(lengths)), lengths)
+    _, counts = fitted.fused_log_scores(X, recordings=recs)
+    expected = []
+    for m in lengths:                      # seq_len L = 4
+        for i in range(m):
+            expected.append(1 if m < 4 else min(i, m - 4) - max(0, i - 3) + 1)
+    np.testing.assert_array_equal(counts, expected)
+    proba = fitted.predict_proba(X, recordings=recs)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
+
+
+class _BatchRecorder(Callback):
+    def initialize(self):
+        self.batches_ = []
+        self.modes_ = []
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        self.batches_.append(batch[0][:, :, 0, 0, 0].numpy().copy())
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        self.modes_.append({p: getattr(net.module_, p).training
+                            for p in ("arnn", "seqrnn", "softmax")})
+
+
+def test_training_and_validation_windows_stay_inside_recordings():
+    # X[i] is filled with the epoch number i: a gathered window shows which epochs it holds
+    lengths = [9, 5, 7, 6, 3, 8]
+    n = sum(lengths)
+    X = np.broadcast_to(np.arange(n, dtype=np.float32)[:, None, None, None],
+                        (n, 1, 29, 129)).copy()
+    y = np.arange(n) % 5
+    recs = np.repeat([f"r{i}" for i in range(6)], lengths)
+    groups = np.repeat([0, 0, 1, 1, 2, 2], lengths)
+    rec_of_epoch = np.repeat(np.arange(6), lengths)
+    recorder = _BatchRecorder()
+    clf = SeqSleepClassifier(**{**TINY, "batch_size": 4, "max_epochs": 2},
+                             train_split=PredefinedGroupSplit([1]), validate_every=1,
+                             callbacks=[("rec", recorder)], random_state=0)
+    with pytest.warns(UserWarning, match="shorter than seq_len"):
+        clf.fit(X, y, groups=groups, recordings=recs)
+    seen = set()
+    for batch in recorder.batches_:
+        ids = batch.astype(int)
+        assert (np.diff(ids, axis=1) == 1).all()
+        assert (rec_of_epoch[ids] == rec_of_epoch[ids[:, :1]]).all()
+        seen.update(ids[:, 0].tolist())
+    # training windows: recordings r0, r1, r4(short: none), r5; validation subject 1: r2, r3
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    expected_train = {int(starts[r] + s) for r in (0, 1, 5) for s in range(lengths[r] - 3)}
+    n_batches_per_epoch = len(expected_train) // 4
+    assert len(recorder.batches_) == 2 * n_batches_per_epoch     # last partial batch dropped
+    assert seen <= expected_train
+    pairs = clf.train_windows_
+    assert {int(starts[np.flatnonzero(np.isin(recs[starts], clf.train_recordings_))][r] + s)
+            for r, s in pairs} == expected_train
+    assert list(clf.valid_recordings_) == ["r2", "r3"]
+    vl = np.asarray([7, 6])
+    assert all(s + 4 <= vl[r] for r, s in clf.valid_windows_)
+    assert len(clf.valid_windows_) == (7 - 3) + (6 - 3)
+
+
+# --------------------------------------------------------------------------- learning
+def test_learns_well_above_chance_and_same_seed_same_predictions(cohort):
+    X, y, groups, recs = cohort
+    test = groups == 3
+    kw = dict(**{**TINY, "max_epochs": 4}, random_state=1)
+    rng_before = torch.get_rng_state()
+    clf = SeqSleepClassifier(**kw).fit(X[~test], y[~test], groups=groups[~test],
+                                       recordings=recs[~test])
+    assert torch.equal(torch.get_rng_state(), rng_before)    # global torch RNG untouched
+    pred = clf.predict(X[test], recordings=recs[test])
+    assert (pred == y[test]).mean() > 0.7           # chance is about 0.2
+    again = SeqSleepClassifier(**kw).fit(X[~test], y[~test], groups=groups[~test],
+                                         recordings=recs[~test])
+    np.testing.assert_array_equal(again.predict_proba(X[test], recordings=recs[test]),
+                                  clf.predict_proba(X[test], recordings=recs[test]))
+    other = SeqSleepClassifier(**{**kw, "random_state": 2}).fit(
+        X[~test], y[~test], groups=groups[~test], recordings=recs[~test])
+    assert not np.array_equal(other.predict_proba(X[test], recordings=recs[test]),
+                              clf.predict_proba(X[test], recordings=recs[test]))
+
+
+def test_step_validation_history_early_stopping_and_best_weights(cohort):
+    X, y, groups, recs = cohort
+    rng = np.random.default_rng(0)
+    y_noise = rng.integers(0, 5, len(y))        # unlearnable labels: accuracy fluctuates
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 30, "lr": 3e-2},
+                             train_split=GroupHoldout(1, random_state=0), validate_every=2,
+                             patience=3, random_state=0)
+    clf.fit(X, y_noise, groups=groups, recordings=recs)
+    hist = clf.validation_history_
+    steps_per_epoch = (len(clf.train_windows_)) // 8
+    assert [h["step"] for h in hist] == list(range(2, 2 * len(hist) + 1, 2))
+    assert hist[-1]["step"] < 30 * steps_per_epoch            # stopped early
+    assert [h["best"] for h in hist[-3:]] == [False] * 3      # after 3 misses
+    best = max(h["valid_acc"] for h in hist)
+    last_best = [h["step"] for h in hist if h["valid_acc"] == best][-1]   # ties: later
+    assert clf.best_step_ == last_best
+    for h in hist:
+        assert {"step", "epoch", "valid_acc", "valid_loss", "train_loss"} <= set(h)
+    # the restored weights have the best validation accuracy (averaged over positions,
+    # recomputed here window by window)
+    valid = np.isin(recs, clf.valid_recordings_)
+    correct = total = 0
+    for r, s in clf.valid_windows_:
+        start = np.flatnonzero(recs == clf.valid_recordings_[r])[0] + s
+        lp = window_log_probas(clf, X, start, 4)
+        correct += (lp.argmax(1) == y_noise[start:start + 4]).sum()
+        total += 4
+    assert valid.sum() == 48
+    assert correct / total == pytest.approx(best)
+
+
+def test_l2_term_is_lambda_over_two_batch_size(fitted, cohort):
+    X, y = cohort[0][:8].reshape(2, 4, 1, 29, 129), cohort[1][:8].reshape(2, 4)
+    with torch.no_grad():
+        logits = fitted.module_(torch.from_numpy(X))
+        plain = fitted.get_loss(logits, torch.from_numpy(y), training=False)
+        train = fitted.get_loss(logits, torch.from_numpy(y), training=True)
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, 5), torch.from_numpy(y).reshape(-1))
+    squares = sum(float((p.detach().double() ** 2).sum()) for n, p in fitted.module_.named_parameters()
+                  if not n.startswith("arnn.filterbanks"))
+    assert float(plain) == pytest.approx(float(ce), rel=1e-6)
+    assert float(train - plain) == pytest.approx(1e-3 / (2 * 8) * squares, rel=1e-4)
+
+
+# --------------------------------------------------------------- transfer strategies
+STRATEGIES = [("softmax",), ("softmax", "arnn"), ("softmax", "seqrnn"), "all"]
+
+
+@pytest.mark.parametrize("parts", STRATEGIES)
+def test_frozen_parts_bitwise_unchanged_trainable_parts_trained(fitted, cohort, parts):
+    X, y, _groups, recs = cohort
+    recorder = _BatchRecorder()
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}, warm_start_from=fitted,
+                             trainable_parts=parts, callbacks=[("rec", recorder)],
+                             random_state=3)
+    clf.fit(X[:48], y[:48], recordings=recs[:48])
+    trainable = ("arnn", "seqrnn", "softmax") if parts == "all" else parts
+    for part in ("arnn", "seqrnn", "softmax"):
+        before, after = state(fitted, part), state(clf, part)
+        same = all(torch.equal(before[k], after[k]) for k in before)
+        assert same == (part not in trainable), part
+        for p in getattr(clf.module_, part).parameters():
+            assert p.requires_grad == (part in trainable)
+        # frozen parts ran in eval mode (no dropout, no batch statistics) during training
+        assert all(m[part] == (part in trainable) for m in recorder.modes_)
+    n_opt = sum(p.numel() for g in clf.optimizer_.param_groups for p in g["params"])
+    n_train = sum(p.numel() for part in trainable
+                  for p in getattr(clf.module_, part).parameters())
+    assert n_opt == n_train
+
+
+def test_warm_start_sets_starting_weights_and_direct_transfer(fitted, cohort, tmp_path):
+    X, y, _groups, recs = cohort
+
+    class StartState(Callback):
+        def on_train_begin(self, net, **kwargs):
+            self.state_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+    pipe = make_pipeline(SeqSleepClassifier(**TINY)).fit(X[:24], y[:24], seqsleepclassifier__recordings=recs[:24])
+    path = tmp_path / "source.pt"
+    fitted.save_model(path)
+    for source, ref in ((fitted, fitted), (path, fitted), (pipe, pipe[-1])):
+        cb = StartState()
+        SeqSleepClassifier(**{**TINY, "max_epochs": 1}, warm_start_from=source,
+                           callbacks=[("start", cb)]).fit(X[:30], y[:30], recordings=recs[:30])
+        ref_state = state(ref)
+        assert all(torch.equal(cb.state_[k], ref_state[k]) for k in ref_state)
+    # direct transfer: no training; predicts exactly what the source predicts
+    direct = SeqSleepClassifier(**TINY, warm_start_from=path, trainable_parts=())
+    direct.fit(X[:30], y[:30], recordings=recs[:30])
+    assert len(direct.history) == 0
+    np.testing.assert_array_equal(direct.predict_proba(X, recordings=recs),
+                                  fitted.predict_proba(X, recordings=recs))
+    # clone keeps the very same source object (not an unfitted copy)
+    clf = SeqSleepClassifier(warm_start_from=fitted)
+    assert clone(clf).warm_start_from is fitted
+    assert clone(make_pipeline(clf))[-1].warm_start_from is fitted
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"module__rnn_hidden": 6}, "rnn_hidden: source 8, this classifier 6"),
+    ({"cell": "lstm"}, r"cell: source 'gru', this classifier 'lstm' \(set cell='gru'\)"),
+])
+def test_warm_start_incompatible_architecture(fitted, cohort, change, match):
+    X, y, _, recs = cohort
+    with pytest.raises(ValueError, match=match):
+        SeqSleepClassifier(**{**TINY, **change}, warm_start_from=fitted).fit(X, y, recordings=recs)
+    X2 = np.concatenate([X, X], axis=1)
+    with pytest.raises(ValueError, match="n_channels: source 1, this classifier 2"):
+        SeqSleepClassifier(**TINY, warm_start_from=fitted).fit(X2, y, recordings=recs)
+
+
+def test_warm_start_bad_sources(tmp_path, cohort):
+    X, y, _, recs = cohort
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        SeqSleepClassifier(**TINY, warm_start_from=tmp_path / "nope.pt").fit(X, y, recordings=recs)
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not a model saved by"):
+        SeqSleepClassifier(**TINY, warm_start_from=tmp_path / "junk.pt").fit(X, y, recordings=recs)
+    with pytest.raises(ValueError, match="is not fitted"):
+        SeqSleepClassifier(**TINY, warm_start_from=SeqSleepClassifier()).fit(X, y, recordings=recs)
+
+
+# ------------------------------------------------------------------- sklearn integration
+def test_routed_cross_validate_pipeline_with_inner_subject_split():
+    X, y, groups, recs = raw_cohort(n_subjects=4, nights=2, n_epochs=16)
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 2}, train_split=GroupHoldout(1, random_state=0),
+                             validate_every=3, random_state=0)
+    pipe = make_pipeline(SpectrogramTransformer(fs=100), clf)
+    scoring = {k: SCORERS[k] for k in ("accuracy", "kappa", "macro_f1")}
+    with sklearn.config_context(enable_metadata_routing=True):
+        res = cross_validate(pipe, X, y, cv=LeaveOneGroupOut(), scoring=scoring,
+                             params={"groups": groups, "recordings": recs},
+                             return_estimator=True, return_indices=True)
+    assert len(res["estimator"]) == 4
+    for k, (est, test) in enumerate(zip(res["estimator"], res["indices"]["test"])):
+        model = est[-1]
+        assert model.validation_history_, "the inner subject split validated"
+        assert len(model.valid_recordings_) == 2                     # one subject, two nights
+        test_subject = np.unique(groups[test])
+        assert not set(model.valid_recordings_) & set(recs[test])
+        assert not set(model.train_recordings_) & set(model.valid_recordings_)
+        assert len(test_subject) == 1
+        # the scorer predicted each test recording on its own
+        pred = est.predict(X[test], recordings=recs[test])
+        m = sleep_metrics(y[test], pred)
+        assert res["test_accuracy"][k] == pytest.approx(m["accuracy"])
+        assert res["test_kappa"][k] == pytest.approx(m["kappa"])
+
+
+def test_cross_validate_without_routing_and_cross_val_predict():
+    X, y, groups, recs = raw_cohort(n_subjects=3, nights=1, n_epochs=16)
+    pipe = make_pipeline(SpectrogramTransformer(fs=100),
+                         SeqSleepClassifier(**{**TINY, "max_epochs": 1}, random_state=0))
+    params = {"seqsleepclassifier__groups": groups, "seqsleepclassifier__recordings": recs}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # one-recording warning of the metadata-less scorer
+        res = cross_validate(pipe, X, y, groups=groups, cv=LeaveOneGroupOut(),
+                             params=params, scoring=SCORERS["accuracy"])
+        assert res["test_score"].shape == (3,)
+        assert np.all((res["test_score"] >= 0) & (res["test_score"] <= 1))
+        pred = cross_val_predict(pipe, X, y, groups=groups, cv=LeaveOneGroupOut(),
+                                 params=params)
+    assert pred.shape == y.shape and set(np.unique(pred)) <= set(range(5))
+
+
+def test_grid_search_over_trainable_parts(fitted, cohort):
+    X, y, groups, recs = cohort
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}, warm_start_from=fitted, random_state=0)
+    grid = GridSearchCV(clf, {"trainable_parts": [(), "softmax", ("softmax", "arnn")]},
+                        cv=GroupKFold(2), scoring=SCORERS["kappa"])
+    with sklearn.config_context(enable_metadata_routing=True):
+        grid.fit(X, y, groups=groups, recordings=recs)
+    assert len(grid.cv_results_["params"]) == 3
+    assert grid.best_params_["trainable_parts"] in [(), "softmax", ("softmax", "arnn")]
+    assert grid.best_estimator_.warm_start_from is fitted
+
+
+def test_sklearn_conventions(fitted):
+    clf = SeqSleepClassifier(seq_len=7, cell="lstm", trainable_parts=("softmax",),
+                             module__rnn_hidden=16)
+    params = clf.get_params()
+    assert params["seq_len"] == 7 and params["trainable_parts"] == ("softmax",)
+    assert params["module__rnn_hidden"] == 16 and params["device"] == "auto"
+    assert params["lr"] == 1e-4 and params["batch_size"] == 32 and params["max_epochs"] == 10
+    assert params["validate_every"] == 10 and params["patience"] == 50
+    c = clone(clf)
+    assert c.get_params()["module__rnn_hidden"] == 16 and c.cell == "lstm"
+    c.set_params(cell="gru", trainable_parts="all")
+    assert c.cell == "gru" and clf.cell == "lstm"
+    assert not hasattr(clone(fitted), "module_")
+
+
+@pytest.mark.parametrize("bad,match", [
+    (np.zeros((5, 29, 129), np.float32), r"shape \(n_epochs, n_channels, n_frames"),
+    (np.zeros((0, 1, 29, 129), np.float32), "0 epochs"),
+])
+def test_bad_X(bad, match):
+    with pytest.raises(ValueError, match=match):
+        SeqSleepClassifier(**TINY).fit(bad, np.zeros(len(bad), int))
+
+
+def test_bad_labels_params_and_metadata(cohort):
+    X, y, _groups, recs = cohort
+    with pytest.raises(ValueError, match=r"stage labels 0..4; found \[7\]"):
+        SeqSleepClassifier(**TINY).fit(X[:10], np.r_[y[:9], 7], recordings=recs[:10])
+    with pytest.raises(ValueError, match="unknown part"):
+        SeqSleepClassifier(**TINY, trainable_parts=("softmax", "attention")).fit(X, y)
+    with pytest.raises(ValueError, match="recordings has 3 entries but X has"):
+        SeqSleepClassifier(**TINY).fit(X, y, recordings=recs[:3])
+    with pytest.raises(ValueError, match="recording 'S0N0' is not contiguous"):
+        SeqSleepClassifier(**TINY).fit(X[:72], y[:72], recordings=np.r_[recs[:48], recs[:24]])
+    with pytest.raises(ValueError, match="module__seq_len is set by the classifier"):
+        SeqSleepClassifier(**TINY, module__seq_len=5).fit(X, y, recordings=recs)
+    with pytest.raises(ValueError, match="needs the subject of every epoch"):
+        SeqSleepClassifier(**TINY, train_split=GroupHoldout(1)).fit(X, y, recordings=recs)
+
+
+# ----------------------------------------------------------------- persistence & device
+def test_pickle_round_trip_identical_predictions(fitted, cohort):
+    X, _, _, recs = cohort
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict_proba(X, recordings=recs),
+                                  fitted.predict_proba(X, recordings=recs))
+
+
+def test_save_and_load_model(fitted, cohort, tmp_path):
+    X, _, _, recs = cohort
+    path = tmp_path / "model.pt"
+    fitted.save_model(path)
+    raw = torch.load(path, weights_only=True)      # plain data only: no pickled objects
+    assert raw["config"]["cell"] == "gru" and raw["config"]["rnn_hidden"] == 8
+    assert raw["config"]["n_channels"] == 1 and raw["config"]["seq_len"] == 4
+    assert raw["classes"] == [0, 1, 2, 3, 4] and raw["skseqsleep_version"]
+    loaded = load_model(path, verbose=0)
+    np.testing.assert_array_equal(loaded.predict_proba(X, recordings=recs),
+                                  fitted.predict_proba(X, recordings=recs))
+    assert loaded.seq_len == 4 and loaded.get_params()["module__rnn_hidden"] == 8
+
+
+def test_device_auto_resolution_and_cpu_loading_simulated(cohort, monkeypatch):
+    """Simulated: CUDA availability (torch.cuda.is_available patched) and a model whose
+    resolved device was CUDA (``device_ = "cuda"`` set before pickling, tensors on CPU)."""
+    X, y, _, recs = cohort
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    assert resolve_device("cuda:1") == "cuda:1"
+    clf = SeqSleepClassifier(**{**TINY, "device": "auto", "max_epochs": 1}, random_state=0)
+    clf.fit(X[:48], y[:48], recordings=recs[:48])
+    assert clf.device == "auto" and clf.device_ == "cpu"
+    expected = clf.predict_proba(X[:48], recordings=recs[:48])
+    clf.device_ = "cuda"                     # as if fitted on a CUDA machine
+    blob = pickle.dumps(clf)
+    restored = pickle.loads(blob)            # loaded where CUDA is absent
+    assert restored.device == "auto" and restored.device_ == "cpu"
+    np.testing.assert_array_equal(restored.predict_proba(X[:48], recordings=recs[:48]), expected)
+    assert clone(restored).get_params()["device"] == "auto"
+
+
+def test_frozen_bnlstm_parts_keep_their_batch_norm_statistics(cohort):
+    X, y, _, recs = cohort
+    kw = {**TINY, "cell": "bnlstm", "max_epochs": 1}
+    source = SeqSleepClassifier(**kw, random_state=0).fit(X[:48], y[:48], recordings=recs[:48])
+    pop = [k for k in state(source) if "pop_mean" in k or "pop_var" in k]
+    assert any(k.startswith("arnn") for k in pop) and any(k.startswith("seqrnn") for k in pop)
+    frozen = SeqSleepClassifier(**kw, warm_start_from=source, trainable_parts="softmax",
+                                random_state=1).fit(X[48:], y[48:], recordings=recs[48:])
+    trained = SeqSleepClassifier(**kw, warm_start_from=source, random_state=1).fit(
+        X[48:], y[48:], recordings=recs[48:])
+    before, after_frozen, after_trained = state(source), state(frozen), state(trained)
+    for k in pop:
+        assert torch.equal(before[k], after_frozen[k]), k          # no statistic update
+    assert any(not torch.equal(before[k], after_trained[k]) for k in pop)
+
+
+def test_warm_start_from_the_authors_tensorflow_checkpoint(shared_dir):
+    from skseqsleep import pretrained
+
+    ckpt = shared_dir / "pretrained" / "phan2019-mass" / "1chan_eeg" / "pretrained_model.ckpt"
+    expected = pretrained.load_tf_checkpoint_state(ckpt)["state_dict"]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 1, 29, 129)).astype(np.float32)
+    y = rng.integers(0, 5, 24)
+    for source in (ckpt, ckpt.parent):                  # prefix and folder
+        clf = SeqSleepClassifier(cell="bnlstm", warm_start_from=source, trainable_parts=(),
+                                 verbose=0, device="cpu")
+        clf.fit(X, y, recordings=np.zeros(24))
+        got = state(clf)
+        assert set(got) == set(expected)
+        assert all(torch.equal(got[k], torch.as_tensor(expected[k])) for k in got)
+    assert clf.predict(X, recordings=np.zeros(24)).shape == (24,)
+    # the default cell=None takes the source's cell (DESIGN's example names no cell) ...
+    default = SeqSleepClassifier(warm_start_from=ckpt, trainable_parts=(), verbose=0,
+                                 device="cpu").fit(X, y, recordings=np.zeros(24))
+    assert default.module_config_["cell"] == "bnlstm"
+    np.testing.assert_array_equal(default.predict(X, recordings=np.zeros(24)),
+                                  clf.predict(X, recordings=np.zeros(24)))
+    # ... while an explicit, different cell is a clear error
+    with pytest.raises(ValueError, match="cell: source 'bnlstm', this classifier 'gru'"):
+        SeqSleepClassifier(cell="gru", warm_start_from=ckpt, verbose=0).fit(
+            X, y, recordings=np.zeros(24))
+
+
+def test_train_split_must_split_whole_recordings(cohort):
+    from skorch.dataset import ValidSplit
+
+    X, y, groups, recs = cohort
+    with pytest.raises(TypeError, match="use skseqsleep.model_selection.GroupHoldout"):
+        SeqSleepClassifier(**TINY, train_split=ValidSplit(4)).fit(X, y, groups=groups,
+                                                                   recordings=recs)
+
+
+def test_default_cell_without_warm_start_is_the_papers_gru():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(12, 1, 29, 129)).astype(np.float32)
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}).fit(X, rng.integers(0, 5, 12),
+                                                              recordings=np.zeros(12))
+    assert clf.cell is None and clf.module_config_["cell"] == "gru"
+    assert isinstance(clf.module_.arnn.rnn.fw.rnn, torch.nn.GRU)
+    assert isinstance(clf.module_.seqrnn.fw.rnn, torch.nn.GRU)

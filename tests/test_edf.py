@@ -1,0 +1,236 @@
+"""Tests of read_psg on the real Sleep-EDF slice and on EDF files written with pyedflib."""
+
+import datetime as dt
+import os
+
+import numpy as np
+import pytest
+from edf_writers import write_psg
+
+from skseqsleep.datasets._edf import match_label, read_psg
+
+SLICE = "data/sleep-edf/SC4001E0-PSG-first300s.edf"
+
+
+def _raw_header_and_first_record(path):
+    """Parse the EDF header and the first data record by hand (independent of pyedflib)."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    ns = int(raw[252:256].decode())
+    rec_dur = float(raw[244:252].decode())
+
+    def field(offset, width):
+        base = 256 + offset * ns
+        return [raw[base + i * width: base + (i + 1) * width].decode().strip()
+                for i in range(ns)]
+
+    labels = field(0, 16)
+    dims = field(16 + 80, 8)
+    pmin = [float(v) for v in field(16 + 80 + 8, 8)]
+    pmax = [float(v) for v in field(16 + 80 + 16, 8)]
+    dmin = [int(v) for v in field(16 + 80 + 24, 8)]
+    dmax = [int(v) for v in field(16 + 80 + 32, 8)]
+    nsr = [int(v) for v in field(16 + 80 + 40 + 80, 8)]
+    header_bytes = int(raw[184:192].decode())
+    record = np.frombuffer(raw[header_bytes: header_bytes + 2 * sum(nsr)], dtype="<i2")
+    digital, pos = [], 0
+    for n in nsr:
+        digital.append(record[pos: pos + n].astype(np.int64))
+        pos += n
+    start = raw[168:176].decode() + " " + raw[176:184].decode()
+    return {"labels": labels, "dims": dims, "pmin": pmin, "pmax": pmax, "dmin": dmin,
+            "dmax": dmax, "nsr": nsr, "rec_dur": rec_dur, "digital": digital, "start": start}
+
+
+def test_real_slice_header_and_microvolts(shared_dir):
+    path = shared_dir / SLICE
+    hdr = _raw_header_and_first_record(path)
+    assert hdr["start"] == "24.04.89 16.13.00"
+    psg = read_psg(path, ["EEG Fpz-Cz", "EOG horizontal"])
+    assert psg.start_time == dt.datetime(1989, 4, 24, 16, 13, 0)
+    assert psg.signals.shape == (2, 30000)
+    assert psg.signals.dtype == np.float64
+    assert psg.fs == 100.0 and psg.duration == 300.0
+    assert psg.original_fs == [100.0, 100.0]
+    assert psg.file_labels == hdr["labels"]
+    assert psg.ch_names == ["EEG Fpz-Cz", "EOG horizontal"]
+    for row, label in enumerate(psg.ch_names):
+        i = hdr["labels"].index(label)
+        assert hdr["dims"][i] == "uV"
+        gain = (hdr["pmax"][i] - hdr["pmin"][i]) / (hdr["dmax"][i] - hdr["dmin"][i])
+        expected = (hdr["digital"][i] - hdr["dmin"][i]) * gain + hdr["pmin"][i]
+        n = hdr["nsr"][i]
+        assert n == 3000  # 30-s data records at 100 Hz
+        np.testing.assert_allclose(psg.signals[row, :n], expected, rtol=0, atol=1e-9)
+    # EEG amplitudes in µV are tens of µV, not fractions (would be mV)
+    assert 5 < np.std(psg.signals[0]) < 200
+
+
+def test_real_slice_rates_of_1hz_channels(shared_dir):
+    path = shared_dir / SLICE
+    hdr = _raw_header_and_first_record(path)
+    assert hdr["nsr"][hdr["labels"].index("EMG submental")] == 30  # 1 Hz
+    with pytest.raises(ValueError, match=r"EMG submental.*1 Hz.*allow_upsampling"):
+        read_psg(path, "EMG submental")
+    psg = read_psg(path, "EMG submental", allow_upsampling=True)
+    assert psg.original_fs == [1.0]
+    assert psg.signals.shape == (1, 30000)
+    psg1 = read_psg(path, "EMG submental", fs=1)
+    assert psg1.signals.shape == (1, 300)
+    i = hdr["labels"].index("EMG submental")
+    gain = (hdr["pmax"][i] - hdr["pmin"][i]) / (hdr["dmax"][i] - hdr["dmin"][i])
+    np.testing.assert_allclose(psg1.signals[0, :30],
+                               (hdr["digital"][i] - hdr["dmin"][i]) * gain + hdr["pmin"][i],
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("variant", ["eeg fpz-cz", "EEG  Fpz-Cz", " EEG FPZ-CZ ", "EEG Fpz Cz",
+                                     "eeg_fpz_cz", "EEGFpzCz"])
+def test_real_slice_label_variants(shared_dir, variant):
+    psg = read_psg(shared_dir / SLICE, variant)
+    assert psg.ch_names == ["EEG Fpz-Cz"]
+    ref = read_psg(shared_dir / SLICE, "EEG Fpz-Cz")
+    np.testing.assert_array_equal(psg.signals, ref.signals)
+
+
+def test_real_slice_missing_channel_lists_labels(shared_dir):
+    with pytest.raises(ValueError) as err:
+        read_psg(shared_dir / SLICE, "EEG C4-A1")
+    msg = str(err.value)
+    assert "EEG C4-A1" in msg and "SC4001E0-PSG-first300s.edf" in msg
+    for label in ["EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "Resp oro-nasal",
+                  "EMG submental", "Temp rectal", "Event marker"]:
+        assert label in msg
+
+
+def test_real_slice_non_voltage_dimension(shared_dir):
+    with pytest.raises(ValueError, match=r"Temp rectal.*DegC.*uV"):
+        read_psg(shared_dir / SLICE, "Temp rectal", fs=1)
+    with pytest.raises(ValueError, match=r"Resp oro-nasal.*''"):
+        read_psg(shared_dir / SLICE, "Resp oro-nasal", fs=1)
+
+
+def test_match_label_ambiguity():
+    assert match_label("EEG C4 CLE", ["EEG C4-CLE", "EEG A1-CLE"]) == "EEG C4-CLE"
+    # exact / case-insensitive matches win before the hyphen-blind step
+    assert match_label("eeg c4-a1", ["EEG C4-A1", "EEG C4A1"]) == "EEG C4-A1"
+    with pytest.raises(ValueError, match="ambiguous"):
+        match_label("EEG-C4-A1", ["EEG C4-A1", "EEG C4A1"])
+
+
+def _sine(f, fs, seconds, amp):
+    t = np.arange(int(fs * seconds)) / fs
+    return amp * np.sin(2 * np.pi * f * t)
+
+
+@pytest.mark.parametrize("dim,factor", [("uV", 1.0), ("mV", 1e3), ("V", 1e6),
+                                        ("UV", 1.0)])
+def test_units_converted_to_microvolts(tmp_path, dim, factor):
+    x = _sine(3, 100, 20, 0.5)  # amplitude 0.5 in the file's unit
+    path = write_psg(tmp_path / "u.edf", {"EEG": (x, 100, dim)})
+    psg = read_psg(path, "EEG")
+    np.testing.assert_allclose(psg.signals[0], x * factor, atol=factor * 0.5 / 20000)
+
+
+def test_non_ascii_micro_sign_is_rejected_by_edf(tmp_path):
+    # EDF headers are ASCII: a file with a raw micro sign (0xB5) in the dimension is not
+    # EDF-compliant, and the error names the file
+    path = write_psg(tmp_path / "mu.edf", {"EEG": (_sine(3, 100, 10, 1), 100, "uV")})
+    raw = bytearray(path.read_bytes())
+    raw[raw.index(b"uV      ")] = 0xB5
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"mu\.edf.*Physical Dimension"):
+        read_psg(path, "EEG")
+
+
+def test_degenerate_digital_range(tmp_path):
+    # digital min == digital max: pyedflib opens the file, but no µV value can be derived;
+    # NaN/inf or garbage would follow, so it is an error naming the channel and file
+    path = write_psg(tmp_path / "dg.edf", {"EEG": (np.arange(1000) % 7, 100, "uV", {
+        "physical_min": -100.0, "physical_max": 100.0, "digital_min": -32768,
+        "digital_max": 32767})})
+    raw = bytearray(path.read_bytes())
+    offset = 256 + (16 + 80 + 8 + 8 + 8)  # digital minimum field of the only signal
+    assert raw[offset: offset + 8] == b"-32768  "
+    raw[offset: offset + 8] = b"32767   "
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"'EEG' of .*dg\.edf.*digital maximum 32767"):
+        read_psg(path, "EEG")
+
+
+def test_unknown_dimension(tmp_path):
+    path = write_psg(tmp_path / "u.edf", {"EEG": (_sine(3, 100, 10, 1), 100, "bar")})
+    with pytest.raises(ValueError, match=r"'EEG'.*u\.edf.*'bar'"):
+        read_psg(path, "EEG")
+
+
+def test_resampling_256_to_100_keeps_a_sine(tmp_path):
+    x = _sine(7.5, 256, 60, 40.0)
+    path = write_psg(tmp_path / "r.edf", {"EEG C4-LER": (x, 256, "uV")})
+    psg = read_psg(path, "EEG C4-LER", fs=100)
+    assert psg.original_fs == [256.0]
+    assert psg.signals.shape == (1, 6000)
+    expected = _sine(7.5, 100, 60, 40.0)
+    # away from the edges, polyphase filtering reproduces the sine closely
+    np.testing.assert_allclose(psg.signals[0, 200:-200], expected[200:-200], atol=0.5)
+    # a component above the new Nyquist frequency (50 Hz) is filtered out, not aliased
+    y = _sine(80, 256, 60, 40.0)
+    path2 = write_psg(tmp_path / "r2.edf", {"EEG": (y, 256, "uV")})
+    out = read_psg(path2, "EEG").signals[0, 200:-200]
+    assert np.std(out) < 0.05 * np.std(y)
+
+
+def test_derivation_and_dict_spec(tmp_path):
+    c4 = _sine(5, 256, 30, 30.0) + 10
+    a1 = _sine(11, 256, 30, 20.0) + 10
+    path = write_psg(tmp_path / "m.edf", {"EEG C4-CLE": (c4, 256, "uV"),
+                                          "EEG A1-CLE": (a1, 256, "uV"),
+                                          "EOG Left Horiz": (a1 / 1000, 256, "mV")})
+    psg = read_psg(path, {"C4-A1": ("EEG C4-CLE", "EEG A1-CLE")}, fs=128)
+    assert psg.ch_names == ["C4-A1"]
+    assert psg.labels == [("EEG C4-CLE", "EEG A1-CLE")]
+    direct = read_psg(path, ["EEG C4-CLE", "EEG A1-CLE"], fs=128).signals
+    np.testing.assert_allclose(psg.signals[0], direct[0] - direct[1], atol=1e-9)
+    ideal = _sine(5, 128, 30, 30.0) - _sine(11, 128, 30, 20.0)
+    np.testing.assert_allclose(psg.signals[0, 100:-100], ideal[100:-100], atol=0.5)
+    lst = read_psg(path, [("eeg c4 cle", "EOG left horiz")], fs=128)
+    assert lst.ch_names == ["eeg c4 cle - EOG left horiz"]
+    np.testing.assert_allclose(lst.signals[0], psg.signals[0], atol=0.05)
+
+
+def test_channel_below_fs(tmp_path):
+    path = write_psg(tmp_path / "low.edf", {"EEG": (_sine(2, 50, 20, 30.0), 50, "uV")})
+    with pytest.raises(ValueError, match=r"'EEG'.*50 Hz.*fs=100"):
+        read_psg(path, "EEG")
+    psg = read_psg(path, "EEG", allow_upsampling=True)
+    assert psg.signals.shape == (1, 2000)
+    np.testing.assert_allclose(psg.signals[0, 100:-100], _sine(2, 100, 20, 30.0)[100:-100],
+                               atol=0.5)
+
+
+def test_truncated_and_corrupt_files(shared_dir, tmp_path):
+    raw = (shared_dir / SLICE).read_bytes()
+    trunc = tmp_path / "SC4001E0-trunc.edf"
+    trunc.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match=r"SC4001E0-trunc\.edf.*truncated or corrupt"):
+        read_psg(trunc)
+    garbage = tmp_path / "garbage.edf"
+    garbage.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)))
+    with pytest.raises(ValueError, match=r"garbage\.edf.*truncated or corrupt"):
+        read_psg(garbage)
+    with pytest.raises(FileNotFoundError, match="nothere.edf"):
+        read_psg(tmp_path / "nothere.edf")
+
+
+def test_bad_channel_specs(shared_dir):
+    with pytest.raises(ValueError, match="empty"):
+        read_psg(shared_dir / SLICE, [])
+    with pytest.raises(ValueError, match="derivation"):
+        read_psg(shared_dir / SLICE, [("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal")])
+    with pytest.raises(ValueError, match="fs"):
+        read_psg(shared_dir / SLICE, fs=0)
+
+
+def test_path_is_str(shared_dir):
+    psg = read_psg(os.fspath(shared_dir / SLICE))
+    assert psg.path.endswith("SC4001E0-PSG-first300s.edf")
