@@ -91,7 +91,11 @@ def test_bunch_layout_and_labels():
     assert list(dict.fromkeys(data.recordings)) == expected_rec
     assert (data.recordings == np.repeat(expected_rec, 40)).all()
     assert (data.groups == np.repeat(["sim-s00", "sim-s01", "sim-s02"], 80)).all()
-    assert data.report == {r: {} for r in expected_rec}
+    assert list(data.report) == expected_rec
+    assert data.report.n_excluded == 0 and data.report.n_kept == 240
+    assert all(entry["excluded"] == {} and entry["trimmed"] == {}
+               for entry in data.report.values())
+    assert "240 epochs kept, 0 excluded" in str(data.report)
     assert data.simulated is True
     assert data.description.startswith("SIMULATED")
 

@@ -22,6 +22,7 @@ import scipy.fft
 from sklearn.utils import Bunch
 
 from skseqsleep._constants import EPOCH_SECONDS, N_STAGES, STAGES
+from skseqsleep.datasets._hypnogram import ExclusionReport
 
 __all__ = ["CHANNEL_PROFILES", "make_sleep_cohort"]
 
@@ -560,8 +561,9 @@ def make_sleep_cohort(
           least two digits).
         - ``recordings`` : str recording ids ``"sim-s00-n1"``, ``"sim-s00-n2"``, ...
         - ``fs`` (float), ``ch_names`` (list of profile names), ``target_names`` (stages).
-        - ``report`` : dict recording -> {reason: n_excluded}; always empty dicts here
-          (nothing is excluded from simulated nights), present for interface parity.
+        - ``report`` : :class:`~skseqsleep.datasets._hypnogram.ExclusionReport`, as for the
+          real-data loaders: every recording with all ``n_epochs`` kept and nothing
+          excluded or trimmed (there is nothing to exclude in simulated nights).
         - ``description`` : text that starts with ``"SIMULATED"``.
         - ``simulated`` : ``True``.
         - ``subject_params`` : dict subject id -> the drawn subject parameters, and
@@ -747,6 +749,15 @@ def make_sleep_cohort(
     if forced:
         description += (f" To contain all five stages, one epoch each was relabelled to "
                         f"{', '.join(forced)}.")
+    report = ExclusionReport()
+    for rec in recording_ids:
+        report.add(rec, kept=n_epochs, excluded={}, trimmed={},
+                   notes=["simulated by make_sleep_cohort: nothing excluded"])
+    if forced:
+        report.add(recording_ids[-1], kept=n_epochs, excluded={}, trimmed={}, notes=[
+            "simulated by make_sleep_cohort: nothing excluded",
+            (f"cohort-wide, one epoch each was relabelled to {', '.join(forced)} so that all "
+            "five stages occur")])
     return Bunch(
         X=X,
         y=y,
@@ -755,7 +766,7 @@ def make_sleep_cohort(
         fs=fs,
         ch_names=ch_names,
         target_names=list(STAGES),
-        report={r: {} for r in recording_ids},
+        report=report,
         description=description,
         simulated=True,
         subject_params=dict(zip(subject_ids, subjects)),
