@@ -232,8 +232,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
         ``module__n_filters=32``, ``module__dropout=0.25``), as in skorch.
     seq_len : int, default=20
         Epochs per sequence window L (REFERENCE §3).
-    cell : {"gru", "lstm", "bnlstm"}, default="gru"
+    cell : {"gru", "lstm", "bnlstm"} or None, default=None
         Recurrent cell of both bi-RNNs (the paper: GRU; the authors' released models: BN-LSTM).
+        ``None``: the cell of ``warm_start_from`` when one is given (so the authors'
+        checkpoints load without naming their BN-LSTM cell), else ``"gru"``.
     trainable_parts : "all", str or tuple of str, default="all"
         Parts trained by ``fit``: ``"all"``, ``"softmax"``, ``("softmax", "arnn")``,
         ``("softmax", "seqrnn")``, or ``()`` for direct transfer (``fit`` trains nothing; it
@@ -269,7 +271,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
         the global torch RNG is left untouched). Same seed, same CPU: identical predictions.
     train_sampler : {"per-window"}, default="per-window"
         How training minibatches are built: ``"per-window"`` gathers ``batch_size`` shuffled
-        windows and runs the whole network on each (reference behaviour).
+        windows and runs the whole network on each (reference behaviour). Every pass over the
+        data draws a new permutation of all training windows; the last partial batch is
+        dropped (REFERENCE §4). skorch's ``iterator_train`` is not used.
     inference : {"encode-once", "per-window"}, default="encode-once"
         ``"encode-once"`` runs the ARNN once per epoch (``encode_epochs``) and the SeqRNN over
         all windows of those features (exact in eval mode); ``"per-window"`` runs the full
@@ -337,7 +341,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         module=None,
         *,
         seq_len: int = 20,
-        cell: str = "gru",
+        cell: str | None = None,
         trainable_parts="all",
         warm_start_from=None,
         train_split=None,
@@ -479,7 +483,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
                             f"{type(module).__name__}; pass settings as module__*")
         return module
 
-    def _module_config(self) -> dict[str, Any]:
+    def _module_config(self, source_config: Mapping | None = None) -> dict[str, Any]:
         if not hasattr(self, "n_channels_"):
             raise ValueError(f"{type(self).__name__} infers the network's input size from X: "
                              "call fit (or load_model) before initialize")
@@ -498,7 +502,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
         config.update(extra)
         config.update(n_channels=int(self.n_channels_), n_frames=int(self.n_frames_),
                       n_freq_bins=int(self.n_freq_bins_), seq_len=int(self.seq_len),
-                      cell=self.cell)
+                      cell=self.cell if self.cell is not None
+                      else (source_config or {}).get("cell", "gru"))
         return config
 
     def initialize(self):
@@ -514,23 +519,24 @@ class SeqSleepClassifier(NeuralNetClassifier):
         return self
 
     def initialize_module(self):
-        config = self._module_config()
+        source = (None if self.warm_start_from is None
+                  else _source_state(self.warm_start_from))
+        config = self._module_config(None if source is None else source["config"])
         self.module_ = self._module_class()(**config)
         self.module_config_ = config
         missing = [p for p in PARTS if not isinstance(getattr(self.module_, p, None),
                                                       torch.nn.Module)]
         if missing:
             raise TypeError(f"the network must have sub-modules {PARTS}; missing {missing}")
-        if self.warm_start_from is not None:
-            self._load_warm_start()
+        if source is not None:
+            self._load_warm_start(source)
         parts = _normalise_parts(self.trainable_parts)
         for part in PARTS:
             for p in getattr(self.module_, part).parameters():
                 p.requires_grad_(part in parts)
         return self
 
-    def _load_warm_start(self):
-        src = _source_state(self.warm_start_from)
+    def _load_warm_start(self, src):
         cfg, own = src["config"], self.module_config_
         keys = list(_ARCH_KEYS) + (["seq_len"] if own.get("cell") == "bnlstm" else [])
         diffs = [f"{k}: source {cfg[k]!r}, this classifier {own[k]!r}"
@@ -598,8 +604,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
         X = np.asarray(X)
         if X.ndim == 4:
             self.n_channels_, self.n_frames_, self.n_freq_bins_ = (int(s) for s in X.shape[1:])
-        if hasattr(self, "module_config_"):
-            del self.module_config_
+        for attr in ("module_config_", "valid_windows_", "valid_recordings_", "best_step_",
+                     "train_windows_", "train_recordings_"):
+            self.__dict__.pop(attr, None)
         X = self._check_X(X)
         recs = find_recordings(len(X), recordings, groups, what="X")
         rs = check_random_state(self.random_state)
@@ -653,6 +660,12 @@ class SeqSleepClassifier(NeuralNetClassifier):
             train, valid = self.train_split(dataset, **fit_params)
         else:
             train = dataset
+        for part in (train, valid):
+            if part is not None and not isinstance(part, RecordingsDataset):
+                raise TypeError(
+                    "train_split must split the classifier's dataset of recordings by whole "
+                    "subjects and return two such datasets (use skseqsleep.model_selection."
+                    f"GroupHoldout or PredefinedGroupSplit); got {type(part).__name__}")
         if len(train) == 0:
             raise ValueError(
                 f"no training window: every training recording is shorter than seq_len="
@@ -669,6 +682,14 @@ class SeqSleepClassifier(NeuralNetClassifier):
         return train, None
 
     def get_iterator(self, dataset, training=False):
+        """Training batches of windows, built by the ``train_sampler`` strategy.
+
+        ``"per-window"`` (reference) yields ``(X[idx], y[idx])`` with ``idx`` of shape
+        ``(batch_size, seq_len)``, gathered from the epoch array on the fly
+        (:class:`skseqsleep._windows.WindowBatches`); skorch's ``iterator_train`` is not
+        used for the classifier's own dataset. Other strategies plug in here (and, if their
+        batches differ, in :meth:`infer`). Non-training iterators are skorch's.
+        """
         is_windows = training and isinstance(dataset, RecordingsDataset)
         if is_windows and self.train_sampler == "per-window":
             return WindowBatches(dataset, int(self.batch_size), self.train_rng_)

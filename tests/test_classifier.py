@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import sklearn
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.model_selection import (
     GridSearchCV,
@@ -184,6 +186,24 @@ def test_prediction_windows_never_cross_recordings(fitted, cohort):
                                rtol=1e-5, atol=1e-6)
 
 
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lengths=st.lists(st.integers(1, 9), min_size=1, max_size=5))
+def test_window_coverage_of_every_epoch(fitted, cohort, lengths):
+    """Each epoch is covered by every window of its own recording that contains it."""
+    n = sum(lengths)
+    X = cohort[0][:n]
+    recs = np.repeat(np.arange(len(lengths)), lengths)
+    _, counts = fitted.fused_log_scores(X, recordings=recs)
+    expected = []
+    for m in lengths:                      # seq_len L = 4
+        for i in range(m):
+            expected.append(1 if m < 4 else min(i, m - 4) - max(0, i - 3) + 1)
+    np.testing.assert_array_equal(counts, expected)
+    proba = fitted.predict_proba(X, recordings=recs)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
+
+
 class _BatchRecorder(Callback):
     def initialize(self):
         self.batches_ = []
@@ -240,8 +260,10 @@ def test_learns_well_above_chance_and_same_seed_same_predictions(cohort):
     X, y, groups, recs = cohort
     test = groups == 3
     kw = dict(**{**TINY, "max_epochs": 4}, random_state=1)
+    rng_before = torch.get_rng_state()
     clf = SeqSleepClassifier(**kw).fit(X[~test], y[~test], groups=groups[~test],
                                        recordings=recs[~test])
+    assert torch.equal(torch.get_rng_state(), rng_before)    # global torch RNG untouched
     pred = clf.predict(X[test], recordings=recs[test])
     assert (pred == y[test]).mean() > 0.7           # chance is about 0.2
     again = SeqSleepClassifier(**kw).fit(X[~test], y[~test], groups=groups[~test],
@@ -529,3 +551,50 @@ def test_frozen_bnlstm_parts_keep_their_batch_norm_statistics(cohort):
     for k in pop:
         assert torch.equal(before[k], after_frozen[k]), k          # no statistic update
     assert any(not torch.equal(before[k], after_trained[k]) for k in pop)
+
+
+def test_warm_start_from_the_authors_tensorflow_checkpoint(shared_dir):
+    from skseqsleep import pretrained
+
+    ckpt = shared_dir / "pretrained" / "phan2019-mass" / "1chan_eeg" / "pretrained_model.ckpt"
+    expected = pretrained.load_tf_checkpoint_state(ckpt)["state_dict"]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 1, 29, 129)).astype(np.float32)
+    y = rng.integers(0, 5, 24)
+    for source in (ckpt, ckpt.parent):                  # prefix and folder
+        clf = SeqSleepClassifier(cell="bnlstm", warm_start_from=source, trainable_parts=(),
+                                 verbose=0, device="cpu")
+        clf.fit(X, y, recordings=np.zeros(24))
+        got = state(clf)
+        assert set(got) == set(expected)
+        assert all(torch.equal(got[k], torch.as_tensor(expected[k])) for k in got)
+    assert clf.predict(X, recordings=np.zeros(24)).shape == (24,)
+    # the default cell=None takes the source's cell (DESIGN's example names no cell) ...
+    default = SeqSleepClassifier(warm_start_from=ckpt, trainable_parts=(), verbose=0,
+                                 device="cpu").fit(X, y, recordings=np.zeros(24))
+    assert default.module_config_["cell"] == "bnlstm"
+    np.testing.assert_array_equal(default.predict(X, recordings=np.zeros(24)),
+                                  clf.predict(X, recordings=np.zeros(24)))
+    # ... while an explicit, different cell is a clear error
+    with pytest.raises(ValueError, match="cell: source 'bnlstm', this classifier 'gru'"):
+        SeqSleepClassifier(cell="gru", warm_start_from=ckpt, verbose=0).fit(
+            X, y, recordings=np.zeros(24))
+
+
+def test_train_split_must_split_whole_recordings(cohort):
+    from skorch.dataset import ValidSplit
+
+    X, y, groups, recs = cohort
+    with pytest.raises(TypeError, match="use skseqsleep.model_selection.GroupHoldout"):
+        SeqSleepClassifier(**TINY, train_split=ValidSplit(4)).fit(X, y, groups=groups,
+                                                                   recordings=recs)
+
+
+def test_default_cell_without_warm_start_is_the_papers_gru():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(12, 1, 29, 129)).astype(np.float32)
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}).fit(X, rng.integers(0, 5, 12),
+                                                              recordings=np.zeros(12))
+    assert clf.cell is None and clf.module_config_["cell"] == "gru"
+    assert isinstance(clf.module_.arnn.rnn.fw.rnn, torch.nn.GRU)
+    assert isinstance(clf.module_.seqrnn.fw.rnn, torch.nn.GRU)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from skseqsleep.pretrained.tensorbundle import (
@@ -136,6 +136,44 @@ def test_prefix_forms_and_names_subset(shared_dir, tmp_path):
         resolve_checkpoint_prefix(tmp_path)
 
 
+def test_release_folder_layout_and_state_file(shared_dir, tmp_path):
+    src = _prefix(shared_dir, "1chan_eeg")
+    # the authors' release: 1chan_eeg/checkpoint/{checkpoint, pretrained_model.ckpt.*}, whose
+    # state file holds an absolute path of the authors' machine
+    ckdir = tmp_path / "1chan_eeg" / "checkpoint"
+    ckdir.mkdir(parents=True)
+    for suffix in (".index", ".data-00000-of-00001"):
+        os.symlink(f"{src}{suffix}", ckdir / f"pretrained_model.ckpt{suffix}")
+    (ckdir / "checkpoint").write_text(
+        'model_checkpoint_path: "/cluster/home/x/mass_all/checkpoint/pretrained_model.ckpt"\n'
+        'all_model_checkpoint_paths: "/cluster/home/x/mass_all/checkpoint/'
+        'pretrained_model.ckpt"\n')
+    assert resolve_checkpoint_prefix(tmp_path / "1chan_eeg") == ckdir / "pretrained_model.ckpt"
+    assert resolve_checkpoint_prefix(ckdir) == ckdir / "pretrained_model.ckpt"
+    # a second checkpoint in the folder: the state file tells which one
+    for suffix in (".index", ".data-00000-of-00001"):
+        os.symlink(f"{src}{suffix}", ckdir / f"older.ckpt{suffix}")
+    assert resolve_checkpoint_prefix(ckdir) == ckdir / "pretrained_model.ckpt"
+    (ckdir / "checkpoint").unlink()
+    with pytest.raises(FileNotFoundError, match="found 2"):
+        resolve_checkpoint_prefix(ckdir)
+
+
+def test_reading_does_not_import_torch(shared_dir):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys; from skseqsleep.pretrained import read_tensorbundle; "
+            f"read_tensorbundle({str(_prefix(shared_dir, '1chan_eeg'))!r}); "
+            "print('torch' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.strip() == "False"
+
+
 # ------------------------------------------------------------------------------------------
 # an independent minimal writer (follows the public format descriptions)
 # ------------------------------------------------------------------------------------------
@@ -222,7 +260,7 @@ def write_bundle(prefix, tensors, *, big_endian=False, entries_per_block=1000,
         shape = b"".join(_pb_bytes(2, _pb_varint(1, d)) for d in arr.shape)
         entry = (_pb_varint(1, _DT[code]) + (_pb_bytes(2, shape) if shape else b"")
                  + (_pb_varint(4, len(data)) if data else b"") + _pb_varint(5, len(raw))
-                 + _pb_fixed32(6, mask_crc32c(_crc32c_bitwise(raw))))
+                 + _pb_fixed32(6, mask_crc32c(crc32c(raw))))  # checked on its own above
         pairs.append((name.encode(), entry))
         data += raw
     for name, proto in (extra or {}).items():
@@ -393,6 +431,12 @@ def test_huge_lengths_fail_cleanly_without_allocating(real_copy, tmp_path):
         "far": _pb_varint(1, 1) + _pb_bytes(2, _pb_bytes(2, _pb_varint(1, 1)))
         + _pb_varint(4, 2**63 - 1) + _pb_varint(5, 4),
         "wide": _pb_varint(1, 1) + _pb_bytes(2, dim * 40) + _pb_varint(5, 4),
+        # empty tensors whose shape numpy still cannot describe
+        # (with valid checksums: of no bytes, and of the first 4 bytes = a[0] = 1.0)
+        "empty": _pb_varint(1, 1) + _pb_bytes(2, _pb_bytes(2, b"") + dim * 3)
+        + _pb_fixed32(6, mask_crc32c(0)),
+        "deep": _pb_varint(1, 1) + _pb_bytes(2, _pb_bytes(2, _pb_varint(1, 1)) * 65)
+        + _pb_varint(5, 4) + _pb_fixed32(6, mask_crc32c(crc32c(np.float32(1).tobytes()))),
     }
     for name, proto in protos.items():
         pre = write_bundle(tmp_path / f"{name}.ckpt", {"a": np.ones(3, "f4")},
@@ -542,3 +586,37 @@ def test_fuzz_real_data(real_copy, mutation, shared_dir):
         assert mutation[0] != "truncate"
         for k in ref.files:
             assert np.array_equal(got[k], ref[k])
+
+
+_DIM = st.one_of(st.integers(0, 4), st.sampled_from([2**30, 2**31, 2**62, 2**63 - 1]))
+_INT64 = st.one_of(st.integers(0, 80), st.sampled_from([2**31, 2**62, 2**63 - 1, 2**64 - 1]))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(dtype=st.integers(0, 30), dims=st.lists(_DIM, max_size=70), offset=_INT64,
+       size=st.one_of(st.none(), st.none(), _INT64), good_crc=st.booleans(), shard=st.sampled_from([0, 1]))
+@example(dtype=1, dims=[0, 2**62], offset=0, size=None, good_crc=True, shard=0)
+@example(dtype=1, dims=[1] * 65, offset=0, size=None, good_crc=True, shard=0)
+@example(dtype=19, dims=[2, 3], offset=40, size=None, good_crc=True, shard=0)
+def test_fuzz_entry_fields(tmp_path, dtype, dims, offset, size, good_crc, shard):
+    """Arbitrary BundleEntryProto field values: a result or CheckpointFormatError."""
+    a = np.arange(16, dtype="f4")
+    raw = a.tobytes()
+    if size is None:  # the size that dtype and shape imply, when it is small
+        n = 1
+        for d in dims:
+            n *= d
+        size = n * {1: 4, 2: 8, 3: 4, 9: 8, 19: 2}.get(dtype, 1)
+    crc = crc32c(raw[offset:offset + size]) if good_crc and offset + size <= 64 else 12345
+    proto = (_pb_varint(1, dtype) + _pb_bytes(2, b"".join(_pb_bytes(2, _pb_varint(1, d))
+                                                           for d in dims))
+             + _pb_varint(3, shard) + _pb_varint(4, offset) + _pb_varint(5, size)
+             + _pb_fixed32(6, mask_crc32c(crc)))
+    prefix = write_bundle(tmp_path / "m.ckpt", {"a": a}, extra={"z": proto})
+    got = _read_or_format_error(prefix)
+    if got is not None:
+        assert np.array_equal(got["a"], a)
+        z = got["z"]
+        assert z.shape == tuple(dims) and z.nbytes == size
+        assert z.tobytes() == raw[offset:offset + size]

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -50,6 +51,9 @@ from .tensorbundle import (
     read_tensorbundle,
     resolve_checkpoint_prefix,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..nn import SeqSleepNet
 
 __all__ = ["is_tf_checkpoint", "load_phan2019_model", "load_tf_checkpoint_state"]
 
@@ -200,7 +204,9 @@ def load_tf_checkpoint_state(path: str | os.PathLike) -> dict:
             f"checkpoint {prefix} does not match a {n_channels}-channel BN-LSTM SeqSleepNet: "
             f"missing variables {missing}, unexpected variables {unexpected}")
 
-    template = SeqSleepNet(**config).state_dict()
+    # shapes (and the fixed buffers) from a network built without random initialisation
+    with torch.device("meta"):
+        template = SeqSleepNet(**config).state_dict()
     values = read_tensorbundle(prefix, names=sorted(mapping))
     state = {}
     mismatched = []
@@ -217,14 +223,16 @@ def load_tf_checkpoint_state(path: str | os.PathLike) -> dict:
         raise ValueError(
             f"checkpoint {prefix}: variables whose dtype or shape does not fit the network "
             f"{config}: {mismatched}")
-    for key, tensor in template.items():  # fixed buffers (filterbank masks)
-        if key not in state:
-            state[key] = tensor.detach().clone()
+    fixed = [k for k in template if k not in state]  # fixed buffers (filterbank masks)
+    if any(template[k].is_meta for k in fixed):
+        template = SeqSleepNet(**config).state_dict()
+    for key in fixed:
+        state[key] = template[key].detach().clone()
     # keep the network's own state_dict order
     return {"config": config, "state_dict": {k: state[k] for k in template}}
 
 
-def load_phan2019_model(path: str | os.PathLike):
+def load_phan2019_model(path: str | os.PathLike) -> SeqSleepNet:
     """The authors' pretrained SeqSleepNet, loaded and in evaluation mode.
 
     Parameters
@@ -245,9 +253,15 @@ def load_phan2019_model(path: str | os.PathLike):
     >>> net(torch.zeros(1, 20, 1, 29, 129)).shape  # doctest: +SKIP
     torch.Size([1, 20, 5])
     """
+    import torch
+
     from ..nn import SeqSleepNet
 
     state = load_tf_checkpoint_state(Path(os.fspath(path)))
-    net = SeqSleepNet(**state["config"])
-    net.load_state_dict(state["state_dict"], strict=True)
+    with torch.device("meta"):  # no random initialisation: every tensor comes from the state
+        net = SeqSleepNet(**state["config"])
+    net.load_state_dict(state["state_dict"], strict=True, assign=True)
+    leftover = [n for n, t in [*net.named_parameters(), *net.named_buffers()] if t.is_meta]
+    if leftover:  # pragma: no cover - every tensor is in the state_dict
+        raise RuntimeError(f"tensors not loaded from {path}: {leftover}")
     return net.eval()

@@ -41,6 +41,7 @@ import glob
 import itertools
 import os
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -65,6 +66,7 @@ BLOCK_TRAILER_SIZE = 5
 _MAX_VARINT_BYTES = 10
 _MASK_DELTA = 0xA282EAD8
 _BUNDLE_VERSION = 1  # TensorFlow's kTensorBundleVersion
+_MAX_DIMS = 32  # numpy arrays have at most 64 dimensions (32 before numpy 2)
 _U32 = 0xFFFFFFFF
 _U64 = (1 << 64) - 1
 
@@ -167,7 +169,7 @@ def _shift_tables(n_bytes: int) -> tuple[tuple[int, ...], ...]:
     )
 
 
-def crc32c(data, crc: int = 0) -> int:
+def crc32c(data: bytes | bytearray | memoryview | np.ndarray, crc: int = 0) -> int:
     """CRC32C (Castagnoli) of ``data``, optionally continuing from a previous ``crc``.
 
     Long inputs are split into lanes of equal length (a power of two near the square root of
@@ -179,7 +181,7 @@ def crc32c(data, crc: int = 0) -> int:
     Parameters
     ----------
     data : bytes-like or numpy array
-        The bytes to checksum (a numpy array is taken as its raw bytes).
+        The bytes to checksum (a numpy array is taken as its raw bytes in C order).
     crc : int, default=0
         The CRC32C of the data preceding ``data`` (for incremental use).
 
@@ -195,6 +197,8 @@ def crc32c(data, crc: int = 0) -> int:
     >>> crc32c(b"6789", crc=crc32c(b"12345")) == crc32c(b"123456789")
     True
     """
+    if isinstance(data, np.ndarray):
+        data = np.ascontiguousarray(data)
     buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
     c = (crc ^ _U32) & _U32
     n = buf.size
@@ -361,6 +365,11 @@ class BundleHeader:
         ``"little"`` or ``"big"``: byte order of the tensor data.
     version_producer, version_min_consumer : int
         The bundle format ``VersionDef``.
+
+    Examples
+    --------
+    >>> BundleHeader(1, "little", 1, 0).num_shards
+    1
     """
 
     num_shards: int
@@ -388,6 +397,12 @@ class BundleEntry:
         Byte range ``[offset, offset + size)`` in data shard ``shard_id``.
     crc32c : int
         The CRC32C of those bytes, **unmasked** (the file stores it masked).
+
+    Examples
+    --------
+    >>> e = BundleEntry("w", "DT_FLOAT", np.dtype("<f4"), (2, 3), 0, 0, 24, 0)
+    >>> e.size == e.dtype.itemsize * 2 * 3
+    True
     """
 
     name: str
@@ -483,6 +498,14 @@ def _decode_entry(name: str, value: bytes, endianness: str) -> BundleEntry:
     np_dtype = None
     if np_code is not None:
         np_dtype = np.dtype(("<" if endianness == "little" else ">") + np_code)
+    if len(shape) > _MAX_DIMS:
+        raise _Malformed(f"shape has {len(shape)} dimensions; at most {_MAX_DIMS} are supported")
+    if np_dtype is not None:
+        extent = np_dtype.itemsize
+        for d in shape:
+            extent *= max(d, 1)
+        if extent >= 1 << 63:  # numpy cannot even describe such an array (empty or not)
+            raise _Malformed(f"shape {shape} of {tf_name} is too large to be addressed")
     if offset < 0 or size < 0 or shard_id < 0:
         raise _Malformed(f"negative shard_id/offset/size ({shard_id}, {offset}, {size})")
     return BundleEntry(name, tf_name, np_dtype, shape, shard_id, offset, size,
@@ -596,15 +619,34 @@ def _read_table(table: bytes) -> list[tuple[bytes, bytes]]:
 # --------------------------------------------------------------------------------------------
 # public readers
 # --------------------------------------------------------------------------------------------
+def _state_file_checkpoint(path: Path) -> str | None:
+    """File name of ``model_checkpoint_path`` in a TensorFlow ``checkpoint`` state file."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")[:65536]
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model_checkpoint_path":
+            value = value.strip().strip('"')
+            return value.replace("\\", "/").rsplit("/", 1)[-1] or None
+    return None
+
+
 def resolve_checkpoint_prefix(path: str | os.PathLike) -> Path:
     """The TensorBundle prefix for a prefix, an ``.index`` path or a folder.
 
-    A folder must contain exactly one ``*.index`` file.
+    A folder is searched for ``*.index`` files; when it has none but has a ``checkpoint/``
+    sub-folder (the layout of the authors' release: ``1chan_eeg/checkpoint/
+    pretrained_model.ckpt.*``), that sub-folder is searched. Exactly one index file must be
+    found, or else the folder's TensorFlow ``checkpoint`` state file must name one of them
+    (only the file name of its ``model_checkpoint_path`` is used, since released state files
+    hold absolute paths of the authors' machines).
 
     Parameters
     ----------
     path : str or path-like
-        ``.../model.ckpt``, ``.../model.ckpt.index`` or the folder containing them.
+        ``.../model.ckpt``, ``.../model.ckpt.index`` or a folder containing them.
 
     Returns
     -------
@@ -614,7 +656,8 @@ def resolve_checkpoint_prefix(path: str | os.PathLike) -> Path:
     Raises
     ------
     FileNotFoundError
-        When no index file is found.
+        When no index file is found, or a folder holds several and no state file tells
+        which one to use.
 
     Examples
     --------
@@ -625,11 +668,20 @@ def resolve_checkpoint_prefix(path: str | os.PathLike) -> Path:
     """
     p = Path(os.fspath(path)).expanduser()
     if p.is_dir():
-        found = sorted(p.glob("*.index"))
+        folder = p
+        found = sorted(folder.glob("*.index"))
+        if not found and (folder / "checkpoint").is_dir():
+            folder = folder / "checkpoint"
+            found = sorted(folder.glob("*.index"))
+        if len(found) > 1 and (folder / "checkpoint").is_file():
+            named = _state_file_checkpoint(folder / "checkpoint")
+            if named is not None and (folder / f"{named}.index").is_file():
+                return folder / named
         if len(found) != 1:
             raise FileNotFoundError(
-                f"expected exactly one TensorBundle '*.index' file in folder {p}, "
-                f"found {len(found)}: {[f.name for f in found]}")
+                f"expected exactly one TensorBundle '*.index' file in folder {folder} (or a "
+                f"'checkpoint' state file naming one), found {len(found)}: "
+                f"{[f.name for f in found]}")
         return found[0].with_suffix("")
     if p.suffix == ".index" and p.is_file():
         return p.with_suffix("")
@@ -700,7 +752,7 @@ def _shard_path(prefix: Path, shard: int, num_shards: int) -> Path:
     return Path(f"{prefix}.data-{shard:05d}-of-{num_shards:05d}")
 
 
-def read_tensorbundle(prefix: str | os.PathLike, names=None, *,
+def read_tensorbundle(prefix: str | os.PathLike, names: Iterable[str] | None = None, *,
                       verify_checksums: bool = True) -> dict[str, np.ndarray]:
     """Read the tensors of a TensorFlow TensorBundle checkpoint into numpy arrays.
 
