@@ -892,15 +892,18 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         ``"simulated"`` (a simulated C4-A1-like EEG cohort, pretrained here and cached),
         ``"mass:PATH"`` (MASS, via :func:`skseqsleep.datasets.load_mass`, pretrained here),
         ``"checkpoint:PATH"`` (the authors' TensorFlow checkpoint, REFERENCE §3) or
-        ``"model:PATH"`` (a pickled fitted :class:`~skseqsleep.SeqSleepClassifier` or
-        Pipeline saved with this package).
+        ``"model:PATH"`` (a model written by
+        :meth:`SeqSleepClassifier.save_model <skseqsleep.SeqSleepClassifier.save_model>`,
+        e.g. the ``source_model.pt`` of an earlier study). The source's network settings
+        (cell, sizes, and L unless ``settings["seq_len"]`` is given) are used for every
+        strategy, including training from scratch.
     target : str, default="simulated"
         ``"simulated"`` (a small simulated cohort with an Fpz-Cz-like EEG and an EOG-like
         channel), ``"sleep-edf:PATH"`` or ``"dreams:PATH"``.
     channels : sequence of str, optional
         Target channels, each studied separately (one table block each). Default: both
-        channels of the simulated cohort / Sleep-EDF (``"EEG Fpz-Cz"``, ``"EOG horizontal"``);
-        DREAMS: its channel.
+        channels: ``"Fpz-Cz-like"`` and ``"EOG-like"`` for the simulated target,
+        ``"EEG Fpz-Cz"`` and ``"EOG horizontal"`` for Sleep-EDF; DREAMS: its EEG channel.
     strategies : sequence of str, optional
         Keys of :data:`STRATEGIES`; default all six, in the paper's order.
     subjects : iterable of int, optional

@@ -48,8 +48,8 @@ def test_no_command_is_a_usage_error():
      "the target path /no/such/sleep-edf does not exist (add --fetch"),
     (["--target", "dreams:/no/such/dreams"], "the target path /no/such/dreams does not exist"),
     (["--source", "mass:/no/such/mass"], "the source path /no/such/mass does not exist"),
-    (["--channel", "EEG Fpz-Cz"], "unknown channel 'EEG Fpz-Cz' for the simulated target; "
-                                 "it has 'Fpz-Cz-like', 'EOG-like'"),
+    (["--channel", "EEG Fpz-Cz"], ("unknown channel 'EEG Fpz-Cz' for the simulated target; "
+                                 "it has 'Fpz-Cz-like', 'EOG-like'")),
     (["--strategies", "softmax,everything"], "unknown strategies ['everything']"),
     (["--subjects", "0-3"], "subjects only applies to a sleep-edf target"),
 ])

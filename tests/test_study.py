@@ -375,3 +375,16 @@ def test_dask_cluster_run_gives_the_same_results(reference, tmp_path):
     assert _predictions(tmp_path / "dask") == _predictions(ref_out)
     assert (tmp_path / "dask" / "table.csv").read_text() == \
         (ref_out / "table.csv").read_text()
+
+
+def test_saved_source_model_gives_the_same_direct_transfer(reference, tmp_path):
+    # the source model cached by the reference run, loaded back as --source model:PATH,
+    # must predict exactly as the in-memory source did (direct transfer: no training)
+    _, ref_out = reference
+    out = tmp_path / "model_source"
+    result = run_study(out, source=f"model:{ref_out / 'source_model.pt'}",
+                       strategies=["direct"], verbose=0, plots=False, **TINY)
+    assert [r.strategy for r in result.rows] == ["direct"]
+    ref = {k: v for k, v in _predictions(ref_out).items() if k[0] == "direct"}
+    assert _predictions(out) == ref
+    assert not (out / "source_model.pt").exists()  # nothing pretrained here
