@@ -370,6 +370,9 @@ class ResultStore:
         Returns True when the folder already held this study (a resumed run).
         """
         fp = fingerprint(arguments)
+        if self.root.exists() and not self.root.is_dir():
+            raise StudyArgumentsError(f"the output folder {self.root} is a file; choose a "
+                                      "folder for --output-dir")
         if self.manifest_path.exists():
             try:
                 old = json.loads(self.manifest_path.read_text())

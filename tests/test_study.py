@@ -179,6 +179,12 @@ def test_store_refuses_different_arguments_and_names_the_difference(tmp_path):
     assert manifest["arguments"]["max_epochs"] == 2
 
 
+def test_store_refuses_a_file_as_output_folder(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(StudyArgumentsError, match="is a file"):
+        ResultStore(tmp_path / "f").claim({"a": 1})
+
+
 def test_store_refuses_a_foreign_non_empty_folder(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(StudyArgumentsError, match="not empty and holds no study.json"):
