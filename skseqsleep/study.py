@@ -721,7 +721,8 @@ def _run_fold_task(task: dict, X, y, groups, recordings, fs, source_model, setti
     history = [dict(h) for h in getattr(clf, "validation_history_", [])]
     return {**task, "y_true": y[test_mask], "y_pred": np.asarray(y_pred),
             "recordings": recordings[test_mask], "history": history,
-            "seconds": time.perf_counter() - t0}
+            "seconds": time.perf_counter() - t0,
+            "worker": f"{platform.node()}:{os.getpid()}"}
 
 
 # --------------------------------------------------------------------------------------------
