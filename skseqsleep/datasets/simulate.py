@@ -550,7 +550,7 @@ def make_sleep_cohort(
 
     Returns
     -------
-    data : sklearn.utils.Bunch
+    sklearn.utils.Bunch
         The dataset Bunch of ``CONTRIBUTING.rst``:
 
         - ``X`` : float32 ``(n_subjects * n_nights * n_epochs, 30 * fs)`` for one profile
@@ -568,6 +568,11 @@ def make_sleep_cohort(
         - ``simulated`` : ``True``.
         - ``subject_params`` : dict subject id -> the drawn subject parameters, and
           ``night_params`` : dict recording id -> the drawn night parameters.
+
+    See Also
+    --------
+    skseqsleep.datasets.load_sleep_edf : The real Sleep-EDF recordings, same Bunch.
+    skseqsleep.datasets.load_mass : The real MASS recordings, same Bunch.
 
     Notes
     -----
