@@ -550,7 +550,7 @@ def make_sleep_cohort(
 
     Returns
     -------
-    data : sklearn.utils.Bunch
+    sklearn.utils.Bunch
         The dataset Bunch of ``CONTRIBUTING.rst``:
 
         - ``X`` : float32 ``(n_subjects * n_nights * n_epochs, 30 * fs)`` for one profile
@@ -568,6 +568,11 @@ def make_sleep_cohort(
         - ``simulated`` : ``True``.
         - ``subject_params`` : dict subject id -> the drawn subject parameters, and
           ``night_params`` : dict recording id -> the drawn night parameters.
+
+    See Also
+    --------
+    skseqsleep.datasets.load_sleep_edf : The real Sleep-EDF recordings, same Bunch.
+    skseqsleep.datasets.load_mass : The real MASS recordings, same Bunch.
 
     Notes
     -----
@@ -660,11 +665,12 @@ def make_sleep_cohort(
 
     **Speed and memory.** Vectorised over the epochs of a night (one loop iteration per
     night, per profile). Besides ``X`` only per-night temporaries are allocated (peak
-    resident memory about 1.1 x the size of ``X``). Measured with
+    resident memory 1.08 x the size of ``X``). Measured with
     ``benchmarks/bench_make_sleep_cohort.py`` on the 2-core development machine: 20
     subjects x 2 nights x 960 epochs x 2 profiles (76 800 epoch-channels, 0.92 GB) take
-    4.6-5.3 s of CPU time, of which about 1.6 s is the kernel providing X's 0.92 GB of
-    fresh memory (6.4-13 s wall-clock while the 2 cores were shared at load 5).
+    4.2-5.3 s of CPU time, of which about 1.6 s is the kernel providing X's 0.92 GB of
+    fresh memory; wall-clock 5.2 s at load 3.7, up to 13 s when the 2 cores were shared
+    at load 5. ``n_jobs=2`` only helps when a second core is actually free.
 
     Examples
     --------
