@@ -761,7 +761,10 @@ class _Progress:
 
 
 def _machine() -> dict:
-    info = {"node": platform.node(), "platform": platform.platform(),
+    from skseqsleep import __version__
+
+    info = {"skseqsleep": __version__, "node": platform.node(),
+            "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "python": platform.python_version()}
     try:
