@@ -335,7 +335,7 @@ def test_killed_run_restarted_ends_with_the_same_table(reference, tmp_path):
            *TINY_CLI]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240
     try:
         while len(_fold_files(out)) < 4 and time.monotonic() < deadline \
                 and proc.poll() is None:
