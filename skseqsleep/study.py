@@ -370,6 +370,9 @@ class ResultStore:
         Returns True when the folder already held this study (a resumed run).
         """
         fp = fingerprint(arguments)
+        if self.root.exists() and not self.root.is_dir():
+            raise StudyArgumentsError(f"the output folder {self.root} is a file; choose a "
+                                      "folder for --output-dir")
         if self.manifest_path.exists():
             try:
                 old = json.loads(self.manifest_path.read_text())
@@ -578,7 +581,7 @@ def _split_channels(data, channels: Sequence[str] | None, what: str):
         yield ch, np.ascontiguousarray(X[:, names.index(ch), :], dtype=np.float32)
 
 
-def _simulate(n_subjects, nights, n_epochs, channels, random_state, domain):
+def _simulate(n_subjects, nights, n_epochs, channels, random_state):
     from skseqsleep.datasets import make_sleep_cohort
 
     return make_sleep_cohort(n_subjects, n_nights=nights, channels=list(channels),
@@ -592,7 +595,7 @@ def _load_target(kind, path, channels, subjects, fetch, settings, random_state, 
     if kind == "simulated":
         data = _simulate(settings["sim_target_subjects"], settings["sim_nights"],
                          settings["sim_epochs_per_night"], SIMULATED_TARGET_CHANNELS,
-                         random_state + 1, "target")
+                         random_state + 1)
         what = "simulated target cohort"
         description = getattr(data, "description", "simulated target cohort")
     else:
@@ -726,7 +729,7 @@ def _run_fold_task(task: dict, X, y, groups, recordings, fs, source_model, setti
 # --------------------------------------------------------------------------------------------
 
 
-def _outer_folds(groups, target_kind, subjects, n_valid):
+def _outer_folds(groups, target_kind, n_valid):
     """``[(fold, test_subject, valid_subjects or None)]`` for leave-one-subject-out."""
     uniq = list(dict.fromkeys(sorted(np.unique(groups).tolist())))
     if len(uniq) < 3:
@@ -831,7 +834,7 @@ def _source_model(kind, path, store, settings, extra_params, random_state, log):
     if kind == "simulated":
         data = _simulate(settings["sim_source_subjects"], settings["sim_nights"],
                          settings["sim_epochs_per_night"], (SIMULATED_SOURCE_CHANNEL,),
-                         random_state, "source")
+                         random_state)
         what = "simulated source cohort"
     else:
         from skseqsleep.datasets import load_mass
@@ -1006,7 +1009,7 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     n_subjects = len(np.unique(first_groups))
     if resolved.get("n_valid_subjects") is None:
         resolved = {**resolved, "n_valid_subjects": _default_n_valid(n_subjects)}
-    folds = _outer_folds(first_groups, tgt_kind, subjects, resolved["n_valid_subjects"])
+    folds = _outer_folds(first_groups, tgt_kind, resolved["n_valid_subjects"])
     log(f"target: {len(blocks)} channel(s) {[c for c, _ in blocks]}, {n_subjects} subjects, "
         f"{len(first_groups)} epochs, {len(folds)} folds x {len(strategies)} strategies")
 
@@ -1214,11 +1217,3 @@ def _write_plots(result: StudyResult, root: Path, plot_recording, log):
         _save_fig(fig, root / f"hypnogram__{_slug(rec)}__{_slug(ch)}.png")
         plt.close(fig)
     log(f"figures written to {root}")
-
-
-def _strategy_rows_for_docs() -> list[tuple[str, str, str]]:
-    """(key, label, trainable_parts) of each strategy, for the documentation."""
-    return [(s.key, s.label, repr(s.trainable_parts) if s.pretrained else "'all' (no warm start)")
-            for s in STRATEGIES.values()]
-
-

@@ -179,6 +179,12 @@ def test_store_refuses_different_arguments_and_names_the_difference(tmp_path):
     assert manifest["arguments"]["max_epochs"] == 2
 
 
+def test_store_refuses_a_file_as_output_folder(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(StudyArgumentsError, match="is a file"):
+        ResultStore(tmp_path / "f").claim({"a": 1})
+
+
 def test_store_refuses_a_foreign_non_empty_folder(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(StudyArgumentsError, match="not empty and holds no study.json"):
@@ -388,3 +394,21 @@ def test_saved_source_model_gives_the_same_direct_transfer(reference, tmp_path):
     ref = {k: v for k, v in _predictions(ref_out).items() if k[0] == "direct"}
     assert _predictions(out) == ref
     assert not (out / "source_model.pt").exists()  # nothing pretrained here
+
+
+def test_sc20_target_uses_the_published_inner_split_and_others_loso():
+    from skseqsleep.study import _outer_folds
+
+    groups = np.repeat(np.arange(20), 3)
+    folds = _outer_folds(groups, "sleep-edf", n_valid=4)
+    assert [f[1] for f in folds] == list(range(20))
+    assert sorted(folds[0][2]) == [2, 9, 10, 13]  # subject_index 3, 10, 11, 14 of fold 1
+    # another subject set, or another dataset: leave-one-subject-out, validation drawn later
+    folds = _outer_folds(np.repeat(np.arange(1, 21), 2), "sleep-edf", n_valid=4)
+    assert [f[1] for f in folds] == list(range(1, 21)) and folds[0][2] is None
+    folds = _outer_folds(np.array(["b", "a", "c", "a"]), "simulated", n_valid=1)
+    assert folds == [(1, "a", None), (2, "b", None), (3, "c", None)]
+    with pytest.raises(StudyInputError, match="at least 3 subjects"):
+        _outer_folds(np.array(["a", "b"]), "simulated", n_valid=1)
+    with pytest.raises(StudyInputError, match="n_valid_subjects=2 leaves no training"):
+        _outer_folds(np.array(["a", "b", "c"]), "simulated", n_valid=2)
