@@ -4,6 +4,7 @@ failing clearly without them, and the reStructuredText tables of docs/dreams_stu
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from skseqsleep.study import STRATEGIES, TableRow
@@ -93,3 +94,46 @@ def test_rst_tables(example):
                         "   * - direct transfer\n     - 75.0\n     - 40.0\n")
     kappa = example.per_excerpt_table_rst(per_fold, labels, "kappa")
     assert "   * - direct transfer\n     - -0.200\n     - 0.100\n" in kappa
+
+
+@pytest.mark.slow
+def test_direct_transfer_study_on_the_real_excerpts(example, shared_dir, tmp_path, capsys):
+    """The example's direct-transfer row, run end to end on the real DREAMS excerpts, equals an
+    independent computation: per excerpt, spectrograms standardised with the 6 other excerpts
+    (the fold's training data), the checkpoint loaded by ``load_phan2019_model`` and the
+    written-out stride-1 fusion of test_pretrained_dreams (REFERENCE §5)."""
+    from sklearn.metrics import accuracy_score, cohen_kappa_score
+    from test_pretrained_dreams import _fused_predictions
+
+    from skseqsleep import SpectrogramTransformer
+    from skseqsleep.datasets import load_dreams
+    from skseqsleep.pretrained import load_phan2019_model
+
+    out, rst = tmp_path / "out", tmp_path / "tables.rst"
+    result = example.main(["--shared", str(shared_dir), "--strategies", "direct",
+                           "--output-dir", str(out), "--rst", str(rst), "--no-plots", "-q"])
+    data = load_dreams(shared_dir / "data" / "dreams")
+    net = load_phan2019_model(shared_dir / example.CHECKPOINT_SUBPATH)
+    excerpts = [f"excerpt{i}" for i in (1, 2, 4, 5, 6, 7, 8)]  # excerpt 3 is at 50 Hz
+    y_true, y_pred = [], []
+    for rec in excerpts:
+        test = data.recordings == rec
+        transformer = SpectrogramTransformer(fs=100).fit(data.X[~test])
+        y_pred.append(_fused_predictions(net, transformer.transform(data.X[test]),
+                                         data.recordings[test]))
+        y_true.append(data.y[test])
+    y_true, y_pred = np.concatenate(y_true), np.concatenate(y_pred)
+    pooled = result.predictions[("C3-A1/CZ-A1", "direct")]
+    assert list(dict.fromkeys(pooled["recordings"])) == excerpts
+    np.testing.assert_array_equal(pooled["y_true"], y_true)
+    np.testing.assert_array_equal(pooled["y_pred"], y_pred)
+    row = result.row("C3-A1/CZ-A1", "direct")
+    assert (row.n_epochs, row.n_folds) == (307, 7)
+    assert row.accuracy == pytest.approx(accuracy_score(y_true, y_pred))
+    assert row.kappa == pytest.approx(cohen_kappa_score(y_true, y_pred))
+    # the RST file carries the same pooled row and one column per test excerpt
+    text = rst.read_text()
+    assert (f"   * - direct transfer\n     - {100 * accuracy_score(y_true, y_pred):.1f}\n"
+            f"     - {cohen_kappa_score(y_true, y_pred):.3f}\n") in text
+    assert "     - excerpt8 (53)\n" in text and "excerpt3" not in text
+    assert "direct transfer" in capsys.readouterr().out
