@@ -118,6 +118,21 @@ def per_excerpt_table_rst(per_fold, labels, metric="accuracy"):
     return _rst_table(header, body)
 
 
+def per_excerpt_text(per_fold, labels, metric="accuracy"):
+    """The same numbers as :func:`per_excerpt_table_rst`, as fixed-width text."""
+    lines = per_excerpt_table_rst(per_fold, labels, metric).splitlines()
+    rows, cells = [], []
+    for line in lines[3:]:
+        if line.startswith("   * - "):
+            cells = [line[7:]]
+            rows.append(cells)
+        elif line.startswith("     - "):
+            cells.append(line[7:])
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{r[0]:<{width}}  " + "  ".join(f"{c:>15}" for c in r[1:])
+                     for r in rows) + "\n"
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="dreams_transfer_study.py",
@@ -162,7 +177,8 @@ def main(argv=None):
     wall = time.perf_counter() - t0
     print(result.to_text())
     labels = {r.strategy: r.label for r in result.rows}
-    print(per_excerpt_table_rst(result.per_fold, labels, "accuracy"))
+    print("Accuracy (%) per test excerpt (test epochs in brackets)")
+    print(per_excerpt_text(result.per_fold, labels, "accuracy"))
     print(f"wall time {wall:.0f} s; outputs in {result.output_dir}")
     if args.rst:
         text = ["Pooled over all folds", "", pooled_table_rst(result.rows),
