@@ -122,6 +122,8 @@ def _add_study_parser(sub) -> None:
                         "published 20-fold split)")
     p.add_argument("--fetch", action="store_true",
                    help="download the Sleep-EDF files into the sleep-edf PATH first")
+    p.add_argument("--fetch-url", default=None, metavar="URL",
+                   help="a mirror of PhysioNet's Sleep-EDF folder for --fetch")
     g = p.add_argument_group(
         "training settings",
         textwrap.fill("defaults: simulated target " + ", ".join(
@@ -193,7 +195,8 @@ def _run_study_command(args: argparse.Namespace) -> int:
                 if getattr(args, opt) is not None}
     result = run_study(
         args.output_dir, source=args.source, target=args.target, channels=args.channels,
-        strategies=strategies, subjects=args.subjects, fetch=args.fetch, settings=settings,
+        strategies=strategies, subjects=args.subjects, fetch=args.fetch,
+        fetch_url=args.fetch_url, settings=settings,
         classifier_params=dict(args.classifier_params), random_state=args.random_state,
         n_jobs=args.n_jobs, scheduler=args.scheduler, torch_threads=args.threads,
         plot_recording=args.plot_recording, plots=not args.no_plots,

@@ -588,7 +588,8 @@ def _simulate(n_subjects, nights, n_epochs, channels, random_state):
                              n_epochs=n_epochs, random_state=random_state)
 
 
-def _load_target(kind, path, channels, subjects, fetch, settings, random_state, verbose=0):
+def _load_target(kind, path, channels, subjects, fetch, settings, random_state, verbose=0,
+                 fetch_url=None):
     """Return a list of ``(channel, Bunch-with-1-channel)`` blocks."""
     from sklearn.utils import Bunch
 
@@ -604,8 +605,9 @@ def _load_target(kind, path, channels, subjects, fetch, settings, random_state, 
             from skseqsleep.datasets import fetch_sleep_edf
 
             try:
+                kw = {"base_url": fetch_url} if fetch_url else {}
                 fetch_sleep_edf(subjects if subjects is not None else range(20),
-                                data_home=p, verbose=verbose)
+                                data_home=p, verbose=bool(verbose), **kw)
             except (OSError, ValueError) as exc:
                 raise StudyInputError(f"cannot download Sleep-EDF into {p}: {exc}") from exc
         if not p.is_dir():
@@ -721,7 +723,8 @@ def _run_fold_task(task: dict, X, y, groups, recordings, fs, source_model, setti
     history = [dict(h) for h in getattr(clf, "validation_history_", [])]
     return {**task, "y_true": y[test_mask], "y_pred": np.asarray(y_pred),
             "recordings": recordings[test_mask], "history": history,
-            "seconds": time.perf_counter() - t0}
+            "seconds": time.perf_counter() - t0,
+            "worker": f"{platform.node()}:{os.getpid()}"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -760,7 +763,10 @@ class _Progress:
 
 
 def _machine() -> dict:
-    info = {"node": platform.node(), "platform": platform.platform(),
+    from skseqsleep import __version__
+
+    info = {"skseqsleep": __version__, "node": platform.node(),
+            "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "python": platform.python_version()}
     try:
@@ -875,6 +881,7 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
               strategies: Sequence[str] | None = None,
               subjects: Iterable[int] | None = None,
               fetch: bool = False,
+              fetch_url: str | None = None,
               settings: Mapping[str, Any] | None = None,
               classifier_params: Mapping[str, Any] | None = None,
               random_state: int = 0,
@@ -913,7 +920,11 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         Sleep-EDF subjects (default 0..19 = Sleep-EDF-SC-20, which uses the published
         20-fold split of REFERENCE §6).
     fetch : bool, default=False
-        Download the Sleep-EDF files first (:func:`skseqsleep.datasets.fetch_sleep_edf`).
+        Download the Sleep-EDF files first (:func:`skseqsleep.datasets.fetch_sleep_edf`;
+        files already there with the right SHA-256 are not downloaded again).
+    fetch_url : str, optional
+        A mirror of PhysioNet's Sleep-EDF folder for ``fetch`` (files are checked against
+        the official checksums, so the mirror does not change results).
     settings : dict, optional
         Overrides of the study settings (:data:`SIMULATED_SETTINGS` for a simulated target,
         :data:`PAPER_SETTINGS` otherwise): ``max_epochs``, ``pretrain_max_epochs``,
@@ -996,7 +1007,7 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     }
     log(f"loading the target ({arguments['target']})")
     blocks = _load_target(tgt_kind, tgt_path, channels, subjects, fetch, resolved,
-                          int(random_state), verbose=verbose)
+                          int(random_state), verbose=verbose, fetch_url=fetch_url)
     if plot_recording is not None and plot_recording not in set(blocks[0][1].recordings):
         raise StudyInputError(
             f"--plot-recording {plot_recording!r} is not a recording of the target; it has "

@@ -118,3 +118,41 @@ def test_unknown_channel_of_real_dreams_data_exits_2(shared_dir, tmp_path, capsy
     assert "unknown channel 'EOG horizontal' for the dreams target" in err
     assert "'C3-A1/CZ-A1'" in err  # the channels the excerpts do have (C3-A1 and Cz-A1)
     assert not (tmp_path / "o").exists()
+
+
+def test_fetch_from_a_local_mirror_checks_sha256_and_errors_cleanly(shared_dir, tmp_path,
+                                                                    capsys):
+    # a real HTTP server on 127.0.0.1 serving a Sleep-EDF-like mirror: the official
+    # hypnogram of SC4001 (its SHA-256 is the official one) and a PSG file whose content is
+    # wrong, so the download must stop with a checksum error (exit 2, no traceback)
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    mirror = tmp_path / "mirror" / "sleep-cassette"
+    mirror.mkdir(parents=True)
+    shutil.copy(shared_dir / "data" / "sleep-edf" / "SC4001EC-Hypnogram.edf", mirror)
+    (mirror / "SC4001E0-PSG.edf").write_bytes(b"not the real recording")
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path / "mirror"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        code = main(["study", "--target", f"sleep-edf:{tmp_path / 'data'}", "--fetch",
+                     "--fetch-url", f"http://127.0.0.1:{server.server_port}",
+                     "--subjects", "0", "--output-dir", str(tmp_path / "out"), "-q"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"skseqsleep study: error: cannot download Sleep-EDF into "
+                          f"{tmp_path / 'data'}")
+    assert "SC4001E0-PSG.edf" in err and ("checksum" in err or "SHA-256" in err)
+    assert not (tmp_path / "data" / "sleep-cassette" / "SC4001E0-PSG.edf").exists()
+    assert not (tmp_path / "out").exists()
