@@ -327,7 +327,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
     >>> clf = SeqSleepClassifier(seq_len=4, module__n_filters=4, module__rnn_hidden=4,
     ...                          module__attention_size=4, max_epochs=1, verbose=0,
     ...                          random_state=0)
-    >>> clf.fit(X, y, recordings=np.repeat(["night1", "night2"], 20)).predict(X[:20]).shape
+    >>> nights = np.repeat(["night1", "night2"], 20)
+    >>> clf.fit(X, y, recordings=nights).predict(X[:20], recordings=nights[:20]).shape
     (20,)
     """
 

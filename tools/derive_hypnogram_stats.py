@@ -36,6 +36,28 @@ LABELS = {
 EXCLUDED_LABELS = ("Sleep stage ?", "Movement time")
 
 
+#: left edges (epochs since the last REM epoch) of the REM-refractoriness bins
+REM_EDGES = [0, 1, 2, 4, 10, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200, 240, 300]
+
+
+def epochs_since_rem(night: np.ndarray) -> np.ndarray:
+    """tau per epoch: epochs since the last REM epoch, else since sleep onset, else 0."""
+    tau = np.zeros(night.size, dtype=np.int64)
+    last = None
+    asleep = False
+    onset = 0
+    for t, stage in enumerate(night):
+        if last is not None:
+            tau[t] = t - last
+        elif asleep:
+            tau[t] = t - onset
+        if stage == 4:
+            last = t
+        if not asleep and stage > 0:
+            asleep, onset = True, t
+    return tau
+
+
 def _clock(text: str) -> float:
     h, m, s = text.split(":")
     return int(h) * 3600 + int(m) * 60 + float(s)
@@ -92,6 +114,9 @@ def main() -> None:
         raise SystemExit(f"expected the 39 SC-20 hypnograms, found {len(files)}")
 
     k = args.n_bins
+    edges = np.array(REM_EDGES)
+    rem_from = np.zeros(edges.size, dtype=np.int64)
+    rem_to = np.zeros(edges.size, dtype=np.int64)
     counts = np.zeros((k, 5, 5), dtype=np.int64)
     initial = np.zeros(5, dtype=np.int64)
     stage_counts = np.zeros(5, dtype=np.int64)
@@ -115,12 +140,20 @@ def main() -> None:
         ok = (a >= 0) & (b >= 0)
         bins = np.minimum((frac[:-1] * k).astype(int), k - 1)
         np.add.at(counts, (bins[ok], a[ok], b[ok]), 1)
+        # REM refractoriness: entry into REM as a function of the time since REM
+        tau = epochs_since_rem(night)
+        nrem = ok & (a != 4)
+        which = np.searchsorted(edges, tau[:-1], side="right") - 1
+        np.add.at(rem_from, which[nrem], 1)
+        np.add.at(rem_to, which[nrem & (b == 4)], 1)
 
     pooled = counts.sum(0).astype(float)
     pooled_p = pooled / pooled.sum(1, keepdims=True)
     rowsum = counts.sum(2, keepdims=True)
     probs = (counts + args.smoothing * pooled_p) / (rowsum + args.smoothing)
 
+    overall = rem_to.sum() / rem_from.sum()
+    factor = (rem_to + args.smoothing * overall) / (rem_from + args.smoothing) / overall
     out = {
         "description": (
             "Stage statistics of the in-bed part of the 39 Sleep-EDF-SC-20 hypnograms "
@@ -145,6 +178,17 @@ def main() -> None:
         "smoothing": args.smoothing,
         "transition_counts": counts.tolist(),
         "transition_probabilities": np.round(probs, 6).tolist(),
+        "rem_refractoriness": {
+            "description": (
+                "Entries into REM from a non-REM epoch, binned by tau = epochs since the last "
+                "REM epoch (before the first REM epoch: since sleep onset, the first non-W "
+                "epoch; 0 before sleep onset). bin b holds tau in [edges[b], edges[b+1]). "
+                "factor = smoothed entry rate of the bin / overall entry rate."),
+            "bin_edges_epochs": REM_EDGES,
+            "from_non_rem": rem_from.tolist(),
+            "to_rem": rem_to.tolist(),
+            "factor": np.round(factor, 5).tolist(),
+        },
     }
     args.out.write_text(json.dumps(out, indent=1) + "\n")
     print(f"{len(files)} nights, {sum(lengths)} in-bed epochs ({n_excluded} excluded); "

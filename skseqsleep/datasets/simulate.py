@@ -22,6 +22,7 @@ import scipy.fft
 from sklearn.utils import Bunch
 
 from skseqsleep._constants import EPOCH_SECONDS, N_STAGES, STAGES
+from skseqsleep.datasets._hypnogram import ExclusionReport
 
 __all__ = ["CHANNEL_PROFILES", "make_sleep_cohort"]
 
@@ -45,6 +46,9 @@ _RMS = np.array([
     [3.0, 12.0, 8.0, 6.0, 8.0],     # theta 4-7 Hz
     [3.0, 6.0, 5.0, 10.0, 4.0],     # background delta (the N2/N3 slow waves are events)
 ])
+#: sd (per stage W, N1, N2, N3, REM) of a subject's log-multiplier of the probability of
+#: moving into that stage: gives per-night stage-proportion spreads close to SC-20's
+_STAGE_TILT_SD = np.array([0.4, 0.5, 0.2, 0.5, 0.1])
 _ALPHA_EYES_CLOSED = 20.0  # alpha RMS (µV) of a relaxed eyes-closed W epoch
 
 # --- channel profiles -------------------------------------------------------------------
@@ -54,12 +58,17 @@ _SOURCES = _SPECTRAL + ("spindles", "k_complexes", "slow_waves", "sawtooth", "ey
 _GAINS = np.array([
     # bg   beta  alpha theta delta spin  KC    SW    saw   eye
     [1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 0.04],  # C4-A1: central referential
-    [0.60, 0.90, 0.30, 0.70, 0.90, 0.40, 0.85, 0.95, 0.50, 0.30],  # Fpz-Cz: frontal bipolar
+    [0.60, 0.90, 0.30, 0.70, 0.90, 0.50, 0.85, 0.95, 0.50, 0.30],  # Fpz-Cz: frontal bipolar
     [0.20, 0.50, 0.10, 0.15, 0.40, 0.08, 0.35, 0.45, 0.10, 1.00],  # EOG: eyes + EEG leak
 ])
 _NOISE_UV = np.array([1.5, 2.0, 3.0])  # white measurement noise (µV RMS) per profile
 _EEG_PROFILES = (0, 1)  # profiles on which N3 slow waves must exceed 75 µV peak to peak
 _SLOW_WAVE_MIN_PTP = 110.0  # µV: smallest peak-to-peak of a "large" slow wave on EEG
+# The stored REM-refractoriness factors are relative to the overall REM entry rate, but the
+# time-of-night matrices already carry part of that modulation, so applying both inflates
+# REM (23.5 % instead of 20.2 %). This factor, found by simulating 100 nominal nights
+# (subject_variability=0), restores the real REM proportion and per-third proportions.
+_REM_FACTOR_CALIBRATION = 0.85
 
 
 def _load_stats() -> dict:
@@ -79,9 +88,9 @@ def _check_int(value, name: str, minimum: int = 1) -> int:
 def _check_channels(channels) -> tuple[list[int], bool]:
     if isinstance(channels, str):
         names, single = [channels], True
-    elif isinstance(channels, Sequence) and len(channels) > 0 and all(
+    elif isinstance(channels, (Sequence, np.ndarray)) and len(channels) > 0 and all(
             isinstance(c, str) for c in channels):
-        names, single = list(channels), False
+        names, single = [str(c) for c in channels], False
     else:
         raise ValueError("channels must be a profile name or a non-empty sequence of profile "
                          f"names from {list(CHANNEL_PROFILES)}, got {channels!r}")
@@ -142,10 +151,10 @@ def _subject_params(rng: np.random.Generator, sv: float) -> dict:
         "spindle_density": float(np.clip(4.0 * np.exp(0.35 * sv * z[4]), 1.0, 10.0)),
         "spindle_frequency": float(np.clip(13.0 + 0.7 * sv * z[5], 11.8, 14.8)),
         "spindle_gain": float(np.exp(0.25 * sv * z[6])),
-        "noise": float(np.exp(0.5 * sv * z[7])),
+        "noise": float(np.clip(np.exp(0.5 * sv * z[7]), 0.4, 2.5)),
         "slow_wave_coverage": float(np.exp(0.2 * sv * z[8])),
         "rem_density": float(np.exp(0.3 * sv * z[9])),
-        "stage_tilt": (0.3 * sv * rng.standard_normal(N_STAGES)).tolist(),
+        "stage_tilt": (sv * _STAGE_TILT_SD * rng.standard_normal(N_STAGES)).tolist(),
         "channel_gain": np.exp(0.1 * sv * rng.standard_normal(len(CHANNEL_PROFILES))).tolist(),
     }
 
@@ -163,15 +172,26 @@ def _simulate_hypnograms(stats: dict, tilts: np.ndarray, uniforms: np.ndarray,
                          initial_u: np.ndarray) -> np.ndarray:
     """Run the time-inhomogeneous chain for every night at once.
 
-    ``tilts`` (n_nights, 5) multiply the probability of moving into (or staying in) each stage
-    by ``exp(tilt)`` before renormalising rows; ``uniforms`` (n_nights, length) drive the steps.
+    ``tilts`` (n_nights, 5) multiply the probability of moving into each stage from another
+    by ``exp(tilt)``; the exits of each row are renormalised to their original total, so
+    the probability of staying (the dwell time) is unchanged; ``uniforms`` (n_nights, length) drive the steps.
     The transition matrix at fraction ``t / length`` of the night is the linear interpolation
-    between the two nearest bin centres of the stored matrices.
+    between the two nearest bin centres of the stored matrices. From a non-REM stage, the
+    probability of entering REM is then multiplied by the stored REM-refractoriness factor
+    of the time since the last REM epoch (since sleep onset before the first REM epoch), and
+    the row renormalised: this is what makes NREM-REM cycles of realistic length.
     """
     probs = np.asarray(stats["transition_probabilities"], dtype=float)  # (bins, 5, 5)
     n_bins = probs.shape[0]
-    p = probs[None] * np.exp(tilts)[:, None, None, :]
-    p /= p.sum(-1, keepdims=True)
+    refractory = stats["rem_refractoriness"]
+    edges = np.asarray(refractory["bin_edges_epochs"])
+    factor = _REM_FACTOR_CALIBRATION * np.asarray(refractory["factor"], dtype=float)
+    # tilt which stage follows a stage change; the self-transitions (dwell times) stay
+    eye = np.eye(N_STAGES, dtype=bool)
+    off = np.where(eye, 0.0, probs[None] * np.exp(tilts)[:, None, None, :])
+    off *= (1.0 - np.diagonal(probs, axis1=1, axis2=2))[None, :, :, None] / off.sum(
+        -1, keepdims=True)
+    p = np.where(eye, probs[None], off)
     init = np.asarray(stats["initial_stage_counts"], dtype=float)
     init_cum = np.cumsum(init / init.sum())
     n_nights, length = uniforms.shape
@@ -179,15 +199,25 @@ def _simulate_hypnograms(stats: dict, tilts: np.ndarray, uniforms: np.ndarray,
     state = np.minimum(np.searchsorted(init_cum, initial_u, side="right"), N_STAGES - 1)
     stages[:, 0] = state
     rows = np.arange(n_nights)
+    last_rem = np.where(state == _REM, 0, -1)
+    onset = np.where(state != _W, 0, -1)
     for t in range(1, length):
         x = min(max((t - 1) / length * n_bins - 0.5, 0.0), n_bins - 1.0)
         b0 = int(x)
         b1 = min(b0 + 1, n_bins - 1)
         w = x - b0
         row = (1 - w) * p[rows, b0, state] + w * p[rows, b1, state]
+        prev = t - 1
+        tau = np.where(last_rem >= 0, prev - last_rem, np.where(onset >= 0, prev - onset, 0))
+        scale = np.where(state == _REM, 1.0,
+                         factor[np.searchsorted(edges, tau, side="right") - 1])
+        row[:, _REM] *= scale
         cum = np.cumsum(row, axis=1)
+        cum /= cum[:, -1:]
         state = np.minimum((uniforms[:, t, None] >= cum).sum(1), N_STAGES - 1)
         stages[:, t] = state
+        last_rem = np.where(state == _REM, t, last_rem)
+        onset = np.where((onset < 0) & (state != _W), t, onset)
     return stages
 
 
@@ -520,7 +550,7 @@ def make_sleep_cohort(
 
     Returns
     -------
-    data : sklearn.utils.Bunch
+    sklearn.utils.Bunch
         The dataset Bunch of ``CONTRIBUTING.rst``:
 
         - ``X`` : float32 ``(n_subjects * n_nights * n_epochs, 30 * fs)`` for one profile
@@ -531,12 +561,18 @@ def make_sleep_cohort(
           least two digits).
         - ``recordings`` : str recording ids ``"sim-s00-n1"``, ``"sim-s00-n2"``, ...
         - ``fs`` (float), ``ch_names`` (list of profile names), ``target_names`` (stages).
-        - ``report`` : dict recording -> {reason: n_excluded}; always empty dicts here
-          (nothing is excluded from simulated nights), present for interface parity.
+        - ``report`` : :class:`~skseqsleep.datasets._hypnogram.ExclusionReport`, as for the
+          real-data loaders: every recording with all ``n_epochs`` kept and nothing
+          excluded or trimmed (there is nothing to exclude in simulated nights).
         - ``description`` : text that starts with ``"SIMULATED"``.
         - ``simulated`` : ``True``.
         - ``subject_params`` : dict subject id -> the drawn subject parameters, and
           ``night_params`` : dict recording id -> the drawn night parameters.
+
+    See Also
+    --------
+    skseqsleep.datasets.load_sleep_edf : The real Sleep-EDF recordings, same Bunch.
+    skseqsleep.datasets.load_mass : The real MASS recordings, same Bunch.
 
     Notes
     -----
@@ -544,63 +580,97 @@ def make_sleep_cohort(
     depends on the fraction of the night elapsed: the in-bed part of the 39 SC-20 nights was
     split into 10 equal fraction-of-night bins, transitions counted per bin and smoothed
     towards the whole-night matrix (pseudo-count 20); the matrix at fraction ``u`` is
-    interpolated linearly between bin centres. The first epoch is drawn from the real first
-    in-bed stages (almost always W). This reproduces the real time-of-night structure (W at
-    lights-off and before lights-on, N3 concentrated in the first third, REM in the last two
-    thirds) and the SC-20 stage proportions (W 11.8 %, N1 7.2 %, N2 46.1 %, N3 14.7 %,
-    REM 20.2 %); NREM-REM alternation emerges from the stage dwell times, but ultradian
-    (~90-min) cycles are not imposed explicitly and are less regular than in real nights.
+    interpolated linearly between bin centres. From a non-REM stage, the probability of
+    entering REM is further multiplied by a REM-refractoriness factor of the time since the
+    last REM epoch (since sleep onset before the first one), also derived from the 39 nights
+    (entry into REM is suppressed for 20-80 epochs after a REM episode and recovers after
+    about 100; the factors are scaled by 0.85, calibrated by simulation so that the REM
+    proportion stays the real one). The first epoch is drawn from the real first in-bed stages (almost always
+    W). This reproduces the real time-of-night structure (W at lights-off and before
+    lights-on, N3 concentrated in the first third, REM in the last two thirds), the SC-20
+    stage proportions (W 11.8 %, N1 7.2 %, N2 46.1 %, N3 14.7 %, REM 20.2 %) and the
+    NREM-REM cycles: with REM episodes taken as REM runs merged across gaps < 15 min, the
+    real nights have 4.2 episodes and a median of 94.5 min between episode onsets (IQR
+    79-112), 100 simulated 960-epoch nights 3.9-4.1 and 95-97 min (IQR 75-126).
 
-    **Stage signatures** (AASM Manual for the Scoring of Sleep, v2.x, visual rules; µV are
-    peak values on the C4-A1-like profile at amplitude scale 1):
+    **Stage signatures.** Source: the visual scoring rules and definitions of the AASM
+    Manual for the Scoring of Sleep and Associated Events (Berry et al., AASM, v2.x; the
+    definitions of alpha, theta, slow-wave activity, sleep spindles, K-complexes, sawtooth
+    waves, eye blinks, slow and rapid eye movements), which Sleep-EDF's R&K stages map onto
+    (REFERENCE §1: S3 + S4 = N3). µV below are peak values on the C4-A1-like profile at
+    amplitude scale 1.
 
-    - W: posterior-dominant alpha (8-12 Hz; per subject 8.3-11.7 Hz) when the eyes are
-      closed (per epoch, probability 0.6 per subject), beta / muscle activity, eye blinks
-      (80-200 µV, 0.1-0.2 s) and, with eyes open, saccades / reading-type eye movements.
-    - N1: alpha replaced by low-amplitude mixed-frequency activity dominated by theta
-      (4-7 Hz), slow rolling eye movements (0.2-0.5 Hz, 40-110 µV) in 85 % of N1 epochs.
-    - N2: sleep spindles (11-16 Hz trains of 0.5-2 s, density ~4 / min per subject,
-      maximal centrally) and K-complexes (negative sharp wave followed by a positive
-      component, >= 0.5 s in total, 70-140 µV); slow waves cover < 10 % of the epoch.
-    - N3: slow waves (single 0.6-1.7 s cycles, i.e. 0.59-1.67 Hz) of >= 110 µV peak to peak
-      on both EEG profiles cover 30-95 % of every N3 epoch (AASM: >= 20 % of the epoch
-      with 0.5-2 Hz waves > 75 µV); fewer spindles and K-complexes.
-    - REM: low-amplitude mixed-frequency EEG (theta, some alpha), sawtooth waves (trains of
-      3-7 triangular 2-5 Hz waves), rapid eye movements (rise 50-120 ms, 60-220 µV) in
-      bursts (phasic epochs) or rarely (tonic epochs).
+    - W: alpha (8-12 Hz; each subject's own frequency, 8.3-11.7 Hz), posterior-dominant
+      and present when the eyes are closed (each W epoch is eyes-closed with a
+      per-subject probability around 0.6; then alpha RMS is 20 µV, else about 4 µV);
+      beta / muscle activity (15-30 Hz); eye blinks (80-200 µV, 0.1-0.2 s; more with eyes
+      open) and, with eyes open, rapid saccades (50-200 µV); some slow eye movements when
+      drowsy.
+    - N1: alpha replaced by low-amplitude mixed-frequency activity, predominantly theta
+      (4-7 Hz); slow rolling eye movements (sinusoidal, 0.2-0.5 Hz, 40-110 µV) in 85 % of
+      N1 epochs.
+    - N2: sleep spindles (11-16 Hz, 0.5-2 s, sin²-shaped envelope, 15-40 µV, about
+      4 / min, maximal centrally), K-complexes (a negative sharp wave followed by a
+      positive component, >= 0.5 s in total, 70-140 µV, about 1 / min) and a few isolated
+      slow waves; fewer than 5 % of N2 epochs reach the N3 criterion below.
+    - N3: slow-wave activity: continuous trains of single 0.6-1.7 s cycles (0.59-1.67 Hz);
+      cycles adding up to 30-95 % of every N3 epoch are >= 110 µV peak to peak on both
+      EEG profiles whatever the subject's amplitude (AASM: N3 when >= 20 % of the epoch is
+      0.5-2 Hz waves of > 75 µV peak to peak); spindles and K-complexes are rarer.
+    - REM: low-amplitude mixed-frequency EEG (theta, some alpha); sawtooth waves (trains of
+      3-7 triangular, sharply contoured 2-5 Hz waves, 25-60 µV, maximal centrally); rapid
+      eye movements (sharp deflections, rise 50-120 ms, 80-250 µV), in bursts in phasic
+      epochs (60 %) and rarely in tonic ones.
 
-    Ongoing rhythms (1/f background, beta, alpha, theta, delta) are random-phase
-    spectral syntheses with stage-dependent RMS; transient events (spindles, K-complexes,
-    slow waves, sawtooth waves, blinks, eye movements) are explicit waveforms.
+    Ongoing rhythms (1/f background, beta, alpha, theta, delta) and the white Gaussian
+    measurement noise (1.5 / 2 / 3 µV RMS on the three profiles) are random-phase spectral
+    syntheses with stage-dependent RMS (a new complex Gaussian spectrum per epoch, shared
+    by the profiles of that epoch); transient events (spindles, K-complexes, slow waves,
+    sawtooth waves, blinks, eye movements) are explicit waveforms. Epochs are synthesised
+    independently, so the signal is not continuous across epoch boundaries.
 
-    **Channel profiles.** The same underlying sources are mixed with profile-specific gains
-    (``_GAINS`` in the source), mimicking the derivations:
+    **Channel profiles.** The same sources are mixed with profile-specific gains
+    (``_GAINS`` in the source), mimicking how the derivations differ:
 
-    - ``"C4-A1-like"``: central referential EEG: largest amplitude, strong spindles and
-      alpha, eye artefacts nearly absent.
+    - ``"C4-A1-like"``: central EEG against the mastoid (referential, long inter-electrode
+      distance): largest amplitude, strong spindles and alpha, eye movements nearly absent
+      (0.04x).
     - ``"Fpz-Cz-like"``: frontal bipolar EEG (Sleep-EDF): smaller background (0.6x), weak
-      alpha (0.3x) and spindles (0.4x), strong frontal delta / slow waves (0.95x) and
-      K-complexes, eye movements leaking in (0.3x).
-    - ``"EOG-like"``: dominated by the eye movements (blinks in W, slow rolling eye
-      movements in N1, rapid eye movements in REM) with EEG leaking in at low amplitude,
-      most of all delta (slow waves 0.45x, alpha 0.1x, spindles 0.08x).
+      alpha (0.3x) and spindles (0.5x), strong frontal delta / slow waves (0.95x) and
+      K-complexes (0.85x), eye movements leaking in (0.3x).
+    - ``"EOG-like"``: dominated by the eye movements (blinks and saccades in W, slow
+      rolling eye movements in N1, rapid eye movements in REM) with EEG leaking in at low
+      amplitude, most of all delta (slow waves 0.45x, delta 0.4x, alpha 0.1x, spindles
+      0.08x).
 
-    Each profile adds its own white measurement noise (1.5 / 2 / 3 µV RMS). A classifier
-    trained on one profile therefore transfers imperfectly to another, worst to EOG.
+    A classifier trained on one profile therefore transfers imperfectly to another, worst
+    to EOG (log band powers + logistic regression trained on 4 C4-A1-like subjects, five
+    seeds: accuracy 0.86-0.92 on 2 new C4-A1-like subjects, 0.71-0.85 on their Fpz-Cz-like
+    signals, 0.17-0.45 on their EOG-like signals; trained and tested on EOG-like: 0.76-0.93).
 
-    **Variability** (at ``subject_variability=1``; scaled linearly in the log / offset
-    domain): per subject an overall amplitude factor (log-normal, sd 0.25), alpha
-    frequency (10 +- 0.9 Hz) and strength (log sd 0.4), eyes-closed probability in W, spindle
-    density (4 / min, log sd 0.35), frequency (13 +- 0.7 Hz) and amplitude, noise level (log
-    sd 0.5), slow-wave coverage, REM density, per-profile electrode gain (log sd 0.1) and a
-    stage-proportion tilt (the probability of entering each stage multiplied by
-    ``exp(N(0, 0.3))``). Per night: amplitude (log sd 0.07), noise (log sd 0.15) and a
-    smaller stage tilt (sd 0.12). Every epoch also jitters its rhythm amplitudes (log sd 0.2).
+    **Variability** (at ``subject_variability=1``; every spread scales linearly with it):
+    per subject an overall amplitude factor (log-normal, log sd 0.25), alpha frequency
+    (10 +- 0.9 Hz) and strength (log sd 0.4), eyes-closed probability in W (0.6 +- 0.2),
+    spindle density (4 / min, log sd 0.35), frequency (13 +- 0.7 Hz) and amplitude (log sd
+    0.25), noise level (log sd 0.5, within 0.4-2.5x), slow-wave coverage (log sd 0.2),
+    REM eye-movement and sawtooth density (log sd 0.3), per-profile electrode gain (log sd
+    0.1) and stage proportions (the probability of moving into each stage from another
+    multiplied by ``exp(N(0, sd))``, sd 0.4 / 0.5 / 0.2 / 0.5 / 0.1 for W / N1 / N2 / N3 /
+    REM, with the exits of each stage renormalised so that dwell times are unchanged).
+    Per night: amplitude (log sd 0.07), noise (log sd 0.15) and stage proportions (sd
+    0.12 for every stage). Per-night stage-proportion sd over 60 simulated nights: W 0.055,
+    N1 0.021, N2 0.079, N3 0.060, REM 0.084 (real SC-20: 0.079, 0.042, 0.098, 0.082,
+    0.047). Every epoch also jitters its
+    rhythm amplitudes (log sd 0.2). ``subject_params`` and ``night_params`` hold the values.
 
-    **Speed and memory.** Fully vectorised over epochs within a night; the only memory of the
-    size of the output is ``X`` itself (temporaries are per night). Measured on the 2-core
-    development machine: 20 subjects x 2 nights x 960 epochs x 2 profiles (76 800
-    epoch-channels, 0.92 GB float32) in about 5 s; see ``benchmarks/`` for the script.
+    **Speed and memory.** Vectorised over the epochs of a night (one loop iteration per
+    night, per profile). Besides ``X`` only per-night temporaries are allocated (peak
+    resident memory 1.08 x the size of ``X``). Measured with
+    ``benchmarks/bench_make_sleep_cohort.py`` on the 2-core development machine: 20
+    subjects x 2 nights x 960 epochs x 2 profiles (76 800 epoch-channels, 0.92 GB) take
+    4.2-5.3 s of CPU time, of which about 1.6 s is the kernel providing X's 0.92 GB of
+    fresh memory; wall-clock 5.2 s at load 3.7, up to 13 s when the 2 cores were shared
+    at load 5. ``n_jobs=2`` only helps when a second core is actually free.
 
     Examples
     --------
@@ -611,8 +681,10 @@ def make_sleep_cohort(
     ((400, 2, 3000), dtype('float32'))
     >>> sorted(set(data.y.tolist()))
     [0, 1, 2, 3, 4]
-    >>> data.recordings[0], data.groups[0], data.simulated
-    ('sim-s00-n1', 'sim-s00', True)
+    >>> print(data.recordings[0], data.groups[0], data.ch_names, data.simulated)
+    sim-s00-n1 sim-s00 ['C4-A1-like', 'EOG-like'] True
+    >>> data.description[:9]
+    'SIMULATED'
     """
     n_subjects = _check_int(n_subjects, "n_subjects")
     n_nights = _check_int(n_nights, "n_nights")
@@ -683,6 +755,15 @@ def make_sleep_cohort(
     if forced:
         description += (f" To contain all five stages, one epoch each was relabelled to "
                         f"{', '.join(forced)}.")
+    report = ExclusionReport()
+    for rec in recording_ids:
+        report.add(rec, kept=n_epochs, excluded={}, trimmed={},
+                   notes=["simulated by make_sleep_cohort: nothing excluded"])
+    if forced:
+        report.add(recording_ids[-1], kept=n_epochs, excluded={}, trimmed={}, notes=[
+            "simulated by make_sleep_cohort: nothing excluded",
+            (f"cohort-wide, one epoch each was relabelled to {', '.join(forced)} so that all "
+            "five stages occur")])
     return Bunch(
         X=X,
         y=y,
@@ -691,7 +772,7 @@ def make_sleep_cohort(
         fs=fs,
         ch_names=ch_names,
         target_names=list(STAGES),
-        report={r: {} for r in recording_ids},
+        report=report,
         description=description,
         simulated=True,
         subject_params=dict(zip(subject_ids, subjects)),

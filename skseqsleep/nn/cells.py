@@ -24,7 +24,20 @@ __all__ = ["BNLSTM", "GRU", "LSTM", "BidirectionalRNN", "StepBatchNorm", "make_c
 CELLS = ("gru", "lstm", "bnlstm")
 
 
-class GRU(nn.Module):
+class _TorchRNN(nn.Module):
+    """One-layer ``batch_first`` torch RNN (``_torch_rnn``) returning only its output sequence."""
+
+    _torch_rnn: type[nn.RNNBase]
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.rnn = self._torch_rnn(input_size, hidden_size, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rnn(x)[0]
+
+
+class GRU(_TorchRNN):
     """Gated recurrent unit over a whole sequence (the paper's cell, REFERENCE §3).
 
     A thin wrapper of :class:`torch.nn.GRU` (one layer, ``batch_first``) that returns only the
@@ -44,15 +57,10 @@ class GRU(nn.Module):
     torch.Size([3, 29, 64])
     """
 
-    def __init__(self, input_size: int, hidden_size: int) -> None:
-        super().__init__()
-        self.rnn = nn.GRU(input_size, hidden_size, batch_first=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rnn(x)[0]
+    _torch_rnn = nn.GRU
 
 
-class LSTM(nn.Module):
+class LSTM(_TorchRNN):
     """Plain LSTM over a whole sequence (wrapper of :class:`torch.nn.LSTM`, ``batch_first``).
 
     Parameters
@@ -69,12 +77,7 @@ class LSTM(nn.Module):
     torch.Size([3, 29, 64])
     """
 
-    def __init__(self, input_size: int, hidden_size: int) -> None:
-        super().__init__()
-        self.rnn = nn.LSTM(input_size, hidden_size, batch_first=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rnn(x)[0]
+    _torch_rnn = nn.LSTM
 
 
 class StepBatchNorm(nn.Module):

@@ -1,0 +1,37 @@
+"""
+Staging real EEG with the authors' pretrained checkpoint
+========================================================
+
+The authors of SeqSleepNet released networks pretrained on the 200 subjects of MASS
+(TensorFlow checkpoints). :class:`~skseqsleep.SeqSleepClassifier` loads them without
+TensorFlow (``warm_start_from``, with the released BN-LSTM cells) and, with
+``trainable_parts=()``, uses them as they are ("direct transfer"). Here one DREAMS excerpt
+(30 min of C3-A1 EEG with an expert hypnogram) is staged. The checkpoint and the DREAMS
+files must be downloaded from their authors (they are not shipped with the package); this
+example is not executed when the documentation is built.
+"""
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
+from skseqsleep.datasets import load_dreams
+from skseqsleep.model_selection import sleep_metrics
+from skseqsleep.plotting import plot_hypnogram
+
+checkpoint = Path("~/models/phan2019-mass/1chan_eeg/pretrained_model.ckpt").expanduser()
+data = load_dreams(Path("~/data/dreams").expanduser())
+
+# %%
+# Standardise the spectrograms with all excerpts but the first, then stage the first.
+test = data.recordings == data.recordings[0]
+transformer = SpectrogramTransformer(fs=data.fs).fit(data.X[~test])
+clf = SeqSleepClassifier(warm_start_from=checkpoint, cell="bnlstm", trainable_parts=(),
+                         verbose=0)
+clf.fit(transformer.transform(data.X[~test]), data.y[~test], recordings=data.recordings[~test])
+y_pred = clf.predict(transformer.transform(data.X[test]), recordings=data.recordings[test])
+print({k: round(v, 3) for k, v in sleep_metrics(data.y[test], y_pred).items()
+       if k in ("accuracy", "kappa", "macro_f1")})
+plot_hypnogram(data.y[test], y_pred, title=f"{data.recordings[0]}: expert vs checkpoint")
+plt.tight_layout()

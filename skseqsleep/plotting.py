@@ -1,0 +1,321 @@
+"""Plots for sleep staging results: hypnograms, confusion matrices and finetuning curves.
+
+matplotlib is an optional dependency (``pip install skseqsleep[plot]``); it is imported when a
+function of this module is called, not when the module is imported. Every function draws into
+a given :class:`matplotlib.axes.Axes` (or a new figure when ``ax`` is None) and returns the axes,
+so that the plots can be combined and restyled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from skseqsleep._constants import EPOCH_SECONDS, STAGES
+
+__all__ = ["plot_confusion_matrix", "plot_finetuning_curves", "plot_hypnogram"]
+
+#: Vertical order of the stages in a hypnogram, top to bottom (the clinical convention:
+#: Wake on top, REM just below it, then the deepening NREM stages).
+HYPNOGRAM_ORDER = ("W", "REM", "N1", "N2", "N3")
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "skseqsleep.plotting needs matplotlib; install it with "
+            "`pip install skseqsleep[plot]`") from exc
+    return plt
+
+
+def _new_axes(ax, figsize):
+    if ax is not None:
+        return ax
+    plt = _pyplot()
+    _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _as_stage_array(y, name: str) -> np.ndarray:
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of stage labels (one per 30-s epoch); "
+                         f"got an array of shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise ValueError(f"{name} must hold integer stage labels 0..{len(STAGES) - 1} "
+                             f"({', '.join(STAGES)}); got dtype {arr.dtype}")
+    bad = (arr < 0) | (arr >= len(STAGES))
+    if np.any(bad):
+        raise ValueError(f"{name} must hold stage labels 0..{len(STAGES) - 1} "
+                         f"({', '.join(STAGES)}); found {sorted(set(arr[bad].tolist()))}")
+    return arr.astype(np.int64)
+
+
+def hypnogram_levels(y) -> np.ndarray:
+    """Map stage labels 0..4 to the vertical levels of a hypnogram plot.
+
+    Level 4 is the top of the plot (Wake) and level 0 the bottom (N3), in the order
+    :data:`HYPNOGRAM_ORDER`.
+
+    Parameters
+    ----------
+    y : array-like of int, shape (n_epochs,)
+        Stage labels (0=W, 1=N1, 2=N2, 3=N3, 4=REM).
+
+    Returns
+    -------
+    levels : ndarray of int, shape (n_epochs,)
+
+    Examples
+    --------
+    >>> from skseqsleep.plotting import hypnogram_levels
+    >>> hypnogram_levels([0, 1, 2, 3, 4]).tolist()
+    [4, 2, 1, 0, 3]
+    """
+    y = _as_stage_array(y, "y")
+    top_to_bottom = [STAGES.index(s) for s in HYPNOGRAM_ORDER]
+    level_of_label = np.empty(len(STAGES), dtype=np.int64)
+    for rank, label in enumerate(top_to_bottom):
+        level_of_label[label] = len(STAGES) - 1 - rank
+    return level_of_label[y]
+
+
+def plot_hypnogram(y_true, y_pred=None, *, epoch_seconds: float = EPOCH_SECONDS,
+                   ax=None, title: str | None = None, labels: Sequence[str] = ("true",
+                                                                                "predicted")):
+    """Plot a hypnogram (stage against time), optionally with a predicted one on top.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n_epochs,)
+        The scored stages of one recording, one per 30-s epoch, in time order.
+    y_pred : array-like of int, shape (n_epochs,), optional
+        Predicted stages of the same epochs, drawn as a second line.
+    epoch_seconds : float, default=30
+        Length of an epoch; the time axis is in hours from the first epoch.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure is made when None.
+    title : str, optional
+        Axes title.
+    labels : pair of str, default=("true", "predicted")
+        Legend entries of the two lines.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        ``ax.lines[0]`` is the scored hypnogram, ``ax.lines[1]`` the predicted one; their
+        y-data are the levels of :func:`hypnogram_levels` (one point per epoch start, plus
+        one closing point at the end of the last epoch).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skseqsleep.plotting import plot_hypnogram
+    >>> ax = plot_hypnogram([0, 0, 1, 2, 2, 3, 4], [0, 1, 1, 2, 2, 3, 0])
+    >>> len(ax.lines)
+    2
+    """
+    y_true = _as_stage_array(y_true, "y_true")
+    series = [(y_true, labels[0])]
+    if y_pred is not None:
+        y_pred = _as_stage_array(y_pred, "y_pred")
+        if y_pred.shape != y_true.shape:
+            raise ValueError(f"y_pred has {y_pred.size} epochs but y_true has {y_true.size}; "
+                             "a hypnogram compares the same epochs")
+        series.append((y_pred, labels[1]))
+    if y_true.size == 0:
+        raise ValueError("y_true is empty: a hypnogram needs at least one epoch")
+    if not epoch_seconds > 0:
+        raise ValueError(f"epoch_seconds must be positive; got {epoch_seconds}")
+    ax = _new_axes(ax, (10, 3))
+    n = y_true.size
+    hours = np.arange(n + 1) * epoch_seconds / 3600.0
+    styles = [{"color": "black", "lw": 1.2}, {"color": "tab:red", "lw": 0.9, "alpha": 0.8}]
+    for (y, label), style in zip(series, styles):
+        levels = hypnogram_levels(y)
+        ax.step(hours, np.append(levels, levels[-1]), where="post", label=label, **style)
+    ax.set_yticks(range(len(STAGES)))
+    ax.set_yticklabels(HYPNOGRAM_ORDER[::-1])
+    ax.set_ylim(-0.5, len(STAGES) - 0.5)
+    ax.set_xlim(0, hours[-1])
+    ax.set_xlabel("time (h)")
+    ax.set_ylabel("stage")
+    if title:
+        ax.set_title(title)
+    if len(series) > 1:
+        ax.legend(loc="upper right", fontsize="small")
+    return ax
+
+
+def plot_confusion_matrix(cm, *, normalize: bool = True, ax=None, title: str | None = None,
+                          stage_names: Sequence[str] = STAGES, cmap: str = "Blues"):
+    """Draw a 5x5 stage confusion matrix (rows: scored stage, columns: predicted stage).
+
+    Parameters
+    ----------
+    cm : array-like of int, shape (n_stages, n_stages)
+        Counts; ``cm[i, j]`` = epochs of scored stage i predicted as stage j.
+    normalize : bool, default=True
+        Colour by row-normalised fractions (per-stage sensitivity on the diagonal). Cells are
+        always annotated with the counts, and with the row percentage when normalised.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure is made when None.
+    title : str, optional
+        Axes title.
+    stage_names : sequence of str, default=STAGES
+        Tick labels.
+    cmap : str, default="Blues"
+        Colour map.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        ``ax.texts`` holds one annotation per cell, row by row.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skseqsleep.plotting import plot_confusion_matrix
+    >>> ax = plot_confusion_matrix(np.diag([5, 1, 9, 3, 4]))
+    >>> ax.texts[0].get_text().splitlines()[0]
+    '5'
+    """
+    cm = np.asarray(cm)
+    k = len(stage_names)
+    if cm.shape != (k, k):
+        raise ValueError(f"cm must be a ({k}, {k}) matrix of counts (rows: scored stage, "
+                         f"columns: predicted stage); got shape {cm.shape}")
+    if np.any(cm < 0):
+        raise ValueError("cm holds negative counts")
+    ax = _new_axes(ax, (4.2, 3.8))
+    row_sums = cm.sum(axis=1, keepdims=True)
+    frac = np.divide(cm, row_sums, out=np.zeros(cm.shape, dtype=float), where=row_sums > 0)
+    values = frac if normalize else cm
+    im = ax.imshow(values, cmap=cmap, vmin=0, vmax=1 if normalize else max(cm.max(), 1))
+    threshold = (1 if normalize else max(cm.max(), 1)) / 2
+    for i in range(k):
+        for j in range(k):
+            text = f"{int(cm[i, j])}"
+            if normalize:
+                text += f"\n{100 * frac[i, j]:.0f}%"
+            ax.text(j, i, text, ha="center", va="center", fontsize="small",
+                    color="white" if values[i, j] > threshold else "black")
+    ax.set_xticks(range(k))
+    ax.set_xticklabels(stage_names)
+    ax.set_yticks(range(k))
+    ax.set_yticklabels(stage_names)
+    ax.set_xlabel("predicted stage")
+    ax.set_ylabel("scored stage")
+    if title:
+        ax.set_title(title)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+def mean_curve(histories: Sequence[Sequence[Mapping[str, Any]]], key: str = "valid_acc"):
+    """Average validation curves of several folds at each training step.
+
+    Parameters
+    ----------
+    histories : sequence of sequences of dict
+        One validation history per fold, each a list of dicts with at least ``step`` and
+        ``key`` (the ``validation_history_`` of a fitted
+        :class:`~skseqsleep.SeqSleepClassifier`).
+    key : str, default="valid_acc"
+        The value to average.
+
+    Returns
+    -------
+    steps : ndarray of int
+        The sorted union of the steps of all folds.
+    mean : ndarray of float
+        Mean of ``key`` over the folds that validated at that step (folds stopped early
+        do not contribute after their last validation).
+    n_folds : ndarray of int
+        How many folds contributed to each step.
+
+    Examples
+    --------
+    >>> from skseqsleep.plotting import mean_curve
+    >>> h1 = [{"step": 10, "valid_acc": 0.5}, {"step": 20, "valid_acc": 0.7}]
+    >>> h2 = [{"step": 10, "valid_acc": 0.3}]
+    >>> steps, mean, n = mean_curve([h1, h2])
+    >>> steps.tolist(), mean.tolist(), n.tolist()
+    ([10, 20], [0.4, 0.7], [2, 1])
+    """
+    sums: dict[int, float] = {}
+    counts: dict[int, int] = {}
+    for h in histories:
+        for i, rec in enumerate(h):
+            if "step" not in rec or key not in rec:
+                raise ValueError(f"validation history entry {i} lacks 'step' or {key!r}: "
+                                 f"{dict(rec)}")
+            step = int(rec["step"])
+            sums[step] = sums.get(step, 0.0) + float(rec[key])
+            counts[step] = counts.get(step, 0) + 1
+    steps = np.array(sorted(sums), dtype=np.int64)
+    mean = np.array([sums[s] / counts[s] for s in steps], dtype=float)
+    n = np.array([counts[s] for s in steps], dtype=np.int64)
+    return steps, mean, n
+
+
+def plot_finetuning_curves(curves: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]], *,
+                           key: str = "valid_acc", ax=None, title: str | None = None):
+    """Validation accuracy against training step, one line per strategy (TBME 2020, Fig. 3).
+
+    Parameters
+    ----------
+    curves : mapping of str to list of validation histories
+        For each strategy label, the validation history of every fold (see
+        :func:`mean_curve`); the line is the mean over folds at each step. Strategies whose
+        histories are all empty (direct transfer: no training) are skipped.
+    key : str, default="valid_acc"
+        Which value of the history to draw (``"valid_loss"`` also works).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure is made when None.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        One line per drawn strategy, labelled with the strategy.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skseqsleep.plotting import plot_finetuning_curves
+    >>> hist = [{"step": 10, "valid_acc": 0.6}, {"step": 20, "valid_acc": 0.8}]
+    >>> ax = plot_finetuning_curves({"softmax": [hist], "direct transfer": [[]]})
+    >>> [line.get_label() for line in ax.lines]
+    ['softmax']
+    """
+    if not isinstance(curves, Mapping):
+        raise TypeError("curves must be a mapping {strategy: [history of each fold]}; "
+                        f"got {type(curves).__name__}")
+    ax = _new_axes(ax, (6, 4))
+    for label, histories in curves.items():
+        steps, mean, _ = mean_curve(histories, key=key)
+        if steps.size == 0:
+            continue
+        ax.plot(steps, 100 * mean if key.endswith("acc") else mean, marker=".", ms=3,
+                label=label)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("validation accuracy (%)" if key.endswith("acc") else key)
+    if title:
+        ax.set_title(title)
+    if ax.lines:
+        ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return ax

@@ -1,0 +1,1230 @@
+"""The deep transfer-learning study of Phan et al. (TBME 2020) as one function.
+
+:func:`run_study` pretrains (or loads) a source model, then, for every target channel and every
+finetuning strategy (REFERENCE §4: direct transfer, softmax, softmax + ARNN, softmax + SeqRNN,
+entire network) and the from-scratch baseline, runs leave-one-subject-out cross-validation with
+an inner subject-wise validation split, pools the predictions of all folds and computes the
+metrics of REFERENCE §6 (accuracy, Cohen's kappa, macro F1, macro sensitivity, macro
+specificity). The command line ``skseqsleep study`` (:mod:`skseqsleep.cli`) is a thin layer over
+it.
+
+Every (channel, strategy, fold) result is stored in ``output_dir`` as soon as it is finished
+(written to a temporary file, then renamed), so that a killed run restarted with the same
+arguments skips finished work and ends with the same table. The arguments that change results
+are fingerprinted in ``output_dir/study.json``; different arguments in the same folder raise
+:class:`StudyArgumentsError`.
+
+Folds run through :mod:`joblib` (``n_jobs``), or on a Dask cluster through joblib's ``dask``
+backend (``scheduler``). Each fold's ``random_state`` is derived from ``(random_state, fold)``
+only, so results do not depend on execution order or on the worker that ran the fold.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skseqsleep._constants import N_STAGES, STAGES
+
+__all__ = [
+    "STRATEGIES",
+    "Strategy",
+    "StudyArgumentsError",
+    "StudyInputError",
+    "StudyResult",
+    "parse_data_spec",
+    "pooled_metrics",
+    "run_study",
+    "sleepedf_sc20_folds",
+]
+
+STORE_VERSION = 1
+
+# --------------------------------------------------------------------------------------------
+# Strategies
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One row of the study table.
+
+    Attributes
+    ----------
+    key : str
+        Short name used on the command line and in file names.
+    label : str
+        Row label of the table (the paper's wording).
+    trainable_parts : tuple of str or "all"
+        Passed to :class:`~skseqsleep.SeqSleepClassifier` (``()`` = direct transfer).
+    pretrained : bool
+        Whether the network starts from the source model (False: trained from scratch).
+    """
+
+    key: str
+    label: str
+    trainable_parts: Any
+    pretrained: bool = True
+
+
+#: The strategies, in the order of the paper's tables (REFERENCE §6).
+STRATEGIES: dict[str, Strategy] = {s.key: s for s in (
+    Strategy("all", "finetune entire network", "all"),
+    Strategy("softmax+arnn", "finetune softmax + ARNN", ("softmax", "arnn")),
+    Strategy("softmax+seqrnn", "finetune softmax + SeqRNN", ("softmax", "seqrnn")),
+    Strategy("softmax", "finetune softmax", ("softmax",)),
+    Strategy("direct", "direct transfer", ()),
+    Strategy("scratch", "SeqSleepNet from scratch", "all", pretrained=False),
+)}
+
+METRICS = ("accuracy", "kappa", "macro_f1", "macro_sensitivity", "macro_specificity")
+_METRIC_HEADERS = {"accuracy": "acc (%)", "kappa": "kappa", "macro_f1": "MF1 (%)",
+                   "macro_sensitivity": "sens (%)", "macro_specificity": "spec (%)"}
+
+
+class StudyInputError(ValueError):
+    """Wrong study arguments or unusable data (wrong path, unknown channel...)."""
+
+
+class StudyArgumentsError(StudyInputError):
+    """The output folder holds a study run with different arguments."""
+
+
+# --------------------------------------------------------------------------------------------
+# Data specifications
+# --------------------------------------------------------------------------------------------
+
+_SOURCE_KINDS = ("simulated", "mass", "checkpoint", "model")
+_TARGET_KINDS = ("simulated", "sleep-edf", "dreams")
+
+
+def parse_data_spec(spec: str, role: str) -> tuple[str, str | None]:
+    """Split ``"kind:PATH"`` (or ``"simulated"``) into ``(kind, path)``.
+
+    Parameters
+    ----------
+    spec : str
+        ``"simulated"``, or a kind and a path separated by the first colon.
+    role : {"source", "target"}
+        Which kinds are allowed: source ``simulated``, ``mass:PATH``, ``checkpoint:PATH``,
+        ``model:PATH``; target ``simulated``, ``sleep-edf:PATH``, ``dreams:PATH``.
+
+    Returns
+    -------
+    kind : str
+    path : str or None
+        The path with ``~`` expanded (None for ``simulated``).
+
+    Examples
+    --------
+    >>> from skseqsleep.study import parse_data_spec
+    >>> parse_data_spec("sleep-edf:/data/sleep-edfx", "target")
+    ('sleep-edf', '/data/sleep-edfx')
+    >>> parse_data_spec("simulated", "source")
+    ('simulated', None)
+    """
+    kinds = _SOURCE_KINDS if role == "source" else _TARGET_KINDS
+    examples = ", ".join("simulated" if k == "simulated" else f"{k}:PATH" for k in kinds)
+    if not isinstance(spec, str) or not spec:
+        raise StudyInputError(f"--{role} must be one of {examples}; got {spec!r}")
+    kind, sep, path = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind not in kinds:
+        raise StudyInputError(f"unknown --{role} {spec!r}: expected one of {examples}")
+    if kind == "simulated":
+        if sep and path:
+            raise StudyInputError(f"--{role} simulated takes no path; got {spec!r}")
+        return kind, None
+    if not path:
+        raise StudyInputError(f"--{role} {kind} needs a path: {kind}:PATH; got {spec!r}")
+    return kind, os.path.expanduser(path)
+
+
+def sleepedf_sc20_folds() -> list[dict]:
+    """The published 20-fold split of Sleep-EDF-SC-20 (REFERENCE §6).
+
+    Returns
+    -------
+    folds : list of dict
+        For fold k = 1..20 (in order): ``{"fold": k, "test": subject, "valid": [4 subjects],
+        "train": [15 subjects]}`` with Sleep-EDF subject numbers 0..19 (the shipped table's
+        1-based ``subject_index`` minus one).
+
+    Examples
+    --------
+    >>> from skseqsleep.study import sleepedf_sc20_folds
+    >>> folds = sleepedf_sc20_folds()
+    >>> len(folds), folds[0]["test"], len(folds[0]["valid"]), len(folds[0]["train"])
+    (20, 0, 4, 15)
+    """
+    text = resources.files("skseqsleep.datasets").joinpath(
+        "data", "sleepedf_sc20_folds.csv").read_text()
+    folds: dict[int, dict] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        k = int(row["fold"])
+        f = folds.setdefault(k, {"fold": k, "test": None, "valid": [], "train": []})
+        subject = int(row["subject_index"]) - 1
+        if row["role"] == "test":
+            f["test"] = subject
+        else:
+            f[row["role"]].append(subject)
+    return [folds[k] for k in sorted(folds)]
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------
+
+
+def confusion_counts(y_true, y_pred) -> np.ndarray:
+    """5x5 confusion counts, rows = scored stage, columns = predicted stage."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    cm = np.zeros((N_STAGES, N_STAGES), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
+def pooled_metrics(y_true, y_pred) -> dict[str, float]:
+    """Accuracy, Cohen's kappa, macro F1, macro sensitivity and macro specificity.
+
+    Computed once on all epochs given (the pooled predictions of all folds, REFERENCE §6) by
+    :func:`skseqsleep.model_selection.sleep_metrics`; macro means run over the stages that
+    occur in ``y_true`` or ``y_pred``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (n_epochs,)
+
+    Returns
+    -------
+    metrics : dict
+        Keys ``accuracy``, ``kappa``, ``macro_f1``, ``macro_sensitivity``,
+        ``macro_specificity`` (fractions, not percentages).
+
+    Examples
+    --------
+    >>> from skseqsleep.study import pooled_metrics
+    >>> m = pooled_metrics([0, 1, 2, 3, 4], [0, 1, 2, 3, 4])
+    >>> m["accuracy"], m["kappa"]
+    (1.0, 1.0)
+    """
+    from skseqsleep.model_selection import sleep_metrics
+
+    m = sleep_metrics(y_true, y_pred)
+    return {k: float(m[k]) for k in METRICS}
+
+
+# --------------------------------------------------------------------------------------------
+# Settings
+# --------------------------------------------------------------------------------------------
+
+#: Settings of the default, simulated study (a few minutes on 2 CPU cores). ``None`` values
+#: in :data:`PAPER_SETTINGS` leave the classifier's defaults, which follow the paper
+#: (REFERENCE §4: 10 training epochs, validation every 10 steps, patience 50, batch 32,
+#: Adam 1e-4, L = 20).
+SIMULATED_SETTINGS: dict[str, Any] = {
+    "sim_source_subjects": 8,
+    "sim_target_subjects": 5,
+    "sim_nights": 1,
+    "sim_epochs_per_night": 120,
+    "pretrain_max_epochs": 4,
+    "max_epochs": 3,
+    "validate_every": 5,
+    "patience": 50,
+    "batch_size": 32,
+    "lr": 1e-3,
+    "seq_len": 10,
+    "n_valid_subjects": 1,
+    "cell": None,
+    "n_filters": 16,
+    "rnn_hidden": 32,
+    "attention_size": 32,
+}
+
+PAPER_SETTINGS: dict[str, Any] = {
+    "sim_source_subjects": 8,
+    "sim_target_subjects": 5,
+    "sim_nights": 1,
+    "sim_epochs_per_night": 120,
+    "pretrain_max_epochs": 10,
+    "max_epochs": None,
+    "validate_every": None,
+    "patience": None,
+    "batch_size": None,
+    "lr": None,
+    "seq_len": None,
+    "n_valid_subjects": None,
+    "cell": None,
+    "n_filters": None,
+    "rnn_hidden": None,
+    "attention_size": None,
+}
+
+_SETTING_TYPES = {"sim_source_subjects": int, "sim_target_subjects": int, "sim_nights": int,
+                  "sim_epochs_per_night": int, "pretrain_max_epochs": int, "max_epochs": int,
+                  "validate_every": int, "patience": int, "batch_size": int, "lr": float,
+                  "seq_len": int, "n_valid_subjects": int, "cell": str, "n_filters": int,
+                  "rnn_hidden": int, "attention_size": int}
+
+
+def _resolve_settings(target_kind: str, settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    base = dict(SIMULATED_SETTINGS if target_kind == "simulated" else PAPER_SETTINGS)
+    for key, value in (settings or {}).items():
+        if key not in _SETTING_TYPES:
+            raise StudyInputError(f"unknown study setting {key!r}; known settings: "
+                                  f"{', '.join(sorted(_SETTING_TYPES))}")
+        if value is None:
+            continue
+        try:
+            value = _SETTING_TYPES[key](value)
+        except (TypeError, ValueError):
+            raise StudyInputError(f"setting {key} must be {_SETTING_TYPES[key].__name__}; "
+                                  f"got {value!r}") from None
+        if not isinstance(value, str) and value <= 0:
+            raise StudyInputError(f"setting {key} must be positive; got {value!r}")
+        base[key] = value
+    return base
+
+
+# --------------------------------------------------------------------------------------------
+# Result store
+# --------------------------------------------------------------------------------------------
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _slug(text: str) -> str:
+    out = "".join(c if c.isalnum() or c in "-." else "_" for c in text.strip())
+    return out.strip("_") or "channel"
+
+
+def _flatten(d: Mapping, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def fingerprint(arguments: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of the result-affecting arguments."""
+    blob = json.dumps(arguments, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+class ResultStore:
+    """The study's output folder: manifest, cached source model, one file per fold result.
+
+    Layout::
+
+        output_dir/study.json                     arguments + fingerprint
+        output_dir/source_model.pkl               pretrained source model (when pretrained here)
+        output_dir/folds/<channel>/<strategy>/fold_<k>.npz   one finished fold
+    """
+
+    def __init__(self, output_dir: str | os.PathLike):
+        self.root = Path(output_dir).expanduser()
+
+    # manifest --------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "study.json"
+
+    def claim(self, arguments: Mapping[str, Any]) -> bool:
+        """Write the manifest, or check that the existing one has the same arguments.
+
+        Returns True when the folder already held this study (a resumed run).
+        """
+        fp = fingerprint(arguments)
+        if self.root.exists() and not self.root.is_dir():
+            raise StudyArgumentsError(f"the output folder {self.root} is a file; choose a "
+                                      "folder for --output-dir")
+        if self.manifest_path.exists():
+            try:
+                old = json.loads(self.manifest_path.read_text())
+            except (OSError, ValueError) as exc:
+                raise StudyArgumentsError(
+                    f"{self.manifest_path} exists but is not a readable study manifest "
+                    f"({exc}); choose another --output-dir") from None
+            if old.get("fingerprint") != fp:
+                old_args = _flatten(old.get("arguments", {}))
+                new_args = _flatten(json.loads(json.dumps(dict(arguments), default=str)))
+                diff = sorted(k for k in set(old_args) | set(new_args)
+                              if old_args.get(k) != new_args.get(k))
+                details = "; ".join(f"{k}: {old_args.get(k)!r} there, {new_args.get(k)!r} now"
+                                    for k in diff) or "store format changed"
+                raise StudyArgumentsError(
+                    f"the output folder {self.root} holds a study run with different "
+                    f"arguments ({details}). Use another --output-dir to run this study, or "
+                    "repeat the earlier arguments to resume that one.")
+            return True
+        if self.root.exists() and any(self.root.iterdir()):
+            raise StudyArgumentsError(
+                f"the output folder {self.root} is not empty and holds no study.json; "
+                "choose an empty or new --output-dir")
+        _atomic_write_text(self.manifest_path, json.dumps(
+            {"fingerprint": fp, "store_version": STORE_VERSION, "arguments": dict(arguments)},
+            indent=2, sort_keys=True, default=str) + "\n")
+        return False
+
+    # fold results ----------------------------------------------------------------------
+    def fold_path(self, channel: str, strategy: str, fold: int) -> Path:
+        return self.root / "folds" / _slug(channel) / _slug(strategy) / f"fold_{fold:02d}.npz"
+
+    def save_fold(self, channel: str, strategy: str, fold: int, result: Mapping) -> Path:
+        meta = {k: v for k, v in result.items()
+                if k not in ("y_true", "y_pred", "recordings")}
+        buf = io.BytesIO()
+        np.savez(buf, y_true=np.asarray(result["y_true"], dtype=np.int64),
+                 y_pred=np.asarray(result["y_pred"], dtype=np.int64),
+                 recordings=np.asarray(result["recordings"], dtype=str),
+                 meta=np.asarray(json.dumps(meta, default=_json_default)))
+        path = self.fold_path(channel, strategy, fold)
+        _atomic_write_bytes(path, buf.getvalue())
+        return path
+
+    def load_fold(self, channel: str, strategy: str, fold: int) -> dict | None:
+        path = self.fold_path(channel, strategy, fold)
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            out = json.loads(str(z["meta"]))
+            out.update(y_true=z["y_true"], y_pred=z["y_pred"], recordings=z["recordings"])
+        return out
+
+
+def _json_default(obj):
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TableRow:
+    """Pooled metrics of one strategy on one target channel."""
+
+    channel: str
+    strategy: str
+    label: str
+    accuracy: float
+    kappa: float
+    macro_f1: float
+    macro_sensitivity: float
+    macro_specificity: float
+    n_epochs: int
+    n_folds: int
+
+
+@dataclass
+class StudyResult:
+    """The study table and everything it was computed from.
+
+    Attributes
+    ----------
+    rows : list of TableRow
+        One row per (channel, strategy), channels in the order studied, strategies in the
+        paper's order.
+    per_fold : list of dict
+        Metrics of every (channel, strategy, fold).
+    confusion : dict
+        ``{(channel, strategy): 5x5 int array}`` pooled over folds.
+    curves : dict
+        ``{(channel, strategy): [validation history of each fold]}``.
+    predictions : dict
+        ``{(channel, strategy): {"y_true", "y_pred", "recordings"}}`` pooled over folds.
+    provenance : dict
+        Source, target, settings, machine.
+    output_dir : str or None
+    """
+
+    rows: list[TableRow]
+    per_fold: list[dict] = field(default_factory=list)
+    confusion: dict = field(default_factory=dict)
+    curves: dict = field(default_factory=dict)
+    predictions: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    output_dir: str | None = None
+
+    @property
+    def channels(self) -> list[str]:
+        seen: list[str] = []
+        for r in self.rows:
+            if r.channel not in seen:
+                seen.append(r.channel)
+        return seen
+
+    def row(self, channel: str, strategy: str) -> TableRow:
+        """The row of one channel and strategy key (e.g. ``"softmax+arnn"``)."""
+        for r in self.rows:
+            if r.channel == channel and r.strategy == strategy:
+                return r
+        raise KeyError(f"no row for channel {channel!r} and strategy {strategy!r}")
+
+    def metrics_array(self) -> np.ndarray:
+        """``(n_rows, 5)`` array of the metrics (fractions), rows as in :attr:`rows`."""
+        return np.array([[getattr(r, m) for m in METRICS] for r in self.rows])
+
+    @staticmethod
+    def _cells(r: TableRow) -> list[str]:
+        return [f"{100 * r.accuracy:.1f}", f"{r.kappa:.3f}", f"{100 * r.macro_f1:.1f}",
+                f"{100 * r.macro_sensitivity:.1f}", f"{100 * r.macro_specificity:.1f}"]
+
+    def to_markdown(self) -> str:
+        """The table as markdown, one block per target channel."""
+        out = []
+        for ch in self.channels:
+            rows = [r for r in self.rows if r.channel == ch]
+            out.append(f"### Target channel: {ch} ({rows[0].n_folds} folds, "
+                       f"{rows[0].n_epochs} test epochs)\n")
+            out.append("| strategy | " + " | ".join(_METRIC_HEADERS[m] for m in METRICS) + " |")
+            out.append("|---|" + "---:|" * len(METRICS))
+            for r in rows:
+                out.append(f"| {r.label} | " + " | ".join(self._cells(r)) + " |")
+            out.append("")
+        return "\n".join(out)
+
+    def to_text(self) -> str:
+        """The table as fixed-width text (what the command line prints)."""
+        heads = [_METRIC_HEADERS[m] for m in METRICS]
+        width = max([len(s.label) for s in STRATEGIES.values()] + [8])
+        out = []
+        for ch in self.channels:
+            rows = [r for r in self.rows if r.channel == ch]
+            out.append(f"Target channel: {ch} ({rows[0].n_folds} folds, "
+                       f"{rows[0].n_epochs} test epochs)")
+            out.append(f"  {'strategy':<{width}}  " + "  ".join(f"{h:>8}" for h in heads))
+            for r in rows:
+                out.append(f"  {r.label:<{width}}  "
+                           + "  ".join(f"{c:>8}" for c in self._cells(r)))
+            out.append("")
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def write_csv(self, path) -> None:
+        """Write the table (metrics as fractions) to a CSV file."""
+        cols = ["channel", "strategy", "label", *METRICS, "n_epochs", "n_folds"]
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+        w.writeheader()
+        for r in self.rows:
+            w.writerow({c: getattr(r, c) for c in cols})
+        _atomic_write_text(Path(path), buf.getvalue())
+
+
+# --------------------------------------------------------------------------------------------
+# Data loading (adapters over skseqsleep.datasets)
+# --------------------------------------------------------------------------------------------
+
+#: Channel profile of the simulated source cohort (like MASS C4-A1, REFERENCE §1).
+SIMULATED_SOURCE_CHANNEL = "C4-A1-like"
+#: Channel profiles of the simulated target cohort (like Sleep-EDF Fpz-Cz and EOG).
+SIMULATED_TARGET_CHANNELS = ("Fpz-Cz-like", "EOG-like")
+SLEEP_EDF_CHANNELS = ("EEG Fpz-Cz", "EOG horizontal")
+
+
+def _split_channels(data, channels: Sequence[str] | None, what: str):
+    """Yield ``(channel, X_channel)`` for the requested channels of a loaded Bunch."""
+    names = list(data.ch_names)
+    X = np.asarray(data.X)
+    if X.ndim == 2:
+        X = X[:, None, :]
+    wanted = list(channels) if channels else names
+    for ch in wanted:
+        if ch not in names:
+            raise StudyInputError(f"unknown channel {ch!r} for the {what}; it has "
+                                  f"{', '.join(repr(n) for n in names)}")
+        yield ch, np.ascontiguousarray(X[:, names.index(ch), :], dtype=np.float32)
+
+
+def _simulate(n_subjects, nights, n_epochs, channels, random_state):
+    from skseqsleep.datasets import make_sleep_cohort
+
+    return make_sleep_cohort(n_subjects, n_nights=nights, channels=list(channels),
+                             n_epochs=n_epochs, random_state=random_state)
+
+
+def _load_target(kind, path, channels, subjects, fetch, settings, random_state, verbose=0,
+                 fetch_url=None):
+    """Return a list of ``(channel, Bunch-with-1-channel)`` blocks."""
+    from sklearn.utils import Bunch
+
+    if kind == "simulated":
+        data = _simulate(settings["sim_target_subjects"], settings["sim_nights"],
+                         settings["sim_epochs_per_night"], SIMULATED_TARGET_CHANNELS,
+                         random_state + 1)
+        what = "simulated target cohort"
+        description = getattr(data, "description", "simulated target cohort")
+    else:
+        p = Path(path)
+        if kind == "sleep-edf" and fetch:
+            from skseqsleep.datasets import fetch_sleep_edf
+
+            try:
+                kw = {"base_url": fetch_url} if fetch_url else {}
+                fetch_sleep_edf(subjects if subjects is not None else range(20),
+                                data_home=p, verbose=bool(verbose), **kw)
+            except (OSError, ValueError) as exc:
+                raise StudyInputError(f"cannot download Sleep-EDF into {p}: {exc}") from exc
+        if not p.is_dir():
+            raise StudyInputError(f"the {kind} data folder {p} does not exist"
+                                  + (" (add --fetch to download Sleep-EDF there)"
+                                     if kind == "sleep-edf" else ""))
+        try:
+            if kind == "sleep-edf":
+                from skseqsleep.datasets import load_sleep_edf
+
+                data = load_sleep_edf(p, subjects=subjects if subjects is not None
+                                      else range(20),
+                                      channels=list(channels or SLEEP_EDF_CHANNELS))
+            else:
+                from skseqsleep.datasets import load_dreams
+
+                data = load_dreams(p)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise StudyInputError(f"cannot load the {kind} target from {p}: {exc}") from exc
+        what = f"{kind} target at {p}"
+        description = getattr(data, "description", what)
+    blocks = []
+    for ch, X in _split_channels(data, channels, what):
+        blocks.append((ch, Bunch(X=X, y=np.asarray(data.y, dtype=np.int64),
+                                 groups=np.asarray(data.groups),
+                                 recordings=np.asarray(data.recordings).astype(str),
+                                 fs=float(data.fs), description=description)))
+    return blocks
+
+
+# --------------------------------------------------------------------------------------------
+# Estimators (adapters over SpectrogramTransformer / SeqSleepClassifier / model_selection)
+# --------------------------------------------------------------------------------------------
+
+
+def _classifier(settings, seed, *, warm_start_from=None, trainable_parts="all",
+                train_split=None, max_epochs=None, extra=None):
+    from skseqsleep import SeqSleepClassifier
+
+    kw = {}
+    for key in ("validate_every", "patience", "batch_size", "lr", "seq_len", "cell"):
+        if settings.get(key) is not None:
+            kw[key] = settings[key]
+    for key, param in _ARCH_PARAMS.items():
+        if settings.get(key) is not None:
+            kw[param] = settings[key]
+    if max_epochs is not None:
+        kw["max_epochs"] = max_epochs
+    kw.update(extra or {})
+    return SeqSleepClassifier(warm_start_from=warm_start_from, trainable_parts=trainable_parts,
+                              train_split=train_split, random_state=seed, verbose=0, **kw)
+
+
+#: Network settings read from a source model so that every fold builds the same network.
+_ARCH_PARAMS = {"n_filters": "module__n_filters", "rnn_hidden": "module__rnn_hidden",
+                "attention_size": "module__attention_size"}
+
+
+def _arch_from_source(config: Mapping[str, Any], settings: dict, explicit: set,
+                      extra: dict) -> tuple[dict, dict]:
+    """Settings and classifier parameters that make the target network fit the source."""
+    settings = dict(settings)
+    extra = dict(extra)
+    settings["cell"] = config.get("cell", settings.get("cell"))
+    if "seq_len" not in explicit and config.get("seq_len") is not None:
+        settings["seq_len"] = int(config["seq_len"])
+    for key, param in _ARCH_PARAMS.items():
+        if key in config:
+            settings[key] = config[key]
+            extra.pop(param, None)
+    return settings, extra
+
+
+def _train_split(valid_subjects, n_valid, seed):
+    from skseqsleep.model_selection import GroupHoldout, PredefinedGroupSplit
+
+    if valid_subjects is not None:
+        return PredefinedGroupSplit(valid_subjects)
+    return GroupHoldout(n_valid_groups=n_valid, random_state=seed)
+
+
+def fold_seed(random_state: int, fold: int) -> int:
+    """The random_state of one fold: a function of ``(random_state, fold)`` only."""
+    return int(np.random.SeedSequence([int(random_state), int(fold)]).generate_state(1)[0]
+               % (2**31 - 1))
+
+
+def _run_fold_task(task: dict, X, y, groups, recordings, fs, source_model, settings,
+                   extra_params, torch_threads):
+    """Fit and evaluate one (channel, strategy, fold); runs in a joblib/Dask worker."""
+    from skseqsleep import SpectrogramTransformer
+
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(int(torch_threads))
+    t0 = time.perf_counter()
+    test_mask = np.isin(groups, [task["test_subject"]])
+    train_mask = ~test_mask
+    strategy = STRATEGIES[task["strategy"]]
+    seed = task["seed"]
+    transformer = SpectrogramTransformer(fs=fs)
+    Xtr = transformer.fit_transform(X[train_mask])
+    Xte = transformer.transform(X[test_mask])
+    clf = _classifier(settings, seed,
+                      warm_start_from=source_model if strategy.pretrained else None,
+                      trainable_parts=strategy.trainable_parts,
+                      train_split=_train_split(task["valid_subjects"],
+                                               settings.get("n_valid_subjects"), seed),
+                      max_epochs=settings.get("max_epochs"), extra=extra_params)
+    clf.fit(Xtr, y[train_mask], groups=groups[train_mask], recordings=recordings[train_mask])
+    y_pred = clf.predict(Xte, recordings=recordings[test_mask])
+    history = [dict(h) for h in getattr(clf, "validation_history_", [])]
+    return {**task, "y_true": y[test_mask], "y_pred": np.asarray(y_pred),
+            "recordings": recordings[test_mask], "history": history,
+            "seconds": time.perf_counter() - t0,
+            "worker": f"{platform.node()}:{os.getpid()}"}
+
+
+# --------------------------------------------------------------------------------------------
+# The study
+# --------------------------------------------------------------------------------------------
+
+
+def _outer_folds(groups, target_kind, n_valid):
+    """``[(fold, test_subject, valid_subjects or None)]`` for leave-one-subject-out."""
+    uniq = list(dict.fromkeys(sorted(np.unique(groups).tolist())))
+    if len(uniq) < 3:
+        raise StudyInputError(f"leave-one-subject-out with an inner validation subject needs "
+                              f"at least 3 subjects; the target has {len(uniq)}: {uniq}")
+    if target_kind == "sleep-edf" and sorted(uniq) == list(range(20)):
+        return [(f["fold"], f["test"], list(f["valid"])) for f in sleepedf_sc20_folds()]
+    if n_valid is not None and n_valid > len(uniq) - 2:
+        raise StudyInputError(f"n_valid_subjects={n_valid} leaves no training subject: the "
+                              f"target has {len(uniq)} subjects (1 test + valid + >=1 train)")
+    return [(k + 1, s, None) for k, s in enumerate(uniq)]
+
+
+def _default_n_valid(n_subjects: int) -> int:
+    # 4 of the 19 non-test subjects in the paper (REFERENCE §6), at least 1
+    return max(1, round((n_subjects - 1) * 4 / 19))
+
+
+class _Progress:
+    def __init__(self, verbose: int):
+        self.verbose = verbose
+        self.t0 = time.perf_counter()
+
+    def __call__(self, msg: str) -> None:
+        if self.verbose:
+            print(f"[skseqsleep study {time.perf_counter() - self.t0:7.1f}s] {msg}",
+                  file=sys.stderr, flush=True)
+
+
+def _machine() -> dict:
+    from skseqsleep import __version__
+
+    info = {"skseqsleep": __version__, "node": platform.node(),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version()}
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:  # not Linux
+        pass
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        info["torch"] = None
+    return info
+
+
+def _with_threads(n_threads, func, *args):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n_threads))
+    try:
+        return func(*args)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _state_of(clf) -> dict:
+    return {"config": dict(clf.module_config_),
+            "state_dict": {k: v.detach().cpu() for k, v in clf.module_.state_dict().items()},
+            "classes": [int(c) for c in clf.classes_]}
+
+
+def _source_model(kind, path, store, settings, extra_params, random_state, log):
+    """The pretrained source as ``{"config", "state_dict", "classes"}``.
+
+    Loaded (or pretrained and cached) in the main process, so that workers of a cluster need
+    no access to the source files; passed to ``warm_start_from`` of every pretrained fold.
+    """
+    if kind == "checkpoint":
+        from skseqsleep.pretrained import load_tf_checkpoint_state
+
+        try:
+            state = load_tf_checkpoint_state(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise StudyInputError(f"cannot read the TensorFlow checkpoint {path}: {exc}") \
+                from exc
+        log(f"source model: the authors' checkpoint {path} "
+            f"(cell={state['config'].get('cell')})")
+        return {"config": dict(state["config"]), "state_dict": state["state_dict"],
+                "classes": None}
+    if kind == "model":
+        from skseqsleep.classifier import load_model
+
+        try:
+            clf = load_model(path, device="cpu", verbose=0)
+        except (OSError, ValueError, KeyError) as exc:
+            raise StudyInputError(f"cannot load the model {path}: {exc}") from exc
+        log(f"source model: {path}")
+        return _state_of(clf)
+    cache = store.root / "source_model.pt"
+    if cache.is_file():
+        from skseqsleep.classifier import load_model
+
+        log(f"source model: the cached pretrained model {cache}")
+        return _state_of(load_model(cache, device="cpu", verbose=0))
+    if kind == "simulated":
+        data = _simulate(settings["sim_source_subjects"], settings["sim_nights"],
+                         settings["sim_epochs_per_night"], (SIMULATED_SOURCE_CHANNEL,),
+                         random_state)
+        what = "simulated source cohort"
+    else:
+        from skseqsleep.datasets import load_mass
+
+        try:
+            data = load_mass(path)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise StudyInputError(f"cannot load MASS from {path}: {exc}") from exc
+        what = f"MASS at {path}"
+    ch, X = next(iter(_split_channels(data, None, what)))
+    n_subj = len(np.unique(data.groups))
+    log(f"source model: pretraining on the {what} ({ch}, {n_subj} subjects, "
+        f"{len(data.y)} epochs, {settings['pretrain_max_epochs']} training epochs)")
+    t0 = time.perf_counter()
+    from skseqsleep import SpectrogramTransformer
+
+    Xt = SpectrogramTransformer(fs=float(data.fs)).fit_transform(X)
+    seed = fold_seed(random_state, 0)
+    clf = _classifier(settings, seed, trainable_parts="all",
+                      train_split=_train_split(None, _default_n_valid(n_subj), seed),
+                      max_epochs=settings["pretrain_max_epochs"], extra=extra_params)
+    clf.fit(Xt, np.asarray(data.y), groups=np.asarray(data.groups),
+            recordings=np.asarray(data.recordings).astype(str))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    clf.save_model(tmp)
+    os.replace(tmp, cache)
+    hist = clf.validation_history_
+    best = max((h["valid_acc"] for h in hist), default=float("nan"))
+    log(f"source model: pretrained in {time.perf_counter() - t0:.1f}s (best validation "
+        f"accuracy {100 * best:.1f}%), cached in {cache}")
+    return _state_of(clf)
+
+
+def run_study(output_dir: str | os.PathLike = "study_results", *,
+              source: str = "simulated", target: str = "simulated",
+              channels: Sequence[str] | None = None,
+              strategies: Sequence[str] | None = None,
+              subjects: Iterable[int] | None = None,
+              fetch: bool = False,
+              fetch_url: str | None = None,
+              settings: Mapping[str, Any] | None = None,
+              classifier_params: Mapping[str, Any] | None = None,
+              random_state: int = 0,
+              n_jobs: int | None = 1,
+              scheduler: str | None = None,
+              torch_threads: int | None = None,
+              plot_recording: str | None = None,
+              plots: bool = True,
+              verbose: int = 1) -> StudyResult:
+    """Run the transfer-learning study and write its outputs to ``output_dir``.
+
+    Parameters
+    ----------
+    output_dir : path, default="study_results"
+        Results folder; re-running with the same arguments resumes (finished folds are
+        skipped), different arguments raise :class:`StudyArgumentsError`.
+    source : str, default="simulated"
+        ``"simulated"`` (a simulated C4-A1-like EEG cohort, pretrained here and cached),
+        ``"mass:PATH"`` (MASS, via :func:`skseqsleep.datasets.load_mass`, pretrained here),
+        ``"checkpoint:PATH"`` (the authors' TensorFlow checkpoint, REFERENCE §3) or
+        ``"model:PATH"`` (a model written by
+        :meth:`SeqSleepClassifier.save_model <skseqsleep.SeqSleepClassifier.save_model>`,
+        e.g. the ``source_model.pt`` of an earlier study). The source's network settings
+        (cell, sizes, and L unless ``settings["seq_len"]`` is given) are used for every
+        strategy, including training from scratch.
+    target : str, default="simulated"
+        ``"simulated"`` (a small simulated cohort with an Fpz-Cz-like EEG and an EOG-like
+        channel), ``"sleep-edf:PATH"`` or ``"dreams:PATH"``.
+    channels : sequence of str, optional
+        Target channels, each studied separately (one table block each). Default: both
+        channels: ``"Fpz-Cz-like"`` and ``"EOG-like"`` for the simulated target,
+        ``"EEG Fpz-Cz"`` and ``"EOG horizontal"`` for Sleep-EDF; DREAMS: its EEG channel.
+    strategies : sequence of str, optional
+        Keys of :data:`STRATEGIES`; default all six, in the paper's order.
+    subjects : iterable of int, optional
+        Sleep-EDF subjects (default 0..19 = Sleep-EDF-SC-20, which uses the published
+        20-fold split of REFERENCE §6).
+    fetch : bool, default=False
+        Download the Sleep-EDF files first (:func:`skseqsleep.datasets.fetch_sleep_edf`;
+        files already there with the right SHA-256 are not downloaded again).
+    fetch_url : str, optional
+        A mirror of PhysioNet's Sleep-EDF folder for ``fetch`` (files are checked against
+        the official checksums, so the mirror does not change results).
+    settings : dict, optional
+        Overrides of the study settings (:data:`SIMULATED_SETTINGS` for a simulated target,
+        :data:`PAPER_SETTINGS` otherwise): ``max_epochs``, ``pretrain_max_epochs``,
+        ``validate_every``, ``patience``, ``batch_size``, ``lr``, ``seq_len``,
+        ``n_valid_subjects``, and the simulated cohort sizes ``sim_*``.
+    classifier_params : dict, optional
+        Further :class:`~skseqsleep.SeqSleepClassifier` parameters (e.g.
+        ``{"module__rnn_hidden": 16}``), for the source model and every fold.
+    random_state : int, default=0
+        Seed of the simulation and of every fold (fold k uses :func:`fold_seed`).
+    n_jobs : int, default=1
+        Folds run in parallel through joblib (-1: all cores).
+    scheduler : str, optional
+        Address of a Dask scheduler (``"tcp://host:8786"``); folds then run on its workers
+        through joblib's dask backend.
+    torch_threads : int, optional
+        Threads of torch in each fold (default 1: several threads per fold are slower on a
+        busy machine and can change the last bits of results; use ``n_jobs`` for more cores).
+    plot_recording : str, optional
+        Recording whose hypnogram (true vs predicted) is plotted; default: the first test
+        recording of fold 1.
+    plots : bool, default=True
+        Write the PNG figures (needs matplotlib).
+    verbose : int, default=1
+        Progress per strategy and fold on stderr; 0 silences it.
+
+    Returns
+    -------
+    result : StudyResult
+        The table (``result.rows``), per-fold metrics, confusion matrices and curves.
+
+    Examples
+    --------
+    >>> from skseqsleep.study import run_study
+    >>> result = run_study("study_results")  # doctest: +SKIP
+    >>> print(result)  # doctest: +SKIP
+    """
+    log = _Progress(verbose)
+    t_start = time.perf_counter()
+    src_kind, src_path = parse_data_spec(source, "source")
+    tgt_kind, tgt_path = parse_data_spec(target, "target")
+    strategies = list(strategies) if strategies is not None else list(STRATEGIES)
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown or not strategies:
+        raise StudyInputError(f"unknown strategies {unknown or strategies}; choose from "
+                              f"{', '.join(STRATEGIES)}")
+    strategies = [s for s in STRATEGIES if s in strategies]  # paper order, no duplicates
+    if channels is not None:
+        channels = list(dict.fromkeys(channels))
+        if not channels:
+            raise StudyInputError("channels is empty")
+    if subjects is not None:
+        subjects = sorted({int(s) for s in subjects})
+        if tgt_kind != "sleep-edf":
+            raise StudyInputError("subjects only applies to a sleep-edf target")
+    if tgt_kind == "simulated" and channels:
+        bad = [c for c in channels if c not in SIMULATED_TARGET_CHANNELS]
+        if bad:
+            raise StudyInputError(f"unknown channel {bad[0]!r} for the simulated target; it "
+                                  f"has {', '.join(map(repr, SIMULATED_TARGET_CHANNELS))}")
+    if tgt_kind != "sleep-edf" and fetch:
+        raise StudyInputError("fetch only applies to a sleep-edf target")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise StudyInputError(f"scheduler must be an address string; got {scheduler!r}")
+    resolved = _resolve_settings(tgt_kind, settings)
+    extra = dict(classifier_params or {})
+    for path, what in ((src_path, "source"), (tgt_path, "target")):
+        if path is not None and src_kind != "checkpoint" and not Path(path).exists() \
+                and not (what == "target" and fetch):
+            hint = (" (add --fetch to download Sleep-EDF there)"
+                    if what == "target" and tgt_kind == "sleep-edf" else "")
+            raise StudyInputError(f"the {what} path {path} does not exist{hint}")
+
+    arguments = {
+        "source": f"{src_kind}:{os.path.abspath(src_path)}" if src_path else src_kind,
+        "target": f"{tgt_kind}:{os.path.abspath(tgt_path)}" if tgt_path else tgt_kind,
+        "channels": channels, "strategies": strategies, "subjects": subjects,
+        "settings": resolved, "classifier_params": extra, "random_state": int(random_state),
+        "store_version": STORE_VERSION,
+    }
+    log(f"loading the target ({arguments['target']})")
+    blocks = _load_target(tgt_kind, tgt_path, channels, subjects, fetch, resolved,
+                          int(random_state), verbose=verbose, fetch_url=fetch_url)
+    if plot_recording is not None and plot_recording not in set(blocks[0][1].recordings):
+        raise StudyInputError(
+            f"--plot-recording {plot_recording!r} is not a recording of the target; it has "
+            f"{', '.join(sorted(set(blocks[0][1].recordings.tolist())))}")
+    store = ResultStore(output_dir)
+    resumed = store.claim(arguments)
+    log(("resuming" if resumed else "starting") + f" the study in {store.root} "
+        f"(source {arguments['source']}, target {arguments['target']})")
+    first_groups = blocks[0][1].groups
+    n_subjects = len(np.unique(first_groups))
+    if resolved.get("n_valid_subjects") is None:
+        resolved = {**resolved, "n_valid_subjects": _default_n_valid(n_subjects)}
+    folds = _outer_folds(first_groups, tgt_kind, resolved["n_valid_subjects"])
+    log(f"target: {len(blocks)} channel(s) {[c for c, _ in blocks]}, {n_subjects} subjects, "
+        f"{len(first_groups)} epochs, {len(folds)} folds x {len(strategies)} strategies")
+
+    needs_source = any(STRATEGIES[s].pretrained for s in strategies)
+    source_model = None
+    if needs_source or src_kind in ("checkpoint", "model"):
+        source_model = _with_threads(torch_threads or 1, _source_model, src_kind, src_path,
+                                     store, resolved, extra, int(random_state), log)
+        explicit = {k for k, v in (settings or {}).items() if v is not None}
+        resolved, extra = _arch_from_source(source_model["config"], resolved, explicit,
+                                            extra)
+        if not needs_source:
+            source_model = None
+
+    # tasks -----------------------------------------------------------------------------
+    done: dict[tuple, dict] = {}
+    todo: list[tuple[int, dict]] = []
+    for b, (ch, _) in enumerate(blocks):
+        for strat in strategies:
+            for fold, test_subject, valid in folds:
+                stored = store.load_fold(ch, strat, fold)
+                if stored is not None:
+                    done[(ch, strat, fold)] = stored
+                    continue
+                todo.append((b, {"channel": ch, "strategy": strat, "fold": fold,
+                                 "test_subject": test_subject, "valid_subjects": valid,
+                                 "seed": fold_seed(random_state, fold)}))
+    n_total = len(done) + len(todo)
+    if done:
+        log(f"{len(done)} of {n_total} fold results already stored: skipped")
+    if todo:
+        _execute(todo, blocks, source_model, resolved, extra, n_jobs, scheduler,
+                 torch_threads, store, done, n_total, len(folds), log)
+
+    result = _assemble(blocks, strategies, folds, done, arguments, resolved, store,
+                       time.perf_counter() - t_start, resumed)
+    _write_outputs(result, store, plot_recording, plots, log)
+    if verbose:
+        log(f"study finished; outputs in {store.root}")
+    return result
+
+
+def _execute(todo, blocks, source_model, settings, extra, n_jobs, scheduler, torch_threads,
+             store, done, n_total, n_folds, log):
+    from joblib import Parallel, delayed, parallel_config
+
+    threads = torch_threads if torch_threads is not None else 1
+    calls = []
+    for b, task in todo:
+        data = blocks[b][1]
+        calls.append(delayed(_run_fold_task)(task, data.X, data.y, data.groups,
+                                             data.recordings, data.fs, source_model,
+                                             settings, extra, threads))
+    log(f"running {len(calls)} fold fits "
+        + (f"on the Dask scheduler {scheduler}" if scheduler else f"with n_jobs={n_jobs}"))
+
+    def consume(results):
+        for res in results:
+            key = (res["channel"], res["strategy"], res["fold"])
+            store.save_fold(*key, res)
+            done[key] = res
+            acc = float(np.mean(np.asarray(res["y_true"]) == np.asarray(res["y_pred"])))
+            log(f"[{len(done)}/{n_total}] {res['channel']} | "
+                f"{STRATEGIES[res['strategy']].label} | fold {res['fold']}/{n_folds} "
+                f"(test subject {res['test_subject']}): acc {100 * acc:.1f}% "
+                f"in {res['seconds']:.1f}s")
+
+    if scheduler is not None:
+        try:
+            from distributed import Client
+        except ImportError as exc:  # pragma: no cover
+            raise StudyInputError("--scheduler needs dask.distributed: "
+                                  "pip install skseqsleep[distributed]") from exc
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise StudyInputError(f"cannot connect to the Dask scheduler {scheduler}: "
+                                  f"{exc}") from exc
+        try:
+            with parallel_config(backend="dask", wait_for_workers_timeout=60):
+                consume(Parallel(return_as="generator_unordered")(calls))
+        finally:
+            client.close()
+    else:
+        consume(Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls))
+
+
+def _assemble(blocks, strategies, folds, done, arguments, settings, store, seconds, resumed):
+    rows, per_fold, confusion, curves, predictions = [], [], {}, {}, {}
+    for ch, data in blocks:
+        for strat in strategies:
+            parts = [done[(ch, strat, f)] for f, _, _ in folds]
+            y_true = np.concatenate([np.asarray(p["y_true"]) for p in parts])
+            y_pred = np.concatenate([np.asarray(p["y_pred"]) for p in parts])
+            recs = np.concatenate([np.asarray(p["recordings"]).astype(str) for p in parts])
+            m = pooled_metrics(y_true, y_pred)
+            rows.append(TableRow(ch, strat, STRATEGIES[strat].label, **m,
+                                 n_epochs=int(y_true.size), n_folds=len(parts)))
+            confusion[(ch, strat)] = confusion_counts(y_true, y_pred)
+            curves[(ch, strat)] = [list(p.get("history", [])) for p in parts]
+            predictions[(ch, strat)] = {"y_true": y_true, "y_pred": y_pred,
+                                        "recordings": recs}
+            for p in parts:
+                fm = pooled_metrics(p["y_true"], p["y_pred"])
+                hist = p.get("history", [])
+                best = max(hist, key=lambda h: (h["valid_acc"], h["step"])) if hist else None
+                per_fold.append({"channel": ch, "strategy": strat, "fold": p["fold"],
+                                 "test_subject": p["test_subject"],
+                                 "n_epochs": int(np.asarray(p["y_true"]).size), **fm,
+                                 "n_validations": len(hist),
+                                 "last_step": hist[-1]["step"] if hist else 0,
+                                 "best_step": best["step"] if best else 0,
+                                 "seconds": round(float(p.get("seconds", 0.0)), 3)})
+    provenance = {"arguments": arguments, "settings": settings, "machine": _machine(),
+                  "target_description": str(blocks[0][1].description),
+                  "simulated": arguments["target"] == "simulated",
+                  "seconds_this_run": round(seconds, 1), "resumed": resumed,
+                  "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return StudyResult(rows=rows, per_fold=per_fold, confusion=confusion, curves=curves,
+                       predictions=predictions, provenance=provenance,
+                       output_dir=str(store.root))
+
+
+def _write_outputs(result: StudyResult, store: ResultStore, plot_recording, plots, log):
+    root = store.root
+    md = ["# Transfer-learning study (Phan et al., TBME 2020)", "",
+          (f"Source: `{result.provenance['arguments']['source']}`; "
+           f"target: `{result.provenance['arguments']['target']}`. "
+           "Metrics pooled over all folds (REFERENCE §6)."), "", result.to_markdown()]
+    _atomic_write_text(root / "table.md", "\n".join(md) + "\n")
+    result.write_csv(root / "table.csv")
+    cols = ["channel", "strategy", "fold", "test_subject", "n_epochs", *METRICS,
+            "n_validations", "best_step", "last_step", "seconds"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in result.per_fold:
+        w.writerow(r)
+    _atomic_write_text(root / "per_fold.csv", buf.getvalue())
+    for (ch, strat), cm in result.confusion.items():
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["scored\\predicted", *STAGES])
+        for i, s in enumerate(STAGES):
+            w.writerow([s, *cm[i].tolist()])
+        _atomic_write_text(root / "confusion" / f"{_slug(ch)}__{_slug(strat)}.csv",
+                           buf.getvalue())
+    _atomic_write_text(root / "provenance.json",
+                       json.dumps(result.provenance, indent=2, default=_json_default) + "\n")
+    if plots:
+        _write_plots(result, root, plot_recording, log)
+
+
+def _save_fig(fig, path: Path):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _atomic_write_bytes(path, buf.getvalue())
+
+
+def _write_plots(result: StudyResult, root: Path, plot_recording, log):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover
+        log("matplotlib is not installed: no figures written (pip install skseqsleep[plot])")
+        return
+    from skseqsleep.plotting import (
+        plot_confusion_matrix,
+        plot_finetuning_curves,
+        plot_hypnogram,
+    )
+
+    for (ch, strat), cm in result.confusion.items():
+        fig, ax = plt.subplots(figsize=(4.6, 4))
+        plot_confusion_matrix(cm, ax=ax, title=f"{ch}: {STRATEGIES[strat].label}")
+        _save_fig(fig, root / "confusion" / f"{_slug(ch)}__{_slug(strat)}.png")
+        plt.close(fig)
+    for ch in result.channels:
+        strats = [s for (c, s) in result.predictions if c == ch]
+        curves = {STRATEGIES[s].label: result.curves[(ch, s)] for s in strats}
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        plot_finetuning_curves(curves, ax=ax, title=f"Finetuning curves: {ch}")
+        _save_fig(fig, root / f"finetuning_curves__{_slug(ch)}.png")
+        plt.close(fig)
+        first = result.predictions[(ch, strats[0])]
+        rec = plot_recording if plot_recording is not None else str(first["recordings"][0])
+        if rec not in set(first["recordings"].tolist()):
+            raise StudyInputError(
+                f"--plot-recording {rec!r} is not a recording of the target; it has "
+                f"{', '.join(sorted(set(first['recordings'].tolist())))}")
+        fig, axes = plt.subplots(len(strats), 1, figsize=(10, 1.9 * len(strats)),
+                                 sharex=True, squeeze=False)
+        for ax, s in zip(axes[:, 0], strats):
+            p = result.predictions[(ch, s)]
+            sel = p["recordings"] == rec
+            plot_hypnogram(p["y_true"][sel], p["y_pred"][sel], ax=ax,
+                           labels=("scored", STRATEGIES[s].label),
+                           title=f"recording {rec}, target channel {ch}"
+                           if ax is axes[0, 0] else None)
+            if ax is not axes[-1, 0]:
+                ax.set_xlabel("")
+        fig.tight_layout()
+        _save_fig(fig, root / f"hypnogram__{_slug(rec)}__{_slug(ch)}.png")
+        plt.close(fig)
+    log(f"figures written to {root}")

@@ -1,0 +1,158 @@
+"""The command line: entry points, argument parsing, and clear errors (exit status 2)."""
+
+import configparser
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from skseqsleep.cli import build_parser, main
+
+
+def _run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "skseqsleep", *args], capture_output=True,
+                          text=True, cwd=cwd or ROOT, timeout=120, check=False)
+
+
+def test_console_script_is_declared_for_cli_main():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    scripts = cfg["options.entry_points"]["console_scripts"]
+    assert "skseqsleep = skseqsleep.cli:main" in scripts
+
+
+def test_python_m_help_lists_the_study_command():
+    out = _run("--help")
+    assert out.returncode == 0
+    assert "study" in out.stdout
+    out = _run("study", "--help")
+    assert out.returncode == 0
+    for opt in ("--source", "--target", "--channel", "--output-dir", "--n-jobs",
+                "--scheduler", "--plot-recording", "--quiet", "--fetch", "--max-epochs"):
+        assert opt in out.stdout
+
+
+def test_no_command_is_a_usage_error():
+    out = _run()
+    assert out.returncode == 2
+    assert "required: COMMAND" in out.stderr or "the following arguments are required" \
+        in out.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--target", "edf:/x"], ("unknown --target 'edf:/x': expected one of simulated, "
+                              "sleep-edf:PATH, dreams:PATH")),
+    (["--source", "mass"], "--source mass needs a path"),
+    (["--target", "sleep-edf:/no/such/sleep-edf"],
+     "the target path /no/such/sleep-edf does not exist (add --fetch"),
+    (["--target", "dreams:/no/such/dreams"], "the target path /no/such/dreams does not exist"),
+    (["--source", "mass:/no/such/mass"], "the source path /no/such/mass does not exist"),
+    (["--channel", "EEG Fpz-Cz"], ("unknown channel 'EEG Fpz-Cz' for the simulated target; "
+                                 "it has 'Fpz-Cz-like', 'EOG-like'")),
+    (["--strategies", "softmax,everything"], "unknown strategies ['everything']"),
+    (["--subjects", "0-3"], "subjects only applies to a sleep-edf target"),
+])
+def test_bad_study_arguments_exit_2_with_a_message(tmp_path, capsys, args, message):
+    code = main(["study", "--output-dir", str(tmp_path / "out"), "--quiet", *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("skseqsleep study: error: ")
+    assert message in err
+    assert not (tmp_path / "out").exists()  # nothing written for a rejected command
+
+
+def test_a_bad_argument_in_a_real_process_gives_status_2_and_no_traceback(tmp_path):
+    out = _run("study", "--output-dir", str(tmp_path / "out"),
+               "--target", "sleep-edf:/no/such/sleep-edf")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip() == ("skseqsleep study: error: the target path "
+                                  "/no/such/sleep-edf does not exist (add --fetch to "
+                                  "download Sleep-EDF there)")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--n-jobs", "0"], "--n-jobs 0 runs nothing"),
+    (["--max-epochs", "-1"], "expected a positive integer, got '-1'"),
+    (["--lr", "abc"], "expected a positive number, got 'abc'"),
+    (["--subjects", "5-2"], "expected subject numbers like '0-19'"),
+    (["--set", "no_equals_sign"], "expected PARAM=VALUE"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_argparse_errors_exit_2(capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        main(["study", *args])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_parsing_of_lists_and_classifier_parameters():
+    args = build_parser().parse_args([
+        "study", "--channel", "EEG Fpz-Cz", "--channel", "EOG horizontal",
+        "--subjects", "0-2,7", "--set", "module__rnn_hidden=16", "--set", "device=cpu",
+        "--set", "trainable_parts=('softmax',)", "--n-jobs", "-1"])
+    assert args.channels == ["EEG Fpz-Cz", "EOG horizontal"]
+    assert args.subjects == [0, 1, 2, 7]
+    assert dict(args.classifier_params) == {"module__rnn_hidden": 16, "device": "cpu",
+                                            "trainable_parts": ("softmax",)}
+    assert args.n_jobs == -1
+    defaults = build_parser().parse_args(["study"])
+    assert defaults.output_dir == "study_results"
+    assert defaults.source == "simulated" and defaults.target == "simulated"
+    assert defaults.channels is None and defaults.quiet is False
+
+
+def test_cli_import_does_not_import_torch():
+    code = "import sys, skseqsleep.cli, skseqsleep.study; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"
+
+
+def test_unknown_channel_of_real_dreams_data_exits_2(shared_dir, tmp_path, capsys):
+    code = main(["study", "--target", f"dreams:{shared_dir / 'data' / 'dreams'}",
+                 "--channel", "EOG horizontal", "--output-dir", str(tmp_path / "o"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "unknown channel 'EOG horizontal' for the dreams target" in err
+    assert "'C3-A1/CZ-A1'" in err  # the channels the excerpts do have (C3-A1 and Cz-A1)
+    assert not (tmp_path / "o").exists()
+
+
+def test_fetch_from_a_local_mirror_checks_sha256_and_errors_cleanly(shared_dir, tmp_path,
+                                                                    capsys):
+    # a real HTTP server on 127.0.0.1 serving a Sleep-EDF-like mirror: the official
+    # hypnogram of SC4001 (its SHA-256 is the official one) and a PSG file whose content is
+    # wrong, so the download must stop with a checksum error (exit 2, no traceback)
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    mirror = tmp_path / "mirror" / "sleep-cassette"
+    mirror.mkdir(parents=True)
+    shutil.copy(shared_dir / "data" / "sleep-edf" / "SC4001EC-Hypnogram.edf", mirror)
+    (mirror / "SC4001E0-PSG.edf").write_bytes(b"not the real recording")
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path / "mirror"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        code = main(["study", "--target", f"sleep-edf:{tmp_path / 'data'}", "--fetch",
+                     "--fetch-url", f"http://127.0.0.1:{server.server_port}",
+                     "--subjects", "0", "--output-dir", str(tmp_path / "out"), "-q"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"skseqsleep study: error: cannot download Sleep-EDF into "
+                          f"{tmp_path / 'data'}")
+    assert "SC4001E0-PSG.edf" in err and ("checksum" in err or "SHA-256" in err)
+    assert not (tmp_path / "data" / "sleep-cassette" / "SC4001E0-PSG.edf").exists()
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,139 @@
+"""The DREAMS transfer-study example (examples/dreams_transfer_study.py): finding its inputs,
+failing clearly without them, and the reStructuredText tables of docs/dreams_study.rst."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skseqsleep.study import STRATEGIES, TableRow
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "examples" / "dreams_transfer_study.py"
+
+
+@pytest.fixture(scope="module")
+def example():
+    spec = importlib.util.spec_from_file_location("dreams_transfer_study", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_shared(root: Path, *, dreams=True, checkpoint=True) -> Path:
+    """A folder laid out like ../shared (empty files: only their presence is checked)."""
+    if dreams:
+        d = root / "data" / "dreams"
+        d.mkdir(parents=True)
+        (d / "excerpt1.txt").write_text("[C3-A1]\n1.0\n")
+        (d / "Hypnogram_excerpt1.txt").write_text("[Hypnogram]\n2\n")
+    if checkpoint:
+        c = root / "pretrained" / "phan2019-mass" / "1chan_eeg"
+        c.mkdir(parents=True)
+        (c / "pretrained_model.ckpt.index").write_bytes(b"")
+    return root
+
+
+def test_inputs_found_under_the_shared_folder_and_through_the_environment(example, tmp_path):
+    shared = _fake_shared(tmp_path)
+    expected = (shared / "data" / "dreams",
+                shared / "pretrained" / "phan2019-mass" / "1chan_eeg" / "pretrained_model.ckpt")
+    assert example.locate_inputs(shared, environ={}) == expected
+    assert example.locate_inputs(environ={"SKSEQSLEEP_SHARED": str(shared)}) == expected
+    # the checkpoint's folder stands for the prefix inside it; explicit paths need no shared
+    assert example.locate_inputs(dreams=expected[0], checkpoint=expected[1].parent,
+                                 environ={}) == expected
+
+
+def test_missing_inputs_are_clear_errors(example, tmp_path):
+    with pytest.raises(FileNotFoundError, match="SKSEQSLEEP_SHARED"):
+        example.locate_inputs(environ={})
+    with pytest.raises(FileNotFoundError, match=r"--checkpoint"):
+        example.locate_inputs(dreams=tmp_path, environ={})
+    no_ckpt = _fake_shared(tmp_path / "a", checkpoint=False)
+    with pytest.raises(FileNotFoundError, match=r"pretrained_model\.ckpt\.index does not exist"):
+        example.locate_inputs(no_ckpt, environ={})
+    no_dreams = _fake_shared(tmp_path / "b", dreams=False)
+    with pytest.raises(FileNotFoundError, match=r"DREAMS folder not found: .*data/dreams"):
+        example.locate_inputs(no_dreams, environ={})
+    empty = tmp_path / "c"
+    (empty / "data" / "dreams").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="holds no excerptN.txt"):
+        example.locate_inputs(empty, environ={})
+
+
+def test_command_line_without_data_exits_with_a_usage_error(example, tmp_path, monkeypatch,
+                                                           capsys):
+    monkeypatch.delenv("SKSEQSLEEP_SHARED", raising=False)
+    with pytest.raises(SystemExit) as info:
+        example.main(["--output-dir", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert "no data location given" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing started
+
+
+def test_rst_tables(example):
+    rows = [TableRow("C3-A1/CZ-A1", "all", STRATEGIES["all"].label, accuracy=0.8123,
+                     kappa=0.61249, macro_f1=0.5, macro_sensitivity=0.25, macro_specificity=1.0,
+                     n_epochs=307, n_folds=7)]
+    text = example.pooled_table_rst(rows)
+    assert text.splitlines()[:3] == [".. list-table::", "   :header-rows: 1", ""]
+    assert ("   * - finetune entire network\n     - 81.2\n     - 0.612\n     - 50.0\n"
+            "     - 25.0\n     - 100.0\n     - 307\n") in text
+    per_fold = [{"strategy": s, "test_subject": e, "n_epochs": n, "accuracy": a, "kappa": k}
+                for s, e, n, a, k in [("direct", "excerpt10", 5, 0.4, 0.1),
+                                      ("direct", "excerpt2", 4, 0.75, -0.2),
+                                      ("all", "excerpt2", 4, 1.0, 1.0),
+                                      ("all", "excerpt10", 5, 0.6, 0.3)]]
+    labels = {"all": "finetune entire network", "direct": "direct transfer"}
+    acc = example.per_excerpt_table_rst(per_fold, labels, "accuracy")
+    # excerpts in natural order (2 before 10), rows in the order of labels
+    assert acc.endswith("   * - System\n     - excerpt2 (4)\n     - excerpt10 (5)\n"
+                        "   * - finetune entire network\n     - 100.0\n     - 60.0\n"
+                        "   * - direct transfer\n     - 75.0\n     - 40.0\n")
+    kappa = example.per_excerpt_table_rst(per_fold, labels, "kappa")
+    assert "   * - direct transfer\n     - -0.200\n     - 0.100\n" in kappa
+
+
+@pytest.mark.slow
+def test_direct_transfer_study_on_the_real_excerpts(example, shared_dir, tmp_path, capsys):
+    """The example's direct-transfer row, run end to end on the real DREAMS excerpts, equals an
+    independent computation: per excerpt, spectrograms standardised with the 6 other excerpts
+    (the fold's training data), the checkpoint loaded by ``load_phan2019_model`` and the
+    written-out stride-1 fusion of test_pretrained_dreams (REFERENCE §5)."""
+    from sklearn.metrics import accuracy_score, cohen_kappa_score
+    from test_pretrained_dreams import _fused_predictions
+
+    from skseqsleep import SpectrogramTransformer
+    from skseqsleep.datasets import load_dreams
+    from skseqsleep.pretrained import load_phan2019_model
+
+    out, rst = tmp_path / "out", tmp_path / "tables.rst"
+    result = example.main(["--shared", str(shared_dir), "--strategies", "direct",
+                           "--output-dir", str(out), "--rst", str(rst), "--no-plots", "-q"])
+    data = load_dreams(shared_dir / "data" / "dreams")
+    net = load_phan2019_model(shared_dir / example.CHECKPOINT_SUBPATH)
+    excerpts = [f"excerpt{i}" for i in (1, 2, 4, 5, 6, 7, 8)]  # excerpt 3 is at 50 Hz
+    y_true, y_pred = [], []
+    for rec in excerpts:
+        test = data.recordings == rec
+        transformer = SpectrogramTransformer(fs=100).fit(data.X[~test])
+        y_pred.append(_fused_predictions(net, transformer.transform(data.X[test]),
+                                         data.recordings[test]))
+        y_true.append(data.y[test])
+    y_true, y_pred = np.concatenate(y_true), np.concatenate(y_pred)
+    pooled = result.predictions[("C3-A1/CZ-A1", "direct")]
+    assert list(dict.fromkeys(pooled["recordings"])) == excerpts
+    np.testing.assert_array_equal(pooled["y_true"], y_true)
+    np.testing.assert_array_equal(pooled["y_pred"], y_pred)
+    row = result.row("C3-A1/CZ-A1", "direct")
+    assert (row.n_epochs, row.n_folds) == (307, 7)
+    assert row.accuracy == pytest.approx(accuracy_score(y_true, y_pred))
+    assert row.kappa == pytest.approx(cohen_kappa_score(y_true, y_pred))
+    # the RST file carries the same pooled row and one column per test excerpt
+    text = rst.read_text()
+    assert (f"   * - direct transfer\n     - {100 * accuracy_score(y_true, y_pred):.1f}\n"
+            f"     - {cohen_kappa_score(y_true, y_pred):.3f}\n") in text
+    assert "     - excerpt8 (53)\n" in text and "excerpt3" not in text
+    assert "direct transfer" in capsys.readouterr().out

@@ -1,0 +1,427 @@
+"""The study: split table, metrics, result store, tables, argument errors.
+
+End-to-end runs (kill + resume, joblib, Dask) are at the bottom; they use a tiny simulated
+configuration so that the whole file stays well under a minute.
+"""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import (
+    accuracy_score,
+    cohen_kappa_score,
+    confusion_matrix,
+    f1_score,
+    recall_score,
+)
+
+from skseqsleep.study import (
+    STRATEGIES,
+    ResultStore,
+    StudyArgumentsError,
+    StudyInputError,
+    StudyResult,
+    TableRow,
+    parse_data_spec,
+    pooled_metrics,
+    run_study,
+    sleepedf_sc20_folds,
+)
+
+# --------------------------------------------------------------------------------------------
+# the published Sleep-EDF-SC-20 split
+# --------------------------------------------------------------------------------------------
+
+
+def test_shipped_sc20_split_is_the_published_one(shared_dir):
+    text = (shared_dir / "data" / "splits" / "sleepedf_sc20_folds.csv").read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    folds = sleepedf_sc20_folds()
+    assert len(folds) == 20
+    for f in folds:
+        mine = {("test", f["test"])} | {("valid", s) for s in f["valid"]} \
+            | {("train", s) for s in f["train"]}
+        theirs = {(r["role"], int(r["subject_index"]) - 1) for r in rows
+                  if int(r["fold"]) == f["fold"]}
+        assert mine == theirs
+
+
+def test_sc20_split_structure():
+    folds = sleepedf_sc20_folds()
+    assert [f["fold"] for f in folds] == list(range(1, 21))
+    # leave-one-subject-out: fold k tests Sleep-EDF subject k-1, each subject once
+    assert [f["test"] for f in folds] == list(range(20))
+    for f in folds:
+        assert len(f["valid"]) == 4 and len(f["train"]) == 15
+        assert sorted([f["test"], *f["valid"], *f["train"]]) == list(range(20))
+    # first fold by hand from REFERENCE §6's table: subject_index 3, 10, 11, 14 validate
+    assert sorted(folds[0]["valid"]) == [2, 9, 10, 13]
+
+
+# --------------------------------------------------------------------------------------------
+# pooled metrics
+# --------------------------------------------------------------------------------------------
+
+
+def test_pooled_metrics_by_hand():
+    # 10 epochs; confusion (rows true): W: 3 right 1 as N1; N1: 1 right; N2: 2 right 1 as N3;
+    # N3: 1 right; REM: 1 as W
+    y_true = [0, 0, 0, 0, 1, 2, 2, 2, 3, 4]
+    y_pred = [0, 0, 0, 1, 1, 2, 2, 3, 3, 0]
+    m = pooled_metrics(y_true, y_pred)
+    assert m["accuracy"] == pytest.approx(7 / 10)
+    # sensitivities: W 3/4, N1 1/1, N2 2/3, N3 1/1, REM 0/1
+    assert m["macro_sensitivity"] == pytest.approx((3 / 4 + 1 + 2 / 3 + 1 + 0) / 5)
+    # specificities TN/(TN+FP): W FP=1 (REM) of 6 negatives -> 5/6; N1 FP=1 of 9 -> 8/9;
+    # N2 FP=0 of 7 -> 1; N3 FP=1 of 9 -> 8/9; REM FP=0 of 9 -> 1
+    assert m["macro_specificity"] == pytest.approx((5 / 6 + 8 / 9 + 1 + 8 / 9 + 1) / 5)
+    # F1 = 2TP/(support+predicted): W 6/8, N1 2/3, N2 4/5, N3 2/3, REM 0
+    assert m["macro_f1"] == pytest.approx((6 / 8 + 2 / 3 + 4 / 5 + 2 / 3 + 0) / 5)
+    # kappa: pe = sum(support*predicted)/n^2 = (4*4 + 1*2 + 3*2 + 1*2 + 1*0)/100 = 0.26
+    assert m["kappa"] == pytest.approx((0.7 - 0.26) / (1 - 0.26))
+
+
+def test_pooled_metrics_match_scikit_learn_on_random_labels():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 5, 500)
+    y_pred = np.where(rng.random(500) < 0.6, y_true, rng.integers(0, 5, 500))
+    m = pooled_metrics(y_true, y_pred)
+    labels = list(range(5))
+    assert m["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert m["kappa"] == pytest.approx(cohen_kappa_score(y_true, y_pred))
+    assert m["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro",
+                                                   labels=labels))
+    assert m["macro_sensitivity"] == pytest.approx(recall_score(y_true, y_pred,
+                                                                average="macro"))
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    spec = [(cm.sum() - cm[k].sum() - cm[:, k].sum() + cm[k, k]) / (cm.sum() - cm[k].sum())
+            for k in labels]
+    assert m["macro_specificity"] == pytest.approx(np.mean(spec))
+
+
+# --------------------------------------------------------------------------------------------
+# arguments
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("spec", "role", "expected"), [
+    ("simulated", "source", ("simulated", None)),
+    ("mass:/data/mass", "source", ("mass", "/data/mass")),
+    ("checkpoint:/x/pretrained_model.ckpt", "source", ("checkpoint",
+                                                       "/x/pretrained_model.ckpt")),
+    ("model:m.pkl", "source", ("model", "m.pkl")),
+    ("sleep-edf:C:/data", "target", ("sleep-edf", "C:/data")),
+    ("dreams:/d", "target", ("dreams", "/d")),
+])
+def test_parse_data_spec(spec, role, expected):
+    assert parse_data_spec(spec, role) == expected
+
+
+@pytest.mark.parametrize(("spec", "role", "match"), [
+    ("sleep-edf:/x", "source", "unknown --source"),
+    ("mass:/x", "target", "unknown --target"),
+    ("mass", "source", "needs a path"),
+    ("simulated:/x", "target", "takes no path"),
+    ("", "target", "must be one of"),
+])
+def test_parse_data_spec_errors(spec, role, match):
+    with pytest.raises(StudyInputError, match=match):
+        parse_data_spec(spec, role)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"strategies": ["softmax", "bogus"]}, "unknown strategies.*bogus"),
+    ({"channels": ["EEG C3-A2"]}, "unknown channel 'EEG C3-A2' for the simulated target"),
+    ({"target": "sleep-edf:/no/such/folder"}, "/no/such/folder does not exist"),
+    ({"source": "mass:/no/such/mass"}, "/no/such/mass does not exist"),
+    ({"subjects": [0, 1]}, "only applies to a sleep-edf target"),
+    ({"settings": {"max_epochs": 0}}, "max_epochs must be positive"),
+    ({"settings": {"nope": 1}}, "unknown study setting 'nope'"),
+])
+def test_run_study_argument_errors_leave_no_output(tmp_path, kwargs, match):
+    out = tmp_path / "out"
+    with pytest.raises(StudyInputError, match=match):
+        run_study(out, verbose=0, **kwargs)
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# the result store
+# --------------------------------------------------------------------------------------------
+
+
+def test_store_round_trip_and_atomic_files(tmp_path):
+    store = ResultStore(tmp_path / "s")
+    assert store.claim({"a": 1, "b": [1, 2]}) is False
+    res = {"y_true": [0, 1, 2], "y_pred": [0, 2, 2], "recordings": ["r1", "r1", "r2"],
+           "fold": 3, "test_subject": "s3", "history": [{"step": 5, "valid_acc": 0.5}],
+           "seconds": 1.5}
+    path = store.save_fold("EEG Fpz-Cz", "softmax+arnn", 3, res)
+    assert path.name == "fold_03.npz" and path.parent.name == "softmax_arnn"
+    assert [p.name for p in path.parent.iterdir()] == ["fold_03.npz"]  # no temp file left
+    back = store.load_fold("EEG Fpz-Cz", "softmax+arnn", 3)
+    assert back["y_true"].tolist() == [0, 1, 2] and back["y_pred"].tolist() == [0, 2, 2]
+    assert back["recordings"].tolist() == ["r1", "r1", "r2"]
+    assert back["history"] == [{"step": 5, "valid_acc": 0.5}]
+    assert back["test_subject"] == "s3" and back["seconds"] == 1.5
+    assert store.load_fold("EEG Fpz-Cz", "softmax+arnn", 4) is None
+    # the same arguments again: a resumed run
+    assert ResultStore(tmp_path / "s").claim({"b": [1, 2], "a": 1}) is True
+
+
+def test_store_refuses_different_arguments_and_names_the_difference(tmp_path):
+    ResultStore(tmp_path).claim({"max_epochs": 2, "target": "simulated"})
+    with pytest.raises(StudyArgumentsError, match=r"max_epochs: 2 there, 3 now"):
+        ResultStore(tmp_path).claim({"max_epochs": 3, "target": "simulated"})
+    manifest = json.loads((tmp_path / "study.json").read_text())
+    assert manifest["arguments"]["max_epochs"] == 2
+
+
+def test_store_refuses_a_file_as_output_folder(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(StudyArgumentsError, match="is a file"):
+        ResultStore(tmp_path / "f").claim({"a": 1})
+
+
+def test_store_refuses_a_foreign_non_empty_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(StudyArgumentsError, match="not empty and holds no study.json"):
+        ResultStore(tmp_path).claim({"a": 1})
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+# --------------------------------------------------------------------------------------------
+
+
+def _row(ch, strat, acc):
+    return TableRow(ch, strat, STRATEGIES[strat].label, acc, 0.5, 0.6, 0.7, 0.9,
+                    n_epochs=100, n_folds=4)
+
+
+def test_table_blocks_rows_and_formats(tmp_path):
+    res = StudyResult(rows=[_row("EEG Fpz-Cz", "all", 0.855), _row("EEG Fpz-Cz", "direct", 0.8),
+                            _row("EOG horizontal", "all", 0.808)])
+    assert res.channels == ["EEG Fpz-Cz", "EOG horizontal"]
+    md = res.to_markdown()
+    assert "### Target channel: EEG Fpz-Cz (4 folds, 100 test epochs)" in md
+    assert "| finetune entire network | 85.5 | 0.500 | 60.0 | 70.0 | 90.0 |" in md
+    assert md.index("EEG Fpz-Cz") < md.index("direct transfer") < md.index("EOG horizontal")
+    text = str(res)
+    assert "Target channel: EOG horizontal" in text and "80.8" in text
+    res.write_csv(tmp_path / "t.csv")
+    rows = list(csv.DictReader((tmp_path / "t.csv").read_text().splitlines()))
+    assert [r["strategy"] for r in rows] == ["all", "direct", "all"]
+    assert float(rows[0]["accuracy"]) == 0.855
+    assert res.row("EOG horizontal", "all").accuracy == 0.808
+    with pytest.raises(KeyError):
+        res.row("EOG horizontal", "direct")
+
+
+def test_strategies_follow_the_papers_table_order():
+    assert list(STRATEGIES) == ["all", "softmax+arnn", "softmax+seqrnn", "softmax", "direct",
+                                "scratch"]
+    assert STRATEGIES["direct"].trainable_parts == ()
+    assert STRATEGIES["scratch"].pretrained is False
+
+
+# --------------------------------------------------------------------------------------------
+# end-to-end runs on a tiny simulated study
+# --------------------------------------------------------------------------------------------
+
+TINY_SETTINGS = {"sim_source_subjects": 3, "sim_target_subjects": 3, "sim_nights": 1,
+                 "sim_epochs_per_night": 24, "pretrain_max_epochs": 1, "max_epochs": 1,
+                 "validate_every": 2, "batch_size": 4, "seq_len": 4, "n_filters": 4,
+                 "rnn_hidden": 4, "attention_size": 4}
+TINY = {"settings": TINY_SETTINGS, "channels": ["Fpz-Cz-like"], "random_state": 3}
+TINY_CLI = ["--channel", "Fpz-Cz-like", "--random-state", "3", "--sim-source-subjects", "3",
+            "--sim-target-subjects", "3", "--sim-nights", "1", "--sim-epochs", "24",
+            "--pretrain-max-epochs", "1", "--max-epochs", "1", "--validate-every", "2",
+            "--batch-size", "4", "--seq-len", "4", "--n-filters", "4", "--rnn-hidden", "4",
+            "--attention-size", "4"]
+N_TASKS = 6 * 3  # strategies x folds (3 subjects)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    return run_study(out, verbose=0, **TINY), out
+
+
+def _fold_files(folder):
+    return sorted((folder / "folds").rglob("fold_*.npz"))
+
+
+def _predictions(folder):
+    """{(strategy, fold): (y_true, y_pred)} read straight from the stored files."""
+    out = {}
+    for f in _fold_files(folder):
+        with np.load(f) as z:
+            out[(f.parent.name, f.stem)] = (z["y_true"].tolist(), z["y_pred"].tolist())
+    return out
+
+
+def test_reference_run_outputs(reference):
+    result, out = reference
+    assert [r.strategy for r in result.rows] == list(STRATEGIES)
+    assert len(_fold_files(out)) == N_TASKS
+    for name in ("table.md", "table.csv", "per_fold.csv", "provenance.json", "study.json",
+                 "source_model.pt", "finetuning_curves__Fpz-Cz-like.png"):
+        assert (out / name).is_file(), name
+    assert len(list(out.glob("hypnogram__*__Fpz-Cz-like.png"))) == 1
+    assert len(list((out / "confusion").glob("*.png"))) == 6
+    per_fold = list(csv.DictReader((out / "per_fold.csv").read_text().splitlines()))
+    assert len(per_fold) == N_TASKS
+    # every test epoch of the 3 subjects x 24 epochs is predicted once per strategy
+    for r in result.rows:
+        assert r.n_epochs == 3 * 24 and r.n_folds == 3
+    # the table is the pooled metric of the stored predictions, recomputed independently
+    preds = _predictions(out)
+    table = {r["strategy"]: r for r in csv.DictReader((out / "table.csv").read_text()
+                                                      .splitlines())}
+    for strat in STRATEGIES:
+        parts = [preds[(strat.replace("+", "_"), f"fold_0{k}")] for k in (1, 2, 3)]
+        y_true = np.concatenate([p[0] for p in parts])
+        y_pred = np.concatenate([p[1] for p in parts])
+        assert float(table[strat]["accuracy"]) == pytest.approx(accuracy_score(y_true, y_pred))
+        assert float(table[strat]["kappa"]) == pytest.approx(cohen_kappa_score(y_true, y_pred))
+    # confusion CSVs: rows = scored stage, they add up to the test epochs
+    rows = list(csv.reader((out / "confusion" / "Fpz-Cz-like__all.csv").read_text()
+                           .splitlines()))
+    assert rows[0] == ["scored\\predicted", "W", "N1", "N2", "N3", "REM"]
+    assert sum(int(v) for r in rows[1:] for v in r[1:]) == 72
+    # direct transfer trains nothing: no validation history; the others validated
+    hist = {r["strategy"]: int(r["n_validations"]) for r in per_fold}
+    assert hist["direct"] == 0 and hist["all"] > 0 and hist["scratch"] > 0
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["simulated"] is True and prov["machine"]["cpu_count"] >= 1
+
+
+def test_same_arguments_resume_without_recomputing(reference, tmp_path):
+    result, out = reference
+    before = {f: f.stat().st_mtime_ns for f in _fold_files(out)}
+    # execution options (plots, which recording to draw) are not part of the fingerprint
+    again = run_study(out, verbose=0, plot_recording="sim-s01-n1", **TINY)
+    assert {f: f.stat().st_mtime_ns for f in _fold_files(out)} == before
+    assert (out / "hypnogram__sim-s01-n1__Fpz-Cz-like.png").is_file()
+    np.testing.assert_array_equal(again.metrics_array(), result.metrics_array())
+
+
+def test_different_arguments_in_the_same_folder_are_refused(reference):
+    _, out = reference
+    with pytest.raises(StudyArgumentsError, match=r"settings\.max_epochs: 1 there, 2 now\)"):
+        run_study(out, verbose=0, **{**TINY, "settings": {**TINY_SETTINGS, "max_epochs": 2}})
+
+
+def test_unknown_plot_recording_is_refused_before_any_work(tmp_path):
+    with pytest.raises(StudyInputError, match="--plot-recording 'nope' is not a recording"):
+        run_study(tmp_path / "x", verbose=0, plot_recording="nope", **TINY)
+    assert not (tmp_path / "x").exists()
+
+
+def test_killed_run_restarted_ends_with_the_same_table(reference, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    _, ref_out = reference
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "skseqsleep", "study", "--output-dir", str(out), "--no-plots",
+           *TINY_CLI]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 240
+    try:
+        while len(_fold_files(out)) < 4 and time.monotonic() < deadline \
+                and proc.poll() is None:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    n_stored = len(_fold_files(out))
+    assert 4 <= n_stored < N_TASKS, f"{n_stored} fold results stored when killed"
+    stored = {f: f.stat().st_mtime_ns for f in _fold_files(out)}
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"{n_stored} of {N_TASKS} fold results already stored: skipped" in done.stderr
+    # the folds stored before the kill were not recomputed
+    assert all(f.stat().st_mtime_ns == t for f, t in stored.items())
+    assert len(_fold_files(out)) == N_TASKS
+    assert (out / "table.csv").read_text() == (ref_out / "table.csv").read_text()
+    assert _predictions(out) == _predictions(ref_out)
+    assert "Target channel: Fpz-Cz-like" in done.stdout
+
+
+def _workers(folder):
+    store = ResultStore(folder)
+    return {store.load_fold(f.parent.parent.name, f.parent.name.replace("_", "+"),
+                            int(f.stem[5:]))["worker"] for f in _fold_files(folder)}
+
+
+def test_joblib_parallel_run_gives_the_same_results(reference, tmp_path):
+    import os
+
+    _, ref_out = reference
+    result = run_study(tmp_path / "par", verbose=0, n_jobs=2, plots=False, **TINY)
+    workers = _workers(tmp_path / "par")
+    assert len(workers) == 2 and not any(w.endswith(f":{os.getpid()}") for w in workers)
+    assert _predictions(tmp_path / "par") == _predictions(ref_out)
+    assert (tmp_path / "par" / "table.csv").read_text() == \
+        (ref_out / "table.csv").read_text()
+    assert len(result.rows) == 6
+
+
+def test_dask_cluster_run_gives_the_same_results(reference, tmp_path):
+    import os
+
+    distributed = pytest.importorskip("distributed")
+    _, ref_out = reference
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        run_study(tmp_path / "dask", verbose=0, scheduler=cluster.scheduler_address,
+                  plots=False, **TINY)
+        with distributed.Client(cluster) as client:
+            worker_pids = set(client.run(os.getpid).values())
+    # the folds ran in the two worker processes of the cluster (not in this process)
+    used = {int(w.rsplit(":", 1)[1]) for w in _workers(tmp_path / "dask")}
+    assert used <= worker_pids and len(used) == 2
+    assert _predictions(tmp_path / "dask") == _predictions(ref_out)
+    assert (tmp_path / "dask" / "table.csv").read_text() == \
+        (ref_out / "table.csv").read_text()
+
+
+def test_saved_source_model_gives_the_same_direct_transfer(reference, tmp_path):
+    # the source model cached by the reference run, loaded back as --source model:PATH,
+    # must predict exactly as the in-memory source did (direct transfer: no training)
+    _, ref_out = reference
+    out = tmp_path / "model_source"
+    result = run_study(out, source=f"model:{ref_out / 'source_model.pt'}",
+                       strategies=["direct"], verbose=0, plots=False, **TINY)
+    assert [r.strategy for r in result.rows] == ["direct"]
+    ref = {k: v for k, v in _predictions(ref_out).items() if k[0] == "direct"}
+    assert _predictions(out) == ref
+    assert not (out / "source_model.pt").exists()  # nothing pretrained here
+
+
+def test_sc20_target_uses_the_published_inner_split_and_others_loso():
+    from skseqsleep.study import _outer_folds
+
+    groups = np.repeat(np.arange(20), 3)
+    folds = _outer_folds(groups, "sleep-edf", n_valid=4)
+    assert [f[1] for f in folds] == list(range(20))
+    assert sorted(folds[0][2]) == [2, 9, 10, 13]  # subject_index 3, 10, 11, 14 of fold 1
+    # another subject set, or another dataset: leave-one-subject-out, validation drawn later
+    folds = _outer_folds(np.repeat(np.arange(1, 21), 2), "sleep-edf", n_valid=4)
+    assert [f[1] for f in folds] == list(range(1, 21)) and folds[0][2] is None
+    folds = _outer_folds(np.array(["b", "a", "c", "a"]), "simulated", n_valid=1)
+    assert folds == [(1, "a", None), (2, "b", None), (3, "c", None)]
+    with pytest.raises(StudyInputError, match="at least 3 subjects"):
+        _outer_folds(np.array(["a", "b"]), "simulated", n_valid=1)
+    with pytest.raises(StudyInputError, match="n_valid_subjects=2 leaves no training"):
+        _outer_folds(np.array(["a", "b", "c"]), "simulated", n_valid=2)
