@@ -214,3 +214,59 @@ def test_encode_once_prediction_sums_the_log_softmax_of_every_covering_window(ce
         scores, n = clf.fused_log_scores(X, rec, inference=inference)
         np.testing.assert_array_equal(n, counts)
         np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# SeqSleepClassifier(train_sampler="shared")
+# ---------------------------------------------------------------------------------------------
+def _classifier(sampler, **kw):
+    from skseqsleep import SeqSleepClassifier
+
+    return SeqSleepClassifier(
+        seq_len=L, train_sampler=sampler, batch_size=4, verbose=0, device="cpu",
+        **{f"module__{k}": v for k, v in SMALL.items()
+           if k not in ("seq_len", "n_frames", "n_freq_bins")}, **kw)
+
+
+def test_classifier_shared_sampler_encodes_distinct_epochs_once_and_is_reproducible():
+    X = _spectrograms(60, seed=8)
+    y = np.arange(60) // 3 % 5
+    rec = np.repeat(["a", "b"], 30)
+    from skorch.callbacks import Callback
+
+    class CountEncodedEpochs(Callback):
+        """Rows through the ARNN in every training step (a real forward hook)."""
+
+        def on_train_begin(self, net, **kwargs):
+            self.rows = []
+            net.module_.arnn.register_forward_hook(
+                lambda m, inp, out: self.rows.append(len(inp[0])) if m.training else None)
+
+    counter = CountEncodedEpochs()
+    _classifier("shared", max_epochs=1, random_state=0,
+                callbacks=[("count", counter)]).fit(X, y, recordings=rec)
+    rows = counter.rows
+    # 25 + 25 windows, 4 per minibatch -> 12 steps; each minibatch holds at most two block
+    # pieces of consecutive windows: at most 4 + 2 * (L - 1) = 14 distinct epochs, not 4 x 6
+    assert len(rows) == 12 and max(rows) <= 4 + 2 * (L - 1)
+    again = _classifier("shared", max_epochs=2, random_state=0).fit(X, y, recordings=rec)
+    first = _classifier("shared", max_epochs=2, random_state=0).fit(X, y, recordings=rec)
+    np.testing.assert_array_equal(first.predict_proba(X, rec), again.predict_proba(X, rec))
+    with pytest.raises(ValueError, match="train_sampler must be one of"):
+        _classifier("blocks").fit(X, y, recordings=rec)
+
+
+def test_classifier_shared_sampler_keeps_a_frozen_arnn_frozen():
+    X = _spectrograms(40, seed=9)
+    y = np.arange(40) // 4 % 5
+    rec = np.repeat(["a", "b"], 20)
+    clf = _classifier("shared", max_epochs=1, random_state=1,
+                      trainable_parts=("softmax", "seqrnn")).fit(X, y, recordings=rec)
+    ref = _classifier("shared", max_epochs=1, random_state=1, trainable_parts=())
+    with pytest.warns(UserWarning, match="direct transfer"):
+        ref.fit(X, y, recordings=rec)  # same seed, no training: the initial weights
+    for name, p in clf.module_.arnn.state_dict().items():
+        torch.testing.assert_close(p, ref.module_.arnn.state_dict()[name], msg=name)
+    moved = any(not torch.equal(p, ref.module_.softmax.state_dict()[n])
+                for n, p in clf.module_.softmax.state_dict().items())
+    assert moved
