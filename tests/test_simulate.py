@@ -6,6 +6,7 @@ measured on the generated signals with scipy / sklearn, never from the generator
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 from importlib import resources
@@ -416,5 +417,5 @@ def test_transition_stats_match_the_real_hypnograms(shared_dir, tmp_path):
     out = tmp_path / "stats.json"
     subprocess.run([sys.executable, str(ROOT / "tools" / "derive_hypnogram_stats.py"),
                     "--shared", str(shared_dir), "--out", str(out)], check=True,
-                   capture_output=True)
+                   capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert json.loads(out.read_text()) == stats

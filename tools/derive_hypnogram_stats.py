@@ -23,18 +23,9 @@ from pathlib import Path
 import numpy as np
 import pyedflib
 
-STAGES = ("W", "N1", "N2", "N3", "REM")  # same order as skseqsleep._constants.STAGES
-EPOCH = 30
-LABELS = {
-    "Sleep stage W": 0,
-    "Sleep stage 1": 1,
-    "Sleep stage 2": 2,
-    "Sleep stage 3": 3,
-    "Sleep stage 4": 3,
-    "Sleep stage R": 4,
-}
-EXCLUDED_LABELS = ("Sleep stage ?", "Movement time")
-
+from skseqsleep._constants import EPOCH_SECONDS as EPOCH
+from skseqsleep._constants import EXCLUDED, STAGES
+from skseqsleep.datasets._hypnogram import ANNOTATION_TO_STAGE
 
 #: left edges (epochs since the last REM epoch) of the REM-refractoriness bins
 REM_EDGES = [0, 1, 2, 4, 10, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200, 240, 300]
@@ -69,14 +60,11 @@ def read_stages(path: Path) -> tuple[np.ndarray, float]:
         onsets, durations, texts = reader.readAnnotations()
         start = reader.getStartdatetime()
     end = max(o + d for o, d in zip(onsets, durations))
-    labels = np.full(round(end / EPOCH), -1, dtype=np.int64)
+    labels = np.full(round(end / EPOCH), EXCLUDED, dtype=np.int64)
     for onset, duration, text in zip(onsets, durations, texts):
-        if text in LABELS:
-            value = LABELS[text]
-        elif text in EXCLUDED_LABELS:
-            value = -1
-        else:
+        if text not in ANNOTATION_TO_STAGE:
             raise ValueError(f"{path.name}: unknown annotation {text!r}")
+        value = ANNOTATION_TO_STAGE[text]
         first = round(onset / EPOCH)
         labels[first:first + round(duration / EPOCH)] = value
     return labels, start.hour * 3600 + start.minute * 60 + start.second
