@@ -26,19 +26,11 @@ import time
 
 import numpy as np
 import torch
+from _timing import best_of
 from skorch.callbacks import Callback
 
 from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
 from skseqsleep.nn import SeqSleepNet
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def raw_night(n_epochs, seed=0):

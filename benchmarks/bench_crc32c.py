@@ -13,21 +13,12 @@ checkpoint part reads ``../shared/pretrained/phan2019-mass/1chan_eeg`` when it e
 """
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of
 
 from skseqsleep.pretrained import tensorbundle as tb
-
-
-def best_of(fn, repeat=5):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():

@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import median_time
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -77,13 +78,6 @@ def machine() -> dict:
     }
 
 
-def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 class StepClock(Callback):
