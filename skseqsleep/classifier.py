@@ -444,6 +444,12 @@ class SeqSleepClassifier(NeuralNetClassifier):
         if not np.issubdtype(X.dtype, np.floating):
             raise ValueError(f"{what} must hold floats, got dtype {X.dtype}")
         X = np.ascontiguousarray(X, dtype=np.float32)
+        finite = np.isfinite(X.reshape(len(X), -1)).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise ValueError(f"{what} must be finite: {len(bad)} epoch(s) hold NaN or inf "
+                             f"values (first at epoch {bad[0]}); check the raw signal and the "
+                             "SpectrogramTransformer input")
         if hasattr(self, "module_config_"):
             expected = tuple(self.module_config_[k] for k in ("n_channels", "n_frames",
                                                               "n_freq_bins"))

@@ -598,3 +598,17 @@ def test_default_cell_without_warm_start_is_the_papers_gru():
     assert clf.cell is None and clf.module_config_["cell"] == "gru"
     assert isinstance(clf.module_.arnn.rnn.fw.rnn, torch.nn.GRU)
     assert isinstance(clf.module_.seqrnn.fw.rnn, torch.nn.GRU)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_spectrograms_are_a_clear_error_in_fit_and_predict(bad):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(12, 1, 29, 129)).astype(np.float32)
+    y = rng.integers(0, 5, 12)
+    Xbad = X.copy()
+    Xbad[7, 0, 3, 4] = bad
+    with pytest.raises(ValueError, match=r"1 epoch\(s\) hold NaN or inf values \(first at epoch 7\)"):
+        SeqSleepClassifier(**{**TINY, "max_epochs": 1}).fit(Xbad, y, recordings=np.zeros(12))
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}).fit(X, y, recordings=np.zeros(12))
+    with pytest.raises(ValueError, match="must be finite"):
+        clf.predict(Xbad, recordings=np.zeros(12))
