@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from skseqsleep._constants import N_STAGES, STAGES
+from skseqsleep._constants import STAGES
+from skseqsleep.model_selection import sleep_metrics
 
 __all__ = [
     "STRATEGIES",
@@ -190,15 +191,6 @@ def sleepedf_sc20_folds() -> list[dict]:
 # --------------------------------------------------------------------------------------------
 
 
-def confusion_counts(y_true, y_pred) -> np.ndarray:
-    """5x5 confusion counts, rows = scored stage, columns = predicted stage."""
-    y_true = np.asarray(y_true, dtype=np.int64)
-    y_pred = np.asarray(y_pred, dtype=np.int64)
-    cm = np.zeros((N_STAGES, N_STAGES), dtype=np.int64)
-    np.add.at(cm, (y_true, y_pred), 1)
-    return cm
-
-
 def pooled_metrics(y_true, y_pred) -> dict[str, float]:
     """Accuracy, Cohen's kappa, macro F1, macro sensitivity and macro specificity.
 
@@ -223,8 +215,6 @@ def pooled_metrics(y_true, y_pred) -> dict[str, float]:
     >>> m["accuracy"], m["kappa"]
     (1.0, 1.0)
     """
-    from skseqsleep.model_selection import sleep_metrics
-
     m = sleep_metrics(y_true, y_pred)
     return {k: float(m[k]) for k in METRICS}
 
@@ -1116,10 +1106,11 @@ def _assemble(blocks, strategies, folds, done, arguments, settings, store, secon
             y_true = np.concatenate([np.asarray(p["y_true"]) for p in parts])
             y_pred = np.concatenate([np.asarray(p["y_pred"]) for p in parts])
             recs = np.concatenate([np.asarray(p["recordings"]).astype(str) for p in parts])
-            m = pooled_metrics(y_true, y_pred)
-            rows.append(TableRow(ch, strat, STRATEGIES[strat].label, **m,
+            full = sleep_metrics(y_true, y_pred)
+            rows.append(TableRow(ch, strat, STRATEGIES[strat].label,
+                                 **{k: float(full[k]) for k in METRICS},
                                  n_epochs=int(y_true.size), n_folds=len(parts)))
-            confusion[(ch, strat)] = confusion_counts(y_true, y_pred)
+            confusion[(ch, strat)] = full["confusion_matrix"]
             curves[(ch, strat)] = [list(p.get("history", [])) for p in parts]
             predictions[(ch, strat)] = {"y_true": y_true, "y_pred": y_pred,
                                         "recordings": recs}
