@@ -612,3 +612,27 @@ def test_non_finite_spectrograms_are_a_clear_error_in_fit_and_predict(bad):
     clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}).fit(X, y, recordings=np.zeros(12))
     with pytest.raises(ValueError, match="must be finite"):
         clf.predict(Xbad, recordings=np.zeros(12))
+
+
+def test_pipeline_learns_simulated_psg_well_above_chance():
+    """Raw simulated PSG -> SpectrogramTransformer -> SeqSleepClassifier, held-out subject."""
+    from sklearn.metrics import cohen_kappa_score
+    from sklearn.pipeline import make_pipeline
+
+    from skseqsleep import SpectrogramTransformer
+    from skseqsleep.datasets import make_sleep_cohort
+
+    data = make_sleep_cohort(n_subjects=4, n_epochs=120, channels="C4-A1-like", random_state=3)
+    test = data.groups == data.groups[-1]
+    pipe = make_pipeline(SpectrogramTransformer(), SeqSleepClassifier(
+        seq_len=10, module__n_filters=16, module__rnn_hidden=16, module__attention_size=16,
+        lr=3e-3, max_epochs=6, verbose=0, device="cpu", random_state=0))
+    pipe.fit(data.X[~test], data.y[~test], seqsleepclassifier__recordings=data.recordings[~test])
+    pred = pipe.predict(data.X[test], recordings=data.recordings[test])
+    y = data.y[test]
+    majority = np.bincount(y, minlength=5).max() / len(y)   # best constant guess
+    acc = (pred == y).mean()
+    kappa = cohen_kappa_score(y, pred)
+    print(f"held-out accuracy {acc:.3f} (majority class {majority:.3f}), kappa {kappa:.3f}")
+    assert acc > majority + 0.2, (acc, majority)
+    assert kappa > 0.5
