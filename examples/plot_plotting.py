@@ -9,12 +9,12 @@ arrays: stage labels are ``0=W, 1=N1, 2=N2, 3=N3, 4=REM``, one per 30-s epoch.
 import matplotlib.pyplot as plt
 import numpy as np
 
+from skseqsleep.model_selection import sleep_metrics
 from skseqsleep.plotting import (
     plot_confusion_matrix,
     plot_finetuning_curves,
     plot_hypnogram,
 )
-from skseqsleep.study import confusion_counts
 
 # %%
 # A made-up night of 8 hours: wake, then four NREM-REM cycles. The "prediction" confuses
@@ -33,7 +33,7 @@ plt.tight_layout()
 # %%
 # The confusion matrix of those epochs (rows: scored stage, columns: predicted stage),
 # coloured by row so that the diagonal is each stage's sensitivity.
-plot_confusion_matrix(confusion_counts(y_true, y_pred), title="made-up night")
+plot_confusion_matrix(sleep_metrics(y_true, y_pred)["confusion_matrix"], title="made-up night")
 plt.tight_layout()
 
 # %%
