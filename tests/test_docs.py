@@ -5,6 +5,7 @@ stays within a few tens of seconds.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -19,6 +20,10 @@ pytest.importorskip("sphinx_gallery")
 @pytest.fixture(scope="module")
 def html(tmp_path_factory):
     out = tmp_path_factory.mktemp("docs")
+    # sphinx-gallery and autosummary write into the source tree and skip examples whose source
+    # did not change: start clean so that every build really runs the examples (as in CI)
+    for generated in ("auto_examples", "generated", "gen_modules"):
+        shutil.rmtree(ROOT / "docs" / generated, ignore_errors=True)
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
     env.pop("SKSEQSLEEP_DOCS_RUN_ALL", None)
     proc = subprocess.run(
