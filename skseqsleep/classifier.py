@@ -85,19 +85,11 @@ def _normalise_parts(trainable_parts) -> tuple[str, ...]:
     return tuple(p for p in PARTS if p in parts)
 
 
-def _is_tf_checkpoint(path: Path) -> bool:
-    if path.suffix == ".index" and path.is_file():
-        return True
-    if Path(str(path) + ".index").is_file():
-        return True
-    return path.is_dir() and any(path.glob("*.index"))
-
-
 def _read_model_file(path) -> dict:
-    path = Path(path).expanduser()
-    if _is_tf_checkpoint(path):
-        from skseqsleep.pretrained import load_tf_checkpoint_state
+    from skseqsleep.pretrained import is_tf_checkpoint, load_tf_checkpoint_state
 
+    path = Path(path).expanduser()
+    if is_tf_checkpoint(path):
         state = load_tf_checkpoint_state(path)
         return {"config": dict(state["config"]), "state_dict": state["state_dict"],
                 "classes": None}
