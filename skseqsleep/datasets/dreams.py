@@ -114,10 +114,21 @@ def read_dreams_excerpt(signal_path, hypnogram_path, fs: float = DEFAULT_FS,
     ((1, 180000), 100.0)
     """
     signal_path, hypnogram_path = os.fspath(signal_path), os.fspath(hypnogram_path)
+    fs = _check_fs(fs)
+    derivation, x = _read_text_column(signal_path, "signal")
+    return _excerpt_from_signal(derivation, x, signal_path, hypnogram_path, fs,
+                                allow_upsampling)
+
+
+def _check_fs(fs) -> float:
     fs = float(fs)
     if not np.isfinite(fs) or fs <= 0:
         raise ValueError(f"fs must be a positive rate in Hz, got {fs!r}")
-    derivation, x = _read_text_column(signal_path, "signal")
+    return fs
+
+
+def _excerpt_from_signal(derivation, x, signal_path, hypnogram_path, fs, allow_upsampling):
+    """The rest of :func:`read_dreams_excerpt` once the signal file has been read."""
     rate = _nominal_rate(len(x), signal_path)
     if rate < fs and not allow_upsampling:
         raise ValueError(
@@ -214,21 +225,21 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
         excerpts = available
         if not excerpts:
             raise FileNotFoundError(f"no excerptN.txt file in {root}")
+    fs = _check_fs(fs)
     report = ExclusionReport()
     xs, ys, recs, derivations = [], [], [], {}
-    n_per = round(EPOCH_SECONDS * float(fs))
+    n_per = round(EPOCH_SECONDS * fs)
     for e in excerpts:
         name = f"excerpt{e}"
         sig, hyp = root / f"{name}.txt", root / f"Hypnogram_{name}.txt"
+        derivation, x = _read_text_column(str(sig), "signal")     # read once
         if not explicit and not allow_upsampling:
-            with open(sig, encoding="latin-1") as fh:
-                n = sum(1 for line in fh) - 1
-            rate = _nominal_rate(n, str(sig))
+            rate = _nominal_rate(len(x), str(sig))
             if rate < fs:
-                report.skipped[name] = (f"recorded at {rate:g} Hz, below fs={float(fs):g} Hz "
+                report.skipped[name] = (f"recorded at {rate:g} Hz, below fs={fs:g} Hz "
                                         "(pass allow_upsampling=True to include it)")
                 continue
-        ex = read_dreams_excerpt(sig, hyp, fs=fs, allow_upsampling=allow_upsampling)
+        ex = _excerpt_from_signal(derivation, x, str(sig), str(hyp), fs, allow_upsampling)
         keep = ex.stages != EXCLUDED
         epochs = ex.signals[0].reshape(-1, n_per)[: len(ex.stages)]
         xs.append(epochs[keep].astype(np.float32))
