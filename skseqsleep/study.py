@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from skseqsleep._constants import STAGES
+from skseqsleep.model_selection import _METRICS as METRICS
 from skseqsleep.model_selection import sleep_metrics
 
 __all__ = [
@@ -92,7 +93,6 @@ STRATEGIES: dict[str, Strategy] = {s.key: s for s in (
     Strategy("scratch", "SeqSleepNet from scratch", "all", pretrained=False),
 )}
 
-METRICS = ("accuracy", "kappa", "macro_f1", "macro_sensitivity", "macro_specificity")
 _METRIC_HEADERS = {"accuracy": "acc (%)", "kappa": "kappa", "macro_f1": "MF1 (%)",
                    "macro_sensitivity": "sens (%)", "macro_specificity": "spec (%)"}
 
@@ -342,7 +342,7 @@ class ResultStore:
     Layout::
 
         output_dir/study.json                     arguments + fingerprint
-        output_dir/source_model.pkl               pretrained source model (when pretrained here)
+        output_dir/source_model.pt                pretrained source model (when pretrained here)
         output_dir/folds/<channel>/<strategy>/fold_<k>.npz   one finished fold
     """
 
@@ -1200,10 +1200,6 @@ def _write_plots(result: StudyResult, root: Path, plot_recording, log):
         plt.close(fig)
         first = result.predictions[(ch, strats[0])]
         rec = plot_recording if plot_recording is not None else str(first["recordings"][0])
-        if rec not in set(first["recordings"].tolist()):
-            raise StudyInputError(
-                f"--plot-recording {rec!r} is not a recording of the target; it has "
-                f"{', '.join(sorted(set(first['recordings'].tolist())))}")
         fig, axes = plt.subplots(len(strats), 1, figsize=(10, 1.9 * len(strats)),
                                  sharex=True, squeeze=False)
         for ax, s in zip(axes[:, 0], strats):

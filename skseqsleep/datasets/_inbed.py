@@ -23,8 +23,6 @@ from importlib import resources
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._constants import EXCLUDED
-
 __all__ = ["resolve_clock_time", "sleep_edf_in_bed_times", "trim_in_bed"]
 
 _FIELDS = ("rec_start", "rec_stop", "hyp_start", "lights_off", "lights_on")
@@ -267,7 +265,5 @@ def trim_in_bed(hypnogram, in_bed="table", *, recording: str | None = None,
     keep &= inside
     if not keep.any():
         raise ValueError(f"no epoch of {path} is left after in-bed trimming ({description})")
-    n_excluded_inside = int((stages[keep] == EXCLUDED).sum())
     return Bunch(keep=keep, offset=offset, window=(float(w0), float(w1)), dropped=dropped,
-                 in_bed=in_bed, description=description,
-                 n_excluded_kept=n_excluded_inside)
+                 in_bed=in_bed, description=description)

@@ -9,7 +9,7 @@
 Names are imported lazily, so importing this package does not import torch.
 """
 
-from importlib import import_module
+from skseqsleep._lazy import lazy_module_attributes
 
 _LAZY = {
     "CheckpointFormatError": "skseqsleep.pretrained.tensorbundle",
@@ -35,12 +35,4 @@ __all__ = [
     "read_tensorbundle",
 ]
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'skseqsleep.pretrained' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_module_attributes("skseqsleep.pretrained", _LAZY)
