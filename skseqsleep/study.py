@@ -788,45 +788,35 @@ def _with_threads(n_threads, func, *args):
         torch.set_num_threads(before)
 
 
-def _state_of(clf) -> dict:
-    return {"config": dict(clf.module_config_),
-            "state_dict": {k: v.detach().cpu() for k, v in clf.module_.state_dict().items()},
-            "classes": [int(c) for c in clf.classes_]}
-
-
 def _source_model(kind, path, store, settings, extra_params, random_state, log):
     """The pretrained source as ``{"config", "state_dict", "classes"}``.
 
     Loaded (or pretrained and cached) in the main process, so that workers of a cluster need
     no access to the source files; passed to ``warm_start_from`` of every pretrained fold.
     """
-    if kind == "checkpoint":
-        from skseqsleep.pretrained import load_tf_checkpoint_state
+    # the same reader as SeqSleepClassifier(warm_start_from=...)
+    from skseqsleep.classifier import _source_state
 
+    if kind == "checkpoint":
         try:
-            state = load_tf_checkpoint_state(path)
+            state = _source_state(path)
         except (OSError, ValueError, KeyError) as exc:
             raise StudyInputError(f"cannot read the TensorFlow checkpoint {path}: {exc}") \
                 from exc
         log(f"source model: the authors' checkpoint {path} "
             f"(cell={state['config'].get('cell')})")
-        return {"config": dict(state["config"]), "state_dict": state["state_dict"],
-                "classes": None}
+        return state
     if kind == "model":
-        from skseqsleep.classifier import load_model
-
         try:
-            clf = load_model(path, device="cpu", verbose=0)
+            state = _source_state(path)
         except (OSError, ValueError, KeyError) as exc:
             raise StudyInputError(f"cannot load the model {path}: {exc}") from exc
         log(f"source model: {path}")
-        return _state_of(clf)
+        return state
     cache = store.root / "source_model.pt"
     if cache.is_file():
-        from skseqsleep.classifier import load_model
-
         log(f"source model: the cached pretrained model {cache}")
-        return _state_of(load_model(cache, device="cpu", verbose=0))
+        return _source_state(cache)
     if kind == "simulated":
         data = _simulate(settings["sim_source_subjects"], settings["sim_nights"],
                          settings["sim_epochs_per_night"], (SIMULATED_SOURCE_CHANNEL,),
@@ -862,7 +852,7 @@ def _source_model(kind, path, store, settings, extra_params, random_state, log):
     best = max((h["valid_acc"] for h in hist), default=float("nan"))
     log(f"source model: pretrained in {time.perf_counter() - t0:.1f}s (best validation "
         f"accuracy {100 * best:.1f}%), cached in {cache}")
-    return _state_of(clf)
+    return _source_state(clf)
 
 
 def run_study(output_dir: str | os.PathLike = "study_results", *,
