@@ -229,7 +229,8 @@ class WindowBatches:
 
 
 def multiplicative_fusion(log_probas: np.ndarray, epoch_index: np.ndarray,
-                          n_epochs: int) -> tuple[np.ndarray, np.ndarray]:
+                          n_epochs: int, out: tuple[np.ndarray, np.ndarray] | None = None,
+                          ) -> tuple[np.ndarray, np.ndarray]:
     """Sum the log-probabilities of every window covering each epoch (REFERENCE §5).
 
     Parameters
@@ -239,6 +240,9 @@ def multiplicative_fusion(log_probas: np.ndarray, epoch_index: np.ndarray,
     epoch_index : int array of shape (n_windows, length)
         Epoch covered by every window position.
     n_epochs : int
+    out : (scores, counts), optional
+        Arrays to add into (float64 ``(n_epochs, n_classes)`` and int64 ``(n_epochs,)``), so
+        that the windows can be fused chunk by chunk.
 
     Returns
     -------
@@ -247,8 +251,9 @@ def multiplicative_fusion(log_probas: np.ndarray, epoch_index: np.ndarray,
     """
     log_probas = np.asarray(log_probas, dtype=np.float64)
     k = log_probas.shape[-1]
-    scores = np.zeros((n_epochs, k))
-    counts = np.zeros(n_epochs, dtype=np.int64)
+    if out is None:
+        out = np.zeros((n_epochs, k)), np.zeros(n_epochs, dtype=np.int64)
+    scores, counts = out
     np.add.at(scores, epoch_index.ravel(), log_probas.reshape(-1, k))
     np.add.at(counts, epoch_index.ravel(), 1)
     return scores, counts

@@ -29,6 +29,7 @@ from skseqsleep._windows import (
     WindowBatches,
     find_recordings,
     make_windows,
+    multiplicative_fusion,
 )
 
 __all__ = ["SeqSleepClassifier", "StepValidation", "load_model", "resolve_device"]
@@ -797,13 +798,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
         recs = find_recordings(len(X), recordings, groups, what="X")
         windows = make_windows(recs, int(self.seq_len), short="whole")
         k = int(self.module_config_["n_classes"])
-        scores = torch.zeros((len(X), k), dtype=torch.float64)
-        counts = torch.zeros(len(X), dtype=torch.int64)
+        fused = np.zeros((len(X), k)), np.zeros(len(X), dtype=np.int64)
         for idx, logp in self._iter_window_log_probas(X, recs, windows, inference):
-            flat = torch.from_numpy(idx.ravel())
-            scores.index_add_(0, flat, logp.reshape(-1, k).double().cpu())
-            counts.index_add_(0, flat, torch.ones(flat.numel(), dtype=torch.int64))
-        return scores.numpy(), counts.numpy()
+            multiplicative_fusion(logp.double().cpu().numpy(), idx, len(X), out=fused)
+        return fused
 
     def predict_proba(self, X, recordings=None, groups=None):
         """Softmax of the mean log-probability over the windows covering each epoch.
