@@ -53,8 +53,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = body[:srv.cut_after]  # announce the full length, send less, hang up
             srv.cut_after = None
             self.close_connection = True
-        self.wfile.write(body)
+        # counted before writing: the client can finish reading (and the test go on to
+        # check the count) before this handler thread runs another line after the write
         srv.bytes_sent += len(body)
+        self.wfile.write(body)
 
 
 @pytest.fixture
