@@ -75,23 +75,29 @@ def machine() -> dict:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "load_avg": os.getloadavg(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-
-
 
 
 class StepClock(Callback):
     """Record the time of every training step end; stop after ``n_steps`` steps."""
 
-    def __init__(self, n_steps: int):
+    def __init__(self, n_steps: int, device: str = "cpu"):
         self.n_steps = n_steps
+        self.device = device
+
+    def _now(self) -> float:
+        if str(self.device).startswith("cuda") or (self.device == "auto"
+                                                   and torch.cuda.is_available()):
+            torch.cuda.synchronize()  # CUDA kernels run asynchronously
+        return time.perf_counter()
 
     def on_train_begin(self, net, **kwargs):
-        self.stamps_ = [time.perf_counter()]
+        self.stamps_ = [self._now()]
 
     def on_batch_end(self, net, training=False, **kwargs):
         if training:
-            self.stamps_.append(time.perf_counter())
+            self.stamps_.append(self._now())
             if len(self.stamps_) > self.n_steps:
                 raise KeyboardInterrupt  # skorch ends fit cleanly
 
@@ -152,19 +158,23 @@ def bench_training(args) -> dict:
     X = random_spectrograms(n_rec * per_rec)
     y = np.random.default_rng(1).integers(0, 5, len(X))
     rec = np.repeat([f"night{i}" for i in range(n_rec)], per_rec)
-    steps = {"per-window": args.train_steps_per_window, "shared": args.train_steps_shared}
-    times = {"per-window": [], "shared": []}
+    # (name, sampler, block size); "shared" alone is the classifier's own setting
+    variants = [("per-window", "per-window", None), ("shared", "shared", None)]
+    variants += [(f"shared, blocks of {b}", "shared", b) for b in args.block_sizes]
+    times = {name: [] for name, _, _ in variants}
     for r in range(args.rounds):
-        for sampler in ("per-window", "shared"):
-            clock = StepClock(steps[sampler] + 2)
-            clf = make_classifier(sampler, max_epochs=100, verbose=0, device="cpu",
-                                  random_state=r, callbacks=[("clock", clock)])
+        for name, sampler, block in variants:
+            n = args.train_steps_per_window if sampler == "per-window" else args.train_steps_shared
+            clock = StepClock(n + 2, args.device)
+            clf = make_classifier(sampler, block_size=block, max_epochs=100, verbose=0,
+                                  device=args.device, random_state=r,
+                                  callbacks=[("clock", clock)])
             clf.fit(X, y, recordings=rec)
-            times[sampler].extend(clock.step_times()[2:])  # first 2 steps: warm-up
-    out = {}
-    for sampler, t in times.items():
+            times[name].extend(clock.step_times()[2:])  # first 2 steps: warm-up
+    out = {"variants": [name for name, _, _ in variants]}
+    for name, t in times.items():
         med = float(np.median(t))
-        out[sampler] = {"median_step_s": med, "windows_per_s": BATCH / med, "n_steps": len(t)}
+        out[name] = {"median_step_s": med, "windows_per_s": BATCH / med, "n_steps": len(t)}
     out["speedup"] = out["shared"]["windows_per_s"] / out["per-window"]["windows_per_s"]
     out["via"] = ("SeqSleepClassifier(train_sampler=...)" if has_shared_sampler() else
                   "SeqSleepClassifier; 'shared' plugged in through get_iterator/infer")
@@ -181,7 +191,7 @@ def bench_prediction(args) -> dict:
     tf = SpectrogramTransformer().fit(raw_train)
     # a fitted classifier of the default architecture (weights do not matter for timing)
     Xtr = tf.transform(raw_train[:200])
-    clf = SeqSleepClassifier(max_epochs=1, verbose=0, device="cpu", random_state=0)
+    clf = SeqSleepClassifier(max_epochs=1, verbose=0, device=args.device, random_state=0)
     clf.fit(Xtr, np.arange(200) % 5, recordings=np.zeros(200, int))
     rec = np.zeros(n_night, int)
 
@@ -237,14 +247,15 @@ y = np.random.default_rng(1).integers(0, 5, n)
 rec = np.repeat(np.arange(n // per), per)
 rss_data = rss_mb()
 clock = B.StepClock({steps})
-clf = B.make_classifier({sampler!r}, max_epochs=1, verbose=0, device="cpu", random_state=0,
+clf = B.make_classifier({sampler!r}, max_epochs=1, verbose=0, device={device!r}, random_state=0,
                         callbacks=[("clock", clock)])
 pipe = Pipeline([("spectrogram", SpectrogramTransformer()), ("classifier", clf)])
 t0 = time.perf_counter()
 pipe.fit(raw, y, classifier__recordings=rec)
 elapsed = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({{"rss_after_data_mb": rss_data, "peak_rss_mb": peak,
+gpu_peak = (torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None)
+print(json.dumps({{"rss_after_data_mb": rss_data, "peak_rss_mb": peak, "gpu_peak_mb": gpu_peak,
                   "n_steps": len(clock.step_times()), "fit_s": elapsed}}))
 """
 
@@ -258,7 +269,8 @@ def bench_memory(args) -> dict:
     for sampler in ("per-window", "shared"):
         code = MEMORY_SCRIPT.format(root=str(ROOT), bench_dir=str(Path(__file__).parent),
                                     n_epochs=args.memory_epochs, steps=args.memory_steps,
-                                    sampler=sampler, threads=torch.get_num_threads())
+                                    sampler=sampler, threads=torch.get_num_threads(),
+                                    device=args.device)
         res = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
         if res.returncode != 0:
             out[sampler] = {"error": res.stderr[-2000:]}
@@ -378,7 +390,7 @@ def bench_accuracy(args) -> dict:
         fit_s = {}
         for sampler in ("per-window", "shared"):
             clf = make_classifier(sampler, max_epochs=args.accuracy_epochs, verbose=0,
-                                  device="cpu", random_state=seed,
+                                  device=args.device, random_state=seed,
                                   block_size=args.block_size if sampler == "shared" else None)
             t0 = time.perf_counter()
             clf.fit(Xtr, data.y[~test], recordings=data.recordings[~test])
@@ -400,15 +412,18 @@ def report(results: dict) -> None:
     print("\n=== SeqSleepNet benchmark ===")
     print(f"machine: {m['nproc']} cores, {m['cpu']}, torch {m['torch']} "
           f"({m['torch_threads']} threads), python {m['python']}")
+    print(f"GPU: {m.get('gpu') or 'none visible to torch'}; classifier device: "
+          f"{results['args']['device']}")
     print(f"load average at start {m['load_avg']}, at end {results['load_avg_end']}")
     if "training" in results:
         tr = results["training"]
         print(f"\n[1] training windows/s through {tr['via']} (batch {BATCH}, L {L}, "
               "median step incl. data gathering, loss with L2, Adam):")
-        for s in ("per-window", "shared"):
-            print(f"    {s:11s} {tr[s]['windows_per_s']:8.1f} windows/s "
+        pw = tr["per-window"]["windows_per_s"]
+        for s in tr.get("variants", ("per-window", "shared")):
+            print(f"    {s:22s} {tr[s]['windows_per_s']:8.1f} windows/s "
                   f"(median step {tr[s]['median_step_s'] * 1000:.1f} ms over "
-                  f"{tr[s]['n_steps']} steps)")
+                  f"{tr[s]['n_steps']} steps; {tr[s]['windows_per_s'] / pw:.2f}x per-window)")
         print(f"    shared / per-window: {tr['speedup']:.2f}x   (target >= 6x)")
     if "prediction" in results:
         p = results["prediction"]
@@ -433,8 +448,10 @@ def report(results: dict) -> None:
             if "error" in r:
                 print(f"    {s}: failed: {r['error']}")
                 continue
+            gpu = (f"; GPU memory peak {r['gpu_peak_mb']:.0f} MiB"
+                   if r.get("gpu_peak_mb") is not None else "")
             print(f"    {s:11s} peak {r['peak_rss_mb']:.0f} MiB (RSS after making the data "
-                  f"{r['rss_after_data_mb']:.0f} MiB; fit {r['fit_s']:.1f} s)")
+                  f"{r['rss_after_data_mb']:.0f} MiB; fit {r['fit_s']:.1f} s{gpu})")
     if "physioex" in results:
         px = results["physioex"]
         print(f"\n[5] training steps, batch {BATCH} x L {L} x (1, {T}, {F}), Adam, "
@@ -490,6 +507,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (default: torch's default); 1 is far more stable on "
                          "a machine shared with other jobs")
+    ap.add_argument("--block-sizes", type=int, nargs="*", default=[],
+                    help="also time the shared sampler with these block sizes (windows per "
+                         "contiguous block; the default block is the batch size, 32)")
+    ap.add_argument("--device", default="cpu",
+                    help="torch device of the classifier sections: cpu (default), cuda, or "
+                         "auto (CUDA when available); the physioex section stays on the CPU")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args(argv)
     if args.threads:
