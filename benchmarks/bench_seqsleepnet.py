@@ -172,13 +172,36 @@ def bench_training(args) -> dict:
             clf.fit(X, y, recordings=rec)
             times[name].extend(clock.step_times()[2:])  # first 2 steps: warm-up
     out = {"variants": [name for name, _, _ in variants]}
-    for name, t in times.items():
-        med = float(np.median(t))
-        out[name] = {"median_step_s": med, "windows_per_s": BATCH / med, "n_steps": len(t)}
+    for name, sampler, block in variants:
+        med = float(np.median(times[name]))
+        out[name] = {"median_step_s": med, "windows_per_s": BATCH / med,
+                     "n_steps": len(times[name]), "gflop_per_step": step_gflop(sampler, block)}
     out["speedup"] = out["shared"]["windows_per_s"] / out["per-window"]["windows_per_s"]
     out["via"] = ("SeqSleepClassifier(train_sampler=...)" if has_shared_sampler() else
                   "SeqSleepClassifier; 'shared' plugged in through get_iterator/infer")
     return out
+
+
+def step_gflop(sampler: str, block: int | None) -> float:
+    """Floating-point operations of one training step's forward + backward pass, counted by
+    ``torch.utils.flop_counter`` (matrix products; element-wise work is not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from skseqsleep._fast import WindowBlockSampler, shared_forward
+    from skseqsleep.nn import SeqSleepNet
+
+    net = SeqSleepNet().train()
+    X = torch.from_numpy(random_spectrograms(2000, seed=5))
+    with FlopCounterMode(display=False) as counter:
+        if sampler == "per-window":
+            starts = torch.arange(BATCH) * 60
+            out = net(X[starts[:, None] + torch.arange(L)])
+        else:
+            b = next(iter(WindowBlockSampler([[0, 1000], [1000, 2000]], L, BATCH,
+                                             block_size=block, random_state=0)))
+            out = shared_forward(net, X[torch.as_tensor(b.epochs)], torch.as_tensor(b.windows))
+        out.sum().backward()
+    return counter.get_total_flops() / 1e9
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,11 +443,15 @@ def report(results: dict) -> None:
         print(f"\n[1] training windows/s through {tr['via']} (batch {BATCH}, L {L}, "
               "median step incl. data gathering, loss with L2, Adam):")
         pw = tr["per-window"]["windows_per_s"]
+        fl = tr["per-window"]["gflop_per_step"]
         for s in tr.get("variants", ("per-window", "shared")):
             print(f"    {s:22s} {tr[s]['windows_per_s']:8.1f} windows/s "
                   f"(median step {tr[s]['median_step_s'] * 1000:.1f} ms over "
-                  f"{tr[s]['n_steps']} steps; {tr[s]['windows_per_s'] / pw:.2f}x per-window)")
-        print(f"    shared / per-window: {tr['speedup']:.2f}x   (target >= 6x)")
+                  f"{tr[s]['n_steps']} steps; {tr[s]['windows_per_s'] / pw:.2f}x per-window; "
+                  f"{tr[s]['gflop_per_step']:.2f} GFLOP/step, {fl / tr[s]['gflop_per_step']:.2f}x "
+                  f"fewer; {tr[s]['gflop_per_step'] / tr[s]['median_step_s']:.1f} GFLOP/s)")
+        print(f"    shared / per-window: {tr['speedup']:.2f}x   (target >= 6x; the FLOP ratio "
+              f"{fl / tr['shared']['gflop_per_step']:.2f}x is the ceiling at equal efficiency)")
     if "prediction" in results:
         p = results["prediction"]
         print(f"\n[2] one 8-hour night ({p['night_epochs']} epochs):")
