@@ -49,7 +49,6 @@ import torch
 from skorch.callbacks import Callback
 
 from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
-from skseqsleep import classifier as _clf_mod
 
 BATCH, L, T, F = 32, 20, 29, 129
 PHYSIOEX = "physioex==2.0.4"
@@ -105,41 +104,11 @@ class StepClock(Callback):
         return np.diff(self.stamps_)
 
 
-def has_shared_sampler() -> bool:
-    return "shared" in getattr(_clf_mod, "_TRAIN_SAMPLERS", ())
-
-
 def make_classifier(sampler: str, block_size: int | None = None, **kw) -> SeqSleepClassifier:
-    """A classifier with ``train_sampler=sampler``.
-
-    Before the classifier offers ``"shared"`` itself (or to try another ``block_size``), the
-    shared sampler is plugged in through the same two skorch hooks the classifier uses
-    (``get_iterator``, ``infer``).
-    """
-    if sampler == "per-window" or (has_shared_sampler() and block_size is None):
-        return SeqSleepClassifier(train_sampler=sampler, **kw)
-    clf = _SharedHookClassifier(**kw)
-    clf.block_size_ = block_size
-    return clf
-
-
-class _SharedHookClassifier(SeqSleepClassifier):
-    def get_iterator(self, dataset, training=False):
-        from skseqsleep._fast import training_loader
-        from skseqsleep._windows import RecordingsDataset
-
-        if training and isinstance(dataset, RecordingsDataset):
-            return training_loader(dataset, int(self.batch_size), self.train_rng_,
-                                   block_size=getattr(self, "block_size_", None))
-        return super().get_iterator(dataset, training=training)
-
-    def infer(self, x, **fit_params):
-        from skseqsleep._fast import WindowBlockBatch, shared_forward
-
-        if isinstance(x, WindowBlockBatch):
-            module = self.module_
-            return shared_forward(module, x.epochs.to(self.device_), x.windows.to(self.device_))
-        return super().infer(x, **fit_params)
+    """A classifier with ``train_sampler=sampler`` (and ``train_block_size`` when shared)."""
+    if sampler == "shared":
+        kw["train_block_size"] = block_size
+    return SeqSleepClassifier(train_sampler=sampler, **kw)
 
 
 def random_spectrograms(n: int, seed: int = 0) -> np.ndarray:
@@ -177,8 +146,7 @@ def bench_training(args) -> dict:
         out[name] = {"median_step_s": med, "windows_per_s": BATCH / med,
                      "n_steps": len(times[name]), "gflop_per_step": step_gflop(sampler, block)}
     out["speedup"] = out["shared"]["windows_per_s"] / out["per-window"]["windows_per_s"]
-    out["via"] = ("SeqSleepClassifier(train_sampler=...)" if has_shared_sampler() else
-                  "SeqSleepClassifier; 'shared' plugged in through get_iterator/infer")
+    out["via"] = "SeqSleepClassifier(train_sampler=..., train_block_size=...)"
     return out
 
 

@@ -268,12 +268,18 @@ class SeqSleepClassifier(NeuralNetClassifier):
         data draws a new permutation of all training windows; the last partial batch is
         dropped (REFERENCE §4). skorch's ``iterator_train`` is not used. ``"shared"``
         (:mod:`skseqsleep._fast`) builds each minibatch from contiguous blocks of
-        ``batch_size`` consecutive windows (block boundaries and order reshuffled every
+        ``train_block_size`` consecutive windows (block boundaries and order reshuffled every
         pass) and runs the ARNN once per distinct epoch of the minibatch (about 51 epochs
-        instead of 640): the same per-window loss, about 5x faster per step on CPU; ARNN
-        dropout masks are then shared by the windows containing an epoch. Its minibatches
-        are less diverse: at equal passes it cost 2-5 accuracy points on simulated cohorts,
-        at equal training time it did better (docs/performance.rst).
+        instead of 640 with one block of 32): the same per-window loss, about 5x faster per
+        step on CPU; ARNN dropout masks are then shared by the windows containing an epoch.
+        Its minibatches are less diverse, which costs accuracy at equal passes
+        (docs/performance.rst gives the measured trade-off).
+    train_block_size : int or None, default=None
+        Windows per contiguous block of ``train_sampler="shared"``; ``None`` means
+        ``batch_size`` (a minibatch is then mostly one stretch of one recording: the fastest). Smaller
+        blocks mix several recordings and places per minibatch (more diverse, fewer shared
+        epochs, slower); ``1`` gives independent windows. Used only with
+        ``train_sampler="shared"`` (a warning says so otherwise).
     inference : {"encode-once", "per-window"}, default="encode-once"
         ``"encode-once"`` runs the ARNN once per epoch (``encode_epochs``) and the SeqRNN over
         all windows of those features (exact in eval mode); ``"per-window"`` runs the full
@@ -351,6 +357,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         l2_lambda: float = 1e-3,
         random_state=None,
         train_sampler: str = "per-window",
+        train_block_size: int | None = None,
         inference: str = "encode-once",
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
@@ -382,6 +389,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         self.l2_lambda = l2_lambda
         self.random_state = random_state
         self.train_sampler = train_sampler
+        self.train_block_size = train_block_size
         self.inference = inference
 
     # ------------------------------------------------------------------ sklearn plumbing
@@ -476,6 +484,14 @@ class SeqSleepClassifier(NeuralNetClassifier):
         if self.train_sampler not in _TRAIN_SAMPLERS:
             raise ValueError(f"train_sampler must be one of {_TRAIN_SAMPLERS}, "
                              f"got {self.train_sampler!r}")
+        block = self.train_block_size
+        if block is not None and (isinstance(block, bool) or not isinstance(block, (int, np.integer))
+                                  or block < 1):
+            raise ValueError(f"train_block_size must be a positive integer or None, got {block!r}")
+        if block is not None and self.train_sampler != "shared":
+            warnings.warn(f"train_block_size={block} is used only with train_sampler='shared'; "
+                          f"it is ignored with train_sampler={self.train_sampler!r}",
+                          UserWarning, stacklevel=3)
         if self.inference not in _INFERENCE:
             raise ValueError(f"inference must be one of {_INFERENCE}, got {self.inference!r}")
         if self.l2_lambda < 0:
@@ -703,7 +719,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
         if is_windows and self.train_sampler == "shared":
             from skseqsleep._fast import training_loader
 
-            return training_loader(dataset, int(self.batch_size), self.train_rng_)
+            block = None if self.train_block_size is None else int(self.train_block_size)
+            return training_loader(dataset, int(self.batch_size), self.train_rng_,
+                                   block_size=block)
         return super().get_iterator(dataset, training=training)
 
     def infer(self, x, **fit_params):

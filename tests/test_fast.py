@@ -256,6 +256,37 @@ def test_classifier_shared_sampler_encodes_distinct_epochs_once_and_is_reproduci
         _classifier("blocks").fit(X, y, recordings=rec)
 
 
+def test_classifier_train_block_size_sets_the_shared_blocks():
+    X = _spectrograms(60, seed=8)
+    y = np.arange(60) // 3 % 5
+    rec = np.repeat(["a", "b"], 30)
+    from skorch.callbacks import Callback
+
+    class CountEncodedEpochs(Callback):
+        def on_train_begin(self, net, **kwargs):
+            self.rows = []
+            net.module_.arnn.register_forward_hook(
+                lambda m, inp, out: self.rows.append(len(inp[0])) if m.training else None)
+
+    counts = {}
+    for block in (None, 1):
+        counter = CountEncodedEpochs()
+        _classifier("shared", max_epochs=1, random_state=0, train_block_size=block,
+                    callbacks=[("count", counter)]).fit(X, y, recordings=rec)
+        counts[block] = counter.rows
+    # blocks of 4 (the batch size): at most 4 + 2 * (L - 1) distinct epochs per minibatch;
+    # blocks of 1 are 4 independent windows, which overlap far less
+    assert max(counts[None]) <= 4 + 2 * (L - 1) < max(counts[1]) <= 4 * L
+    assert np.mean(counts[1]) > np.mean(counts[None])
+    for bad in (0, -2, 2.5, True):
+        with pytest.raises(ValueError, match=f"train_block_size must be a positive integer "
+                                             f"or None, got {bad!r}"):
+            _classifier("shared", train_block_size=bad).fit(X, y, recordings=rec)
+    with pytest.warns(UserWarning, match="train_block_size=8 is used only with "
+                                         "train_sampler='shared'"):
+        _classifier("per-window", max_epochs=1, train_block_size=8).fit(X, y, recordings=rec)
+
+
 def test_classifier_shared_sampler_keeps_a_frozen_arnn_frozen():
     X = _spectrograms(40, seed=9)
     y = np.arange(40) // 4 % 5
