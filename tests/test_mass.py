@@ -226,6 +226,11 @@ def test_missing_files_and_bad_arguments(tmp_path):
         load_mass(tmp_path, subsets=["SS1"], channel="Fpz-Cz")
     with pytest.raises(FileNotFoundError, match="MASS folder"):
         load_mass(tmp_path / "nope")
+    with pytest.raises(ValueError, match="fs must be a positive rate in Hz, got inf"):
+        load_mass(tmp_path, subsets=["SS1"], fs=float("inf"))
+    with pytest.raises(ValueError, match=r"fs=33\.33 Hz does not give a whole number of "
+                                         r"samples per 30-s epoch \(30 s x 33\.33 Hz = 999\.9\)"):
+        load_mass(tmp_path, subsets=["SS1"], fs=33.33)
 
 
 def test_annotation_length_must_match_the_subset(tmp_path):

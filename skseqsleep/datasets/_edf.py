@@ -18,6 +18,7 @@ from scipy.signal import resample_poly
 from sklearn.utils import Bunch
 
 from .._constants import DEFAULT_FS
+from ._common import check_fs, check_not_upsampled
 
 __all__ = ["UNIT_TO_MICROVOLT", "match_label", "open_edf", "read_psg"]
 
@@ -263,9 +264,7 @@ def read_psg(
     >>> mass = read_psg("01-03-0001 PSG.edf",
     ...                 {"C4-A1": ("EEG C4-CLE", "EEG A1-CLE")})  # doctest: +SKIP
     """
-    fs = float(fs)
-    if not np.isfinite(fs) or fs <= 0:
-        raise ValueError(f"fs must be a positive rate in Hz, got {fs!r}")
+    fs = check_fs(fs)
     specs = _normalise_channels(channels)
     path = os.fspath(path)
     reader = open_edf(path)
@@ -301,12 +300,7 @@ def read_psg(
                     f"{header['digital_min']}, so its values cannot be converted to µV"
                 )
             ch_fs = float(reader.getSampleFrequency(idx))
-            if ch_fs < fs and not allow_upsampling:
-                raise ValueError(
-                    f"channel {label!r} of {path} is sampled at {ch_fs:g} Hz, below the "
-                    f"requested fs={fs:g} Hz; pass allow_upsampling=True to upsample it "
-                    "anyway (it adds no information), or ask for a lower fs"
-                )
+            check_not_upsampled(f"channel {label!r} of {path}", ch_fs, fs, allow_upsampling)
             if n_samples_file[idx] == 0:
                 raise ValueError(f"channel {label!r} of {path} has no samples")
             try:
