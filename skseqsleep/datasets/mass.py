@@ -48,7 +48,7 @@ from ._common import (
     samples_per_epoch,
     stage_summary,
 )
-from ._edf import match_label, open_edf, read_psg, resample
+from ._edf import match_label, open_edf, read_channel, resample
 from ._hypnogram import ExclusionReport, read_hypnogram
 
 __all__ = ["BANDPASS_HZ", "FIR_ORDER", "SUBSET_EPOCH_SECONDS", "load_mass"]
@@ -278,29 +278,37 @@ def load_mass(
 
 
 def _read_channels(psg_path: Path, channels: list[str], fs: float):
-    """Read, derive, band-pass and resample the requested channels of one PSG file."""
+    """Read, derive, band-pass and resample the requested channels of one PSG file.
+
+    The file is opened once; each channel is derived at the rate of its first label (the
+    second one is resampled to it), band-passed at that rate, then resampled to ``fs``.
+    """
     path = os.fspath(psg_path)
     reader = open_edf(path)
     try:
         labels = [lab.strip() for lab in reader.getSignalLabels()]
         rates = {lab: float(reader.getSampleFrequency(i)) for i, lab in enumerate(labels)}
+        start_time = reader.getStartdatetime()
+        rows, deriv = [], {}
+        for ch in channels:
+            spec, desc = _choose_derivation(ch, labels, path)
+            for lab in spec:
+                if rates[lab] < fs:
+                    raise ValueError(f"channel {lab!r} of {path} is sampled at "
+                                     f"{rates[lab]:g} Hz, below {fs:g} Hz: MASS EEG/EOG must "
+                                     f"be recorded at {fs:g} Hz or more (REFERENCE §1)")
+            native = rates[spec[0]]
+            parts = []
+            for lab in spec:  # (label,) or (plus, minus), in µV at the plus label's rate
+                data, rate = read_channel(reader, labels.index(lab), lab, path)
+                parts.append(resample(data, rate, native))
+            n = min(len(part) for part in parts)
+            signal = parts[0] if len(parts) == 1 else parts[0][:n] - parts[1][:n]
+            rows.append(resample(_bandpass(signal, native), native, fs))
+            deriv[ch] = desc
     finally:
         reader.close()
-    rows, deriv, start_time, notes = [], {}, None, []
-    for ch in channels:
-        spec, desc = _choose_derivation(ch, labels, path)
-        for lab in spec:
-            if rates[lab] < fs:
-                raise ValueError(f"channel {lab!r} of {path} is sampled at {rates[lab]:g} Hz, "
-                                 f"below {fs:g} Hz: MASS EEG/EOG must be recorded at "
-                                 f"{fs:g} Hz or more (REFERENCE §1)")
-        native = rates[spec[0]]
-        psg = read_psg(path, {ch: spec if len(spec) == 2 else spec[0]}, fs=native,
-                       allow_upsampling=True)
-        start_time = psg.start_time
-        notes.extend(psg.notes)
-        rows.append(resample(_bandpass(psg.signals[0], native), native, fs))
-        deriv[ch] = desc
+    notes = []
     n = min(len(r) for r in rows)
     if len({len(r) for r in rows}) > 1:
         notes.append(f"channels trimmed to the common length of {n} samples at {fs:g} Hz")
