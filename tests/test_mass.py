@@ -226,6 +226,11 @@ def test_missing_files_and_bad_arguments(tmp_path):
         load_mass(tmp_path, subsets=["SS1"], channel="Fpz-Cz")
     with pytest.raises(FileNotFoundError, match="MASS folder"):
         load_mass(tmp_path / "nope")
+    with pytest.raises(ValueError, match="fs must be a positive rate in Hz, got inf"):
+        load_mass(tmp_path, subsets=["SS1"], fs=float("inf"))
+    with pytest.raises(ValueError, match=r"fs=33\.33 Hz does not give a whole number of "
+                                         r"samples per 30-s epoch \(30 s x 33\.33 Hz = 999\.9\)"):
+        load_mass(tmp_path, subsets=["SS1"], fs=33.33)
 
 
 def test_annotation_length_must_match_the_subset(tmp_path):
@@ -281,3 +286,24 @@ def test_hypnogram_starting_later_than_the_psg_is_aligned_on_the_clock(tmp_path)
     expected = 20 * np.sin(2 * np.pi * 0.1 * tt) * np.sin(2 * np.pi * 10 * tt)
     np.testing.assert_allclose(data.X[1], expected, atol=0.5)
     assert "hypnogram starts 10 s after the PSG" in data.report["01-03-0002"]["notes"]
+
+
+def test_each_psg_file_is_opened_once(tmp_path, monkeypatch):
+    # two derived channels (four labels) from one file: one reader serves them all
+    import pyedflib
+
+    labels = ["EEG C4-CLE", "EEG A1-CLE", "EOG Left Horiz", "EOG Right Horiz"]
+    psg, _ = _one_channel_file(tmp_path, labels)
+    base = mass_paths(tmp_path, 1, 1)[1]
+    opened = []
+    real_reader = pyedflib.EdfReader
+
+    def counting_reader(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_reader(path, *args, **kwargs)
+
+    monkeypatch.setattr(pyedflib, "EdfReader", counting_reader)
+    data = load_mass(tmp_path, subsets=["SS1"], channel=["C4-A1", "EOG"])
+    assert sorted(opened) == sorted([str(psg), str(base)])
+    np.testing.assert_allclose(data.X[:, 1],
+                               _expected(psg, "EOG Right Horiz", "EOG Left Horiz"), atol=2e-3)

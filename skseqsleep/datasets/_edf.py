@@ -18,8 +18,9 @@ from scipy.signal import resample_poly
 from sklearn.utils import Bunch
 
 from .._constants import DEFAULT_FS
+from ._common import check_fs, check_not_upsampled
 
-__all__ = ["UNIT_TO_MICROVOLT", "match_label", "open_edf", "read_psg"]
+__all__ = ["UNIT_TO_MICROVOLT", "match_label", "open_edf", "read_channel", "read_psg"]
 
 #: Factor converting one unit of a header's physical dimension into microvolts. Keys are
 #: case-folded; both the micro sign (U+00B5) and the Greek mu (U+03BC) are accepted.
@@ -194,6 +195,78 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     return resample_poly(np.asarray(x, dtype=np.float64), up, down)
 
 
+def read_channel(reader, idx: int, label: str, path: str, fs: float | None = None,
+                 allow_upsampling: bool = False) -> tuple[np.ndarray, float]:
+    """Read one signal of an open EDF reader in µV, at the file's rate, with checks.
+
+    Parameters
+    ----------
+    reader : pyedflib.EdfReader
+        An open reader (see :func:`open_edf`).
+    idx : int
+        The signal's index in the file.
+    label : str
+        Its label, named in error messages.
+    path : str
+        The file, named in error messages.
+    fs : float, optional
+        The rate the caller will resample to; a signal recorded below it is an error unless
+        ``allow_upsampling``. None skips that check.
+    allow_upsampling : bool, default=False
+
+    Returns
+    -------
+    data : ndarray of float64
+        The signal in µV.
+    rate : float
+        Its rate in the file (Hz).
+
+    Raises
+    ------
+    ValueError
+        Physical dimension that is not a voltage, invalid digital range, rate below ``fs``,
+        no samples, or non-finite values (checked in this order).
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._edf import open_edf, read_channel
+    >>> reader = open_edf("SC4001E0-PSG.edf")  # doctest: +SKIP
+    >>> data, rate = read_channel(reader, 0, "EEG Fpz-Cz",
+    ...                           "SC4001E0-PSG.edf")  # doctest: +SKIP
+    >>> reader.close()  # doctest: +SKIP
+    """
+    header = reader.getSignalHeader(idx)
+    dim = str(header["dimension"]).strip()
+    factor = UNIT_TO_MICROVOLT.get(dim.casefold())
+    if factor is None:
+        raise ValueError(
+            f"channel {label!r} of {path} has physical dimension {dim!r}, which is not "
+            f"a voltage; expected one of uV, µV, mV, V (case-insensitive)"
+        )
+    if not header["digital_max"] > header["digital_min"]:
+        raise ValueError(
+            f"channel {label!r} of {path} has an invalid header: digital maximum "
+            f"{header['digital_max']} is not above digital minimum "
+            f"{header['digital_min']}, so its values cannot be converted to µV"
+        )
+    ch_fs = float(reader.getSampleFrequency(idx))
+    if fs is not None:
+        check_not_upsampled(f"channel {label!r} of {path}", ch_fs, fs, allow_upsampling)
+    if reader.getNSamples()[idx] == 0:
+        raise ValueError(f"channel {label!r} of {path} has no samples")
+    try:
+        data = reader.readSignal(idx, digital=False)
+    except (OSError, ValueError) as exc:  # pragma: no cover - pyedflib internals
+        raise ValueError(f"cannot read channel {label!r} of {path}: {exc}") from exc
+    data = np.asarray(data, dtype=np.float64) * factor
+    if not np.all(np.isfinite(data)):
+        raise ValueError(
+            f"channel {label!r} of {path} contains non-finite values (check its "
+            "header's physical and digital ranges)"
+        )
+    return data, ch_fs
+
+
 def read_psg(
     path,
     channels="EEG Fpz-Cz",
@@ -263,15 +336,12 @@ def read_psg(
     >>> mass = read_psg("01-03-0001 PSG.edf",
     ...                 {"C4-A1": ("EEG C4-CLE", "EEG A1-CLE")})  # doctest: +SKIP
     """
-    fs = float(fs)
-    if not np.isfinite(fs) or fs <= 0:
-        raise ValueError(f"fs must be a positive rate in Hz, got {fs!r}")
+    fs = check_fs(fs)
     specs = _normalise_channels(channels)
     path = os.fspath(path)
     reader = open_edf(path)
     try:
         file_labels = [lab.strip() for lab in reader.getSignalLabels()]
-        n_samples_file = reader.getNSamples()
         start_time = reader.getStartdatetime()
         file_duration = float(reader.getFileDuration())
         cache: dict[str, tuple[np.ndarray, float]] = {}
@@ -283,45 +353,11 @@ def read_psg(
                     f"channel {wanted!r} (for {name!r}) not found in {path}; the file's "
                     f"labels are {file_labels}"
                 )
-            if label in cache:
-                return (label, *cache[label])
-            idx = file_labels.index(label)
-            header = reader.getSignalHeader(idx)
-            dim = str(header["dimension"]).strip()
-            factor = UNIT_TO_MICROVOLT.get(dim.casefold())
-            if factor is None:
-                raise ValueError(
-                    f"channel {label!r} of {path} has physical dimension {dim!r}, which is not "
-                    f"a voltage; expected one of uV, µV, mV, V (case-insensitive)"
-                )
-            if not header["digital_max"] > header["digital_min"]:
-                raise ValueError(
-                    f"channel {label!r} of {path} has an invalid header: digital maximum "
-                    f"{header['digital_max']} is not above digital minimum "
-                    f"{header['digital_min']}, so its values cannot be converted to µV"
-                )
-            ch_fs = float(reader.getSampleFrequency(idx))
-            if ch_fs < fs and not allow_upsampling:
-                raise ValueError(
-                    f"channel {label!r} of {path} is sampled at {ch_fs:g} Hz, below the "
-                    f"requested fs={fs:g} Hz; pass allow_upsampling=True to upsample it "
-                    "anyway (it adds no information), or ask for a lower fs"
-                )
-            if n_samples_file[idx] == 0:
-                raise ValueError(f"channel {label!r} of {path} has no samples")
-            try:
-                data = reader.readSignal(idx, digital=False)
-            except (OSError, ValueError) as exc:  # pragma: no cover - pyedflib internals
-                raise ValueError(f"cannot read channel {label!r} of {path}: {exc}") from exc
-            data = np.asarray(data, dtype=np.float64) * factor
-            if not np.all(np.isfinite(data)):
-                raise ValueError(
-                    f"channel {label!r} of {path} contains non-finite values (check its "
-                    "header's physical and digital ranges)"
-                )
-            data = resample(data, ch_fs, fs)
-            cache[label] = (data, ch_fs)
-            return label, data, ch_fs
+            if label not in cache:
+                data, ch_fs = read_channel(reader, file_labels.index(label), label, path,
+                                           fs=fs, allow_upsampling=allow_upsampling)
+                cache[label] = (resample(data, ch_fs, fs), ch_fs)
+            return (label, *cache[label])
 
         rows, names, used, original_fs = [], [], [], []
         for name, spec in specs:

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED, STAGES
+from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED
+from ._common import check_fs, check_not_upsampled, count_reasons, stage_summary
 from ._edf import resample
 from ._hypnogram import ExclusionReport
 
@@ -114,28 +115,16 @@ def read_dreams_excerpt(signal_path, hypnogram_path, fs: float = DEFAULT_FS,
     ((1, 180000), 100.0)
     """
     signal_path, hypnogram_path = os.fspath(signal_path), os.fspath(hypnogram_path)
-    fs = _check_fs(fs)
+    fs = check_fs(fs)
     derivation, x = _read_text_column(signal_path, "signal")
     return _excerpt_from_signal(derivation, x, signal_path, hypnogram_path, fs,
                                 allow_upsampling)
 
 
-def _check_fs(fs) -> float:
-    fs = float(fs)
-    if not np.isfinite(fs) or fs <= 0:
-        raise ValueError(f"fs must be a positive rate in Hz, got {fs!r}")
-    return fs
-
-
 def _excerpt_from_signal(derivation, x, signal_path, hypnogram_path, fs, allow_upsampling):
     """The rest of :func:`read_dreams_excerpt` once the signal file has been read."""
     rate = _nominal_rate(len(x), signal_path)
-    if rate < fs and not allow_upsampling:
-        raise ValueError(
-            f"{signal_path} is sampled at {rate:g} Hz, below the requested fs={fs:g} Hz; pass "
-            "allow_upsampling=True to upsample it anyway (it adds no information), or ask "
-            "for a lower fs"
-        )
+    check_not_upsampled(signal_path, rate, fs, allow_upsampling)
     n_keep = int(rate * EXCERPT_SECONDS)
     notes = []
     n_extra = len(x) - n_keep
@@ -225,7 +214,7 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
         excerpts = available
         if not excerpts:
             raise FileNotFoundError(f"no excerptN.txt file in {root}")
-    fs = _check_fs(fs)
+    fs = check_fs(fs)
     report = ExclusionReport()
     xs, ys, recs, derivations = [], [], [], {}
     n_per = round(EPOCH_SECONDS * fs)
@@ -246,24 +235,19 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
         ys.append(ex.stages[keep])
         recs.append(np.full(int(keep.sum()), name, dtype=object))
         derivations[name] = ex.ch_names[0]
-        reasons, counts = np.unique(ex.reasons[~keep], return_counts=True)
-        report.add(name, kept=int(keep.sum()),
-                   excluded={str(r): int(c) for r, c in zip(reasons, counts)},
+        report.add(name, kept=int(keep.sum()), excluded=count_reasons(ex.reasons[~keep]),
                    notes=ex.notes + [f"recorded at {ex.original_fs:g} Hz"])
     if not xs:
         raise ValueError(f"no DREAMS excerpt loaded from {root}: {report.skipped}")
     recordings = np.concatenate(recs).astype(str)
     y = np.concatenate(ys).astype(np.int64)
     names = sorted(set(derivations.values()))
-    counts = np.bincount(y, minlength=len(STAGES))
     description = (
         f"DREAMS Sleep Spindles: {len(report)} excerpts ({', '.join(report)}), {len(y)} 30-s "
-        f"epochs at {float(fs):g} Hz, derivations {derivations}; stages "
-        + ", ".join(f"{s}: {c}" for s, c in zip(STAGES, counts))
-        + f"; {report.n_excluded} epochs excluded {report.excluded_by_reason()}"
+        f"epochs at {fs:g} Hz, derivations {derivations}; " + stage_summary(y, report)
         + (f"; skipped {report.skipped}" if report.skipped else "")
         + ". Licence CC BY-NC-ND 3.0 (University of Mons)."
     )
     return Bunch(X=np.concatenate(xs), y=y, groups=recordings.copy(), recordings=recordings,
-                 fs=float(fs), ch_names=["/".join(names)], derivations=derivations,
+                 fs=fs, ch_names=["/".join(names)], derivations=derivations,
                  report=report, description=description)

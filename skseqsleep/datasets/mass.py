@@ -40,8 +40,15 @@ import numpy as np
 from scipy.signal import filtfilt, firwin
 from sklearn.utils import Bunch
 
-from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED, STAGES
-from ._edf import match_label, open_edf, read_psg, resample
+from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED
+from ._common import (
+    check_fs,
+    count_reasons,
+    cut_epochs,
+    samples_per_epoch,
+    stage_summary,
+)
+from ._edf import match_label, open_edf, read_channel, resample
 from ._hypnogram import ExclusionReport, read_hypnogram
 
 __all__ = ["BANDPASS_HZ", "FIR_ORDER", "SUBSET_EPOCH_SECONDS", "load_mass"]
@@ -207,12 +214,8 @@ def load_mass(
                              "or a list of them")
     if not channels or len(set(channels)) != len(channels):
         raise ValueError(f"channel must name distinct channels, got {channels}")
-    fs = float(fs)
-    if not fs > 0:
-        raise ValueError(f"fs must be a positive rate in Hz, got {fs!r}")
-    n_win = round(EPOCH_SECONDS * fs)
-    if abs(n_win - EPOCH_SECONDS * fs) > 1e-9:
-        raise ValueError(f"fs={fs:g} Hz does not give a whole number of samples per epoch")
+    fs = check_fs(fs)
+    n_win = samples_per_epoch(fs)
     recordings = None if recordings is None else {str(r) for r in recordings}
 
     found = _find_recordings(root, subsets, recordings)
@@ -233,15 +236,13 @@ def load_mass(
         inside = (starts >= 0) & (starts + n_win <= sig.signals.shape[1])
         scored = hyp.stages != EXCLUDED
         keep = inside & scored
-        excluded = {str(text): int(np.sum(hyp.texts[inside & ~scored] == text))
-                    for text in np.unique(hyp.texts[inside & ~scored])}
+        excluded = count_reasons(hyp.texts[inside & ~scored])
         trimmed = {}
         if np.any(~inside):
             what = (f"{epoch_len:g}-s epoch widened to 30 s leaves the recording"
                     if widen else "epoch extends past the end of the signals")
             trimmed[what] = int(np.sum(~inside))
-        idx = starts[keep][:, None] + np.arange(n_win)
-        epochs = sig.signals[:, idx].transpose(1, 0, 2).astype(np.float32)
+        epochs = cut_epochs(sig.signals, starts[keep], n_win)
         X.append(epochs if len(channels) > 1 else epochs[:, 0])
         y.append(hyp.stages[keep])
         rec_ids.append(np.full(int(keep.sum()), rec_id, dtype=object))
@@ -256,14 +257,11 @@ def load_mass(
     X_all = np.concatenate(X) if X else np.zeros(shape, dtype=np.float32)
     recs = np.concatenate(rec_ids).astype(str) if rec_ids else np.zeros(0, dtype=str)
     y_all = np.concatenate(y).astype(np.int64) if y else np.zeros(0, dtype=np.int64)
-    counts = np.bincount(y_all, minlength=len(STAGES))
     description = (
         f"MASS subsets {', '.join(subsets)}: {len(found)} recordings, {len(recs)} 30-s epochs "
         f"of {', '.join(channels)} at {fs:g} Hz (band-pass {BANDPASS_HZ[0]:g}-"
         f"{BANDPASS_HZ[1]:g} Hz, FIR order {FIR_ORDER}, zero phase; 20-s R&K epochs widened "
-        "by 5 s on each side, REFERENCE §1); stages "
-        + ", ".join(f"{st}: {c}" for st, c in zip(STAGES, counts))
-        + f"; {report.n_excluded} epochs excluded {report.excluded_by_reason()}"
+        "by 5 s on each side, REFERENCE §1); " + stage_summary(y_all, report)
     )
     return Bunch(
         X=X_all,
@@ -280,29 +278,37 @@ def load_mass(
 
 
 def _read_channels(psg_path: Path, channels: list[str], fs: float):
-    """Read, derive, band-pass and resample the requested channels of one PSG file."""
+    """Read, derive, band-pass and resample the requested channels of one PSG file.
+
+    The file is opened once; each channel is derived at the rate of its first label (the
+    second one is resampled to it), band-passed at that rate, then resampled to ``fs``.
+    """
     path = os.fspath(psg_path)
     reader = open_edf(path)
     try:
         labels = [lab.strip() for lab in reader.getSignalLabels()]
         rates = {lab: float(reader.getSampleFrequency(i)) for i, lab in enumerate(labels)}
+        start_time = reader.getStartdatetime()
+        rows, deriv = [], {}
+        for ch in channels:
+            spec, desc = _choose_derivation(ch, labels, path)
+            for lab in spec:
+                if rates[lab] < fs:
+                    raise ValueError(f"channel {lab!r} of {path} is sampled at "
+                                     f"{rates[lab]:g} Hz, below {fs:g} Hz: MASS EEG/EOG must "
+                                     f"be recorded at {fs:g} Hz or more (REFERENCE §1)")
+            native = rates[spec[0]]
+            parts = []
+            for lab in spec:  # (label,) or (plus, minus), in µV at the plus label's rate
+                data, rate = read_channel(reader, labels.index(lab), lab, path)
+                parts.append(resample(data, rate, native))
+            n = min(len(part) for part in parts)
+            signal = parts[0] if len(parts) == 1 else parts[0][:n] - parts[1][:n]
+            rows.append(resample(_bandpass(signal, native), native, fs))
+            deriv[ch] = desc
     finally:
         reader.close()
-    rows, deriv, start_time, notes = [], {}, None, []
-    for ch in channels:
-        spec, desc = _choose_derivation(ch, labels, path)
-        for lab in spec:
-            if rates[lab] < fs:
-                raise ValueError(f"channel {lab!r} of {path} is sampled at {rates[lab]:g} Hz, "
-                                 f"below {fs:g} Hz: MASS EEG/EOG must be recorded at "
-                                 f"{fs:g} Hz or more (REFERENCE §1)")
-        native = rates[spec[0]]
-        psg = read_psg(path, {ch: spec if len(spec) == 2 else spec[0]}, fs=native,
-                       allow_upsampling=True)
-        start_time = psg.start_time
-        notes.extend(psg.notes)
-        rows.append(resample(_bandpass(psg.signals[0], native), native, fs))
-        deriv[ch] = desc
+    notes = []
     n = min(len(r) for r in rows)
     if len({len(r) for r in rows}) > 1:
         notes.append(f"channels trimmed to the common length of {n} samples at {fs:g} Hz")

@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED, STAGES
+from .._constants import DEFAULT_FS, EXCLUDED
+from ._common import (
+    check_fs,
+    count_reasons,
+    cut_epochs,
+    samples_per_epoch,
+    stage_summary,
+)
 from ._edf import read_psg
 from ._hypnogram import ExclusionReport, read_hypnogram
 from ._inbed import trim_in_bed
@@ -196,9 +203,8 @@ def load_sleep_edf(
         raise ValueError("subjects is empty: select at least one subject, e.g. range(20)")
     if len(set(subjects)) != len(subjects):
         raise ValueError(f"subjects has duplicates: {subjects}")
-    epoch_len = round(EPOCH_SECONDS * float(fs))
-    if abs(epoch_len - EPOCH_SECONDS * float(fs)) > 1e-9:
-        raise ValueError(f"fs={fs} does not give a whole number of samples per 30-s epoch")
+    fs = check_fs(fs)
+    epoch_len = samples_per_epoch(fs)
     files = find_sleep_edf_files(path)
     prefix = _PREFIX[study]
     report = ExclusionReport()
@@ -233,15 +239,12 @@ def load_sleep_edf(
                               psg_duration=psg.duration,
                               wake_margin_minutes=wake_margin_minutes)
             keep = sel.keep & (hyp.stages != EXCLUDED)
-            excluded = {}
-            for text in np.unique(hyp.texts[sel.keep & (hyp.stages == EXCLUDED)]):
-                excluded[str(text)] = int((hyp.texts[sel.keep] == text).sum())
-            starts = np.round((sel.offset + hyp.onsets[keep]) * float(fs)).astype(np.int64)
+            excluded = count_reasons(hyp.texts[sel.keep & (hyp.stages == EXCLUDED)])
+            starts = np.round((sel.offset + hyp.onsets[keep]) * fs).astype(np.int64)
             n_samples = psg.signals.shape[1]
             if len(starts) and starts[-1] + epoch_len > n_samples:  # pragma: no cover
                 raise ValueError(f"epoch beyond the end of {entry['psg']}")
-            idx = starts[:, None] + np.arange(epoch_len)
-            x = psg.signals[:, idx].transpose(1, 0, 2).astype(np.float32)
+            x = cut_epochs(psg.signals, starts, epoch_len)
             if ch_names is None:
                 ch_names = list(psg.ch_names)
             xs.append(x)
@@ -260,16 +263,13 @@ def load_sleep_edf(
     if X.shape[1] == 1:
         X = X[:, 0]
     y = np.concatenate(ys).astype(np.int64)
-    counts = np.bincount(y, minlength=len(STAGES))
     description = (
         f"Sleep-EDF Expanded {study}: {len(report)} recordings of "
         f"{len(set(np.concatenate(groups).tolist()))} "
-        f"subject(s), {len(y)} 30-s epochs at {float(fs):g} Hz, channels {ch_names}; "
-        f"in_bed={in_bed!r}; stages "
-        + ", ".join(f"{s}: {c}" for s, c in zip(STAGES, counts))
-        + f"; {report.n_excluded} epochs excluded {report.excluded_by_reason()}"
+        f"subject(s), {len(y)} 30-s epochs at {fs:g} Hz, channels {ch_names}; "
+        f"in_bed={in_bed!r}; " + stage_summary(y, report)
         + (f"; skipped {sorted(report.skipped)}" if report.skipped else "")
     )
     return Bunch(X=X, y=y, groups=np.concatenate(groups),
-                 recordings=np.concatenate(recordings).astype(str), fs=float(fs),
+                 recordings=np.concatenate(recordings).astype(str), fs=fs,
                  ch_names=ch_names, report=report, description=description)

@@ -1,0 +1,191 @@
+"""Helpers shared by the Sleep-EDF, MASS and DREAMS loaders (private).
+
+Only what the loaders did alike: checking the output rate, cutting signals into 30-s
+epochs, counting excluded epochs per reason and summarising the stages of a loaded set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._constants import EPOCH_SECONDS, STAGES
+
+
+def check_fs(fs) -> float:
+    """Return ``fs`` as a float after checking that it is a positive, finite rate.
+
+    Parameters
+    ----------
+    fs : float
+        A sampling rate in Hz.
+
+    Returns
+    -------
+    fs : float
+
+    Raises
+    ------
+    ValueError
+        When ``fs`` is zero, negative, NaN or infinite.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._common import check_fs
+    >>> check_fs(100)
+    100.0
+    >>> check_fs(0)
+    Traceback (most recent call last):
+    ValueError: fs must be a positive rate in Hz, got 0.0
+    """
+    fs = float(fs)
+    if not np.isfinite(fs) or fs <= 0:
+        raise ValueError(f"fs must be a positive rate in Hz, got {fs!r}")
+    return fs
+
+
+def samples_per_epoch(fs: float) -> int:
+    """Number of samples in one 30-s epoch at ``fs``, which must be a whole number.
+
+    Parameters
+    ----------
+    fs : float
+        A positive sampling rate in Hz (see :func:`check_fs`).
+
+    Returns
+    -------
+    n : int
+
+    Raises
+    ------
+    ValueError
+        When ``30 * fs`` is not a whole number.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._common import samples_per_epoch
+    >>> samples_per_epoch(100.0), samples_per_epoch(128.0)
+    (3000, 3840)
+    >>> samples_per_epoch(33.33)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: fs=33.33 Hz does not give a whole number of samples per 30-s epoch (...)
+    """
+    n = round(EPOCH_SECONDS * fs)
+    if abs(n - EPOCH_SECONDS * fs) > 1e-9:
+        raise ValueError(f"fs={fs:g} Hz does not give a whole number of samples per "
+                         f"{EPOCH_SECONDS}-s epoch ({EPOCH_SECONDS} s x {fs:g} Hz = "
+                         f"{EPOCH_SECONDS * fs:g})")
+    return n
+
+
+def check_not_upsampled(what: str, rate: float, fs: float, allow_upsampling: bool) -> None:
+    """Refuse a signal recorded below the requested rate unless upsampling is allowed.
+
+    Parameters
+    ----------
+    what : str
+        The signal, as the message names it (e.g. ``"channel 'EEG' of a.edf"``).
+    rate : float
+        Its recorded rate (Hz).
+    fs : float
+        The requested rate (Hz).
+    allow_upsampling : bool
+        When True, nothing is checked.
+
+    Raises
+    ------
+    ValueError
+        When ``rate < fs`` and not ``allow_upsampling``.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._common import check_not_upsampled
+    >>> check_not_upsampled("excerpt3.txt", 50.0, 100.0, allow_upsampling=True)
+    >>> check_not_upsampled("excerpt3.txt", 50.0, 100.0,
+    ...                     allow_upsampling=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: excerpt3.txt is sampled at 50 Hz, below the requested fs=100 Hz; pass ...
+    """
+    if rate < fs and not allow_upsampling:
+        raise ValueError(
+            f"{what} is sampled at {rate:g} Hz, below the requested fs={fs:g} Hz; pass "
+            "allow_upsampling=True to upsample it anyway (it adds no information), or ask "
+            "for a lower fs"
+        )
+
+
+def cut_epochs(signals: np.ndarray, starts: np.ndarray, n_samples: int) -> np.ndarray:
+    """Cut ``(n_channels, n_times)`` signals into float32 epochs starting at ``starts``.
+
+    Parameters
+    ----------
+    signals : ndarray of shape (n_channels, n_times)
+    starts : ndarray of int, shape (n_epochs,)
+        First sample of each epoch; every epoch must lie inside ``signals``.
+    n_samples : int
+        Samples per epoch.
+
+    Returns
+    -------
+    epochs : ndarray of float32, shape (n_epochs, n_channels, n_samples)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skseqsleep.datasets._common import cut_epochs
+    >>> cut_epochs(np.arange(12.0).reshape(2, 6), np.array([0, 3]), 3).tolist()
+    [[[0.0, 1.0, 2.0], [6.0, 7.0, 8.0]], [[3.0, 4.0, 5.0], [9.0, 10.0, 11.0]]]
+    """
+    idx = np.asarray(starts)[:, None] + np.arange(n_samples)
+    return signals[:, idx].transpose(1, 0, 2).astype(np.float32)
+
+
+def count_reasons(reasons) -> dict[str, int]:
+    """Count excluded epochs per reason (annotation text), in sorted order of the reasons.
+
+    Parameters
+    ----------
+    reasons : array-like of str
+        One reason per excluded epoch.
+
+    Returns
+    -------
+    counts : dict
+        ``reason -> number of epochs``.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._common import count_reasons
+    >>> count_reasons(["Sleep stage ?", "Movement time", "Sleep stage ?"])
+    {'Movement time': 1, 'Sleep stage ?': 2}
+    """
+    values, counts = np.unique(np.asarray(reasons), return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, counts)}
+
+
+def stage_summary(y: np.ndarray, report) -> str:
+    """The stages part of a loader's description: epochs per stage, then the exclusions.
+
+    Parameters
+    ----------
+    y : ndarray of int
+        Stage labels 0..4.
+    report : ExclusionReport
+        The loader's report (its excluded epochs are summed per reason).
+
+    Returns
+    -------
+    text : str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skseqsleep.datasets._common import stage_summary
+    >>> from skseqsleep.datasets._hypnogram import ExclusionReport
+    >>> report = ExclusionReport()
+    >>> report.add("a", kept=3, excluded={"Movement time": 1})
+    >>> stage_summary(np.array([0, 2, 2]), report)
+    "stages W: 1, N1: 0, N2: 2, N3: 0, REM: 0; 1 epochs excluded {'Movement time': 1}"
+    """
+    counts = np.bincount(y, minlength=len(STAGES))
+    return ("stages " + ", ".join(f"{s}: {c}" for s, c in zip(STAGES, counts))
+            + f"; {report.n_excluded} epochs excluded {report.excluded_by_reason()}")
