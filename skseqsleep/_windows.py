@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -153,6 +154,8 @@ class RecordingsDataset(Dataset):
     Holds the full epoch array ``X`` (never copied); a subset (validation subjects) keeps
     the same ``X`` and selects recordings. ``len`` and ``[i]`` address the full-length
     training windows, so the dataset also works with a plain ``DataLoader``.
+    ``eval_windows`` (all windows, a short recording as one shorter window) is built on
+    first use and kept: validation reuses it at every check.
     """
 
     def __init__(self, X: np.ndarray, y, groups, recs: Recordings, seq_len: int):
@@ -162,6 +165,11 @@ class RecordingsDataset(Dataset):
         self.recs = recs
         self.seq_len = seq_len
         self.train_windows = make_windows(recs, seq_len, short="skip")
+
+    @cached_property
+    def eval_windows(self) -> Windows:
+        """Windows scored in validation: ``make_windows(recs, seq_len, short="whole")``."""
+        return make_windows(self.recs, self.seq_len, short="whole")
 
     @property
     def epoch_groups(self):

@@ -682,7 +682,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         self.train_windows_ = train.train_windows.as_pairs(train.recs)
         self.train_recordings_ = train.recs.names
         if valid is not None:
-            vw = make_windows(valid.recs, int(self.seq_len), short="whole")
+            vw = valid.eval_windows     # built once per fit, reused by every validation
             self.valid_windows_ = vw.as_pairs(valid.recs)
             self.valid_recordings_ = valid.recs.names
             self.valid_dataset_ = valid
@@ -772,8 +772,15 @@ class SeqSleepClassifier(NeuralNetClassifier):
 
     def validation_scores(self, dataset: RecordingsDataset) -> tuple[float, float]:
         """Accuracy and cross-entropy averaged over all window positions of ``dataset``'s
-        recordings (no ensemble, REFERENCE §4)."""
-        windows = make_windows(dataset.recs, int(self.seq_len), short="whole")
+        recordings (no ensemble, REFERENCE §4).
+
+        The windows are the dataset's ``eval_windows``: built once, when ``fit`` splits off
+        the validation recordings, and reused by every validation (each fit builds new
+        datasets, hence new windows)."""
+        if dataset.seq_len == int(self.seq_len):
+            windows = dataset.eval_windows
+        else:
+            windows = make_windows(dataset.recs, int(self.seq_len), short="whole")
         y = torch.from_numpy(np.asarray(dataset.y))
         correct, nll, count = 0, 0.0, 0
         for idx, logp in self._iter_window_log_probas(dataset.X, dataset.recs, windows):

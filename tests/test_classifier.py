@@ -255,6 +255,40 @@ def test_training_and_validation_windows_stay_inside_recordings():
     assert len(clf.valid_windows_) == (7 - 3) + (6 - 3)
 
 
+def test_validation_windows_built_once_per_fit_and_rebuilt_on_refit(cohort, monkeypatch):
+    import skseqsleep._windows as windows_module
+    import skseqsleep.classifier as classifier_module
+
+    built, scored = [], []
+    make_windows = windows_module.make_windows
+
+    def counting_make_windows(recs, seq_len, *, short="whole"):
+        if short == "whole":
+            built.append(tuple(recs.names))
+        return make_windows(recs, seq_len, short=short)
+
+    iter_log_probas = SeqSleepClassifier._iter_window_log_probas
+
+    def recording_iter(self, X, recs, windows, inference=None):
+        scored.append({(str(recs.names[r]), int(s)) for r, s in windows.as_pairs(recs)})
+        return iter_log_probas(self, X, recs, windows, inference)
+
+    monkeypatch.setattr(windows_module, "make_windows", counting_make_windows)
+    monkeypatch.setattr(classifier_module, "make_windows", counting_make_windows)
+    monkeypatch.setattr(SeqSleepClassifier, "_iter_window_log_probas", recording_iter)
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}, validate_every=2,
+                             train_split=GroupHoldout(1, random_state=0), random_state=0)
+    for X, y, groups, recs in (cohort, spectro_cohort(n_epochs=30, seed=1)):
+        built.clear()
+        scored.clear()
+        clf.fit(X, y, groups=groups, recordings=recs)
+        assert len(clf.validation_history_) == len(scored) > 1
+        assert built == [tuple(clf.valid_recordings_)]      # once per fit, not per validation
+        expected = {(str(clf.valid_recordings_[r]), int(s)) for r, s in clf.valid_windows_}
+        assert all(windows == expected for windows in scored)     # this fit's recordings
+        assert max(s for _, s in expected) == len(X) // 8 - 4
+
+
 # --------------------------------------------------------------------------- learning
 def test_learns_well_above_chance_and_same_seed_same_predictions(cohort):
     X, y, groups, recs = cohort
