@@ -407,6 +407,11 @@ class SeqSleepClassifier(NeuralNetClassifier):
         new.warm_start_from = self.warm_start_from
         return new
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_step_cache_", None)     # per-fit cache of parameter references
+        return state
+
     def __setstate__(self, state):
         requested = state.get("device")
         if isinstance(requested, str) and requested == "auto":
@@ -649,6 +654,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
                 super().fit(dataset, None, **fit_params)
             finally:
                 self.__dict__.pop("valid_dataset_", None)
+                self.__dict__.pop("_step_cache_", None)
         return self
 
     def _peek_n_classes(self) -> int:
@@ -706,6 +712,38 @@ class SeqSleepClassifier(NeuralNetClassifier):
             return training_loader(dataset, int(self.batch_size), self.train_rng_)
         return super().get_iterator(dataset, training=training)
 
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Work out once per fit what every training step needs (see :meth:`_step_setup`)."""
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        self.__dict__.pop("_step_cache_", None)
+        self._step_cache_ = self._step_setup()
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        self.__dict__.pop("_step_cache_", None)
+
+    def _step_setup(self) -> tuple[tuple[str, ...], tuple[torch.nn.Parameter, ...]]:
+        """``(frozen parts, L2-penalised learnable parameters)`` of the current network.
+
+        The penalised parameters are those of :meth:`get_all_learnable_params` (in that
+        order) that are in the network's ``l2_parameters()``, or, for a network without that
+        method, whose name does not contain ``"filterbank"``. During ``fit`` this is
+        computed once (``on_train_begin``) and kept until the end of training; outside
+        ``fit`` it is computed at every call.
+        """
+        cached = self.__dict__.get("_step_cache_")
+        if cached is not None:
+            return cached
+        parts = _normalise_parts(self.trainable_parts)
+        frozen = tuple(part for part in PARTS if part not in parts)
+        module = self.module_
+        if hasattr(module, "l2_parameters"):
+            penalised = {id(p) for p in module.l2_parameters()}
+        else:
+            penalised = {id(p) for n, p in module.named_parameters() if "filterbank" not in n}
+        l2 = tuple(p for _, p in self.get_all_learnable_params() if id(p) in penalised)
+        return frozen, l2
+
     def infer(self, x, **fit_params):
         """Forward a batch of windows ``(batch, L, n_channels, n_frames, n_freq_bins)``.
 
@@ -713,10 +751,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
         batch-norm statistic updates). ``fit_params`` are not passed to the network."""
         module = self.module_
         if module.training:
-            parts = _normalise_parts(self.trainable_parts)
-            for part in PARTS:
-                if part not in parts:
-                    getattr(module, part).eval()
+            for part in self._step_setup()[0]:
+                getattr(module, part).eval()
         from skseqsleep._fast import WindowBlockBatch, shared_forward
 
         if isinstance(x, WindowBlockBatch):  # train_sampler="shared"
@@ -730,13 +766,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         y_true = to_tensor(y_true, device=self.device_).long()
         loss = self.criterion_(y_pred.reshape(-1, y_pred.shape[-1]), y_true.reshape(-1))
         if training and self.l2_lambda:
-            module = self.module_
-            if hasattr(module, "l2_parameters"):
-                penalised = {id(p) for p in module.l2_parameters()}
-            else:
-                penalised = {id(p) for n, p in module.named_parameters() if "filterbank" not in n}
-            l2 = sum(p.pow(2).sum() for _, p in self.get_all_learnable_params()
-                     if id(p) in penalised)
+            l2 = sum(p.pow(2).sum() for p in self._step_setup()[1])
             if torch.is_tensor(l2):
                 loss = loss + self.l2_lambda / (2 * self.batch_size) * l2
         return loss

@@ -381,6 +381,39 @@ def test_frozen_parts_bitwise_unchanged_trainable_parts_trained(fitted, cohort, 
     assert n_opt == n_train
 
 
+def test_refit_after_set_params_trainable_parts_uses_the_new_parts(fitted, cohort, monkeypatch):
+    import skseqsleep.classifier as classifier_module
+
+    X, y, _groups, recs = cohort
+    recorder = _BatchRecorder()
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}, warm_start_from=fitted,
+                             trainable_parts=("softmax",), callbacks=[("rec", recorder)],
+                             random_state=3)
+    calls = []
+    normalise_parts = classifier_module._normalise_parts
+    monkeypatch.setattr(classifier_module, "_normalise_parts",
+                        lambda parts: calls.append(parts) or normalise_parts(parts))
+    clf.fit(X[:48], y[:48], recordings=recs[:48])
+    one_epoch = len(calls)
+    clf.set_params(trainable_parts=("softmax", "seqrnn"), max_epochs=3)
+    calls.clear()
+    clf.fit(X[:48], y[:48], recordings=recs[:48])
+    assert len(calls) == one_epoch          # once per fit, not once per training step
+    assert len(recorder.modes_) == 3 * (2 * 21 // 8)
+    assert all(m == {"arnn": False, "seqrnn": True, "softmax": True} for m in recorder.modes_)
+    assert not torch.equal(state(fitted, "seqrnn")["fw.rnn.weight_hh_l0"],
+                           state(clf, "seqrnn")["fw.rnn.weight_hh_l0"])
+    # the L2 term covers the new trainable parts only
+    xb, yb = X[:8].reshape(2, 4, 1, 29, 129), y[:8].reshape(2, 4)
+    with torch.no_grad():
+        logits = clf.module_(torch.from_numpy(xb))
+        extra = (clf.get_loss(logits, torch.from_numpy(yb), training=True)
+                 - clf.get_loss(logits, torch.from_numpy(yb), training=False))
+    squares = sum(float((p.detach().double() ** 2).sum())
+                  for part in ("softmax", "seqrnn") for p in getattr(clf.module_, part).parameters())
+    assert float(extra) == pytest.approx(1e-3 / (2 * 8) * squares, rel=1e-4)
+
+
 def test_warm_start_sets_starting_weights_and_direct_transfer(fitted, cohort, tmp_path):
     X, y, _groups, recs = cohort
 
