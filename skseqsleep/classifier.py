@@ -31,11 +31,13 @@ from skseqsleep._windows import (
     make_windows,
     multiplicative_fusion,
 )
+from skseqsleep.nn.seqsleepnet import SeqSleepNet
 
 __all__ = ["SeqSleepClassifier", "StepValidation", "load_model", "resolve_device"]
 
-#: The three parts of SeqSleepNet that ``trainable_parts`` selects (REFERENCE §3).
-PARTS = ("arnn", "seqrnn", "softmax")
+#: The three parts of SeqSleepNet that ``trainable_parts`` selects (REFERENCE §3); the
+#: network defines them.
+PARTS = SeqSleepNet.PARTS
 #: Settings that must agree between a warm-start source and the classifier.
 _ARCH_KEYS = ("n_channels", "n_freq_bins", "n_frames", "n_filters", "rnn_hidden",
               "attention_size", "n_classes", "cell")
@@ -62,12 +64,6 @@ def resolve_device(device: str | torch.device | None) -> str:
     if isinstance(device, str) and device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
-
-
-def _default_module():
-    from skseqsleep.nn import SeqSleepNet
-
-    return SeqSleepNet
 
 
 def _normalise_parts(trainable_parts) -> tuple[str, ...]:
@@ -489,7 +485,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------------ initialisation
     def _module_class(self):
-        module = _default_module() if self.module is None else self.module
+        module = SeqSleepNet if self.module is None else self.module
         if isinstance(module, torch.nn.Module) or not callable(module):
             raise TypeError("module must be a network class (default SeqSleepNet), got "
                             f"{type(module).__name__}; pass settings as module__*")
