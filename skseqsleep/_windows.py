@@ -56,8 +56,8 @@ def _runs(values: np.ndarray):
     return starts, stops
 
 
-def find_recordings(n_epochs: int, recordings=None, groups=None, *, what: str = "X",
-                    warn: bool = True) -> Recordings:
+def find_recordings(n_epochs: int, recordings=None, groups=None, *,
+                    what: str = "X") -> Recordings:
     """Locate the recordings of an epoch array (see the module docstring for the rules)."""
     if n_epochs == 0:
         raise ValueError(f"{what} has 0 epochs; at least one epoch is needed")
@@ -83,12 +83,11 @@ def find_recordings(n_epochs: int, recordings=None, groups=None, *, what: str = 
         starts, stops = _runs(values)
         names = np.asarray([f"{values[s]}#run{i}" for i, s in enumerate(starts)])
         return Recordings(names, starts, stops)
-    if warn:
-        warnings.warn(
-            f"neither recordings nor groups were given: the whole {what} ({n_epochs} epochs) "
-            "is treated as one recording, so sequence windows may span the boundary between "
-            "two nights; pass recordings=... (one recording id per epoch)",
-            UserWarning, stacklevel=4)
+    warnings.warn(
+        f"neither recordings nor groups were given: the whole {what} ({n_epochs} epochs) "
+        "is treated as one recording, so sequence windows may span the boundary between "
+        "two nights; pass recordings=... (one recording id per epoch)",
+        UserWarning, stacklevel=4)
     return Recordings(np.asarray(["recording-0"]), np.asarray([0]), np.asarray([n_epochs]))
 
 
@@ -213,22 +212,18 @@ class WindowBatches:
     fly from the shared epoch array.
     """
 
-    def __init__(self, dataset: RecordingsDataset, batch_size: int, rng: np.random.Generator,
-                 *, shuffle: bool = True, drop_last: bool = True):
+    def __init__(self, dataset: RecordingsDataset, batch_size: int, rng: np.random.Generator):
         self.dataset = dataset
         self.batch_size = batch_size
         self.rng = rng
-        self.shuffle = shuffle
-        self.drop_last = drop_last
 
     def __len__(self) -> int:
-        n = len(self.dataset.train_windows)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(self.dataset.train_windows) // self.batch_size
 
     def __iter__(self):
         ds = self.dataset
         starts = ds.train_windows.start
-        order = self.rng.permutation(len(starts)) if self.shuffle else np.arange(len(starts))
+        order = self.rng.permutation(len(starts))
         offsets = np.arange(ds.seq_len)
         for b in range(len(self)):
             sel = order[b * self.batch_size:(b + 1) * self.batch_size]
