@@ -121,6 +121,31 @@ class Windows:
         return self.start[:, None] + np.arange(length)[None, :]
 
 
+def window_counts(lengths, seq_len: int) -> np.ndarray:
+    """Number of stride-1 windows of ``seq_len`` epochs in recordings of ``lengths`` epochs.
+
+    ``max(length - seq_len + 1, 0)``: a recording shorter than ``seq_len`` has no full-length
+    window (:func:`make_windows` with ``short="whole"`` then gives it one shorter window).
+
+    Parameters
+    ----------
+    lengths : array-like of int
+        Epochs per recording.
+    seq_len : int
+        Window length ``L``.
+
+    Returns
+    -------
+    ndarray of int64, same shape as ``lengths``
+
+    Examples
+    --------
+    >>> window_counts([30, 40, 5], seq_len=20)
+    array([11, 21,  0])
+    """
+    return np.maximum(np.asarray(lengths, dtype=np.int64) - int(seq_len) + 1, 0)
+
+
 def make_windows(recs: Recordings, seq_len: int, *, short: str = "whole") -> Windows:
     """All stride-1 windows of ``seq_len`` epochs inside each recording.
 
@@ -128,17 +153,16 @@ def make_windows(recs: Recordings, seq_len: int, *, short: str = "whole") -> Win
     epochs; ``short="skip"``: it gets none (training).
     """
     rec_idx, starts, lengths = [], [], []
-    for i, (a, b) in enumerate(zip(recs.starts, recs.stops)):
-        n = int(b - a)
-        if n >= seq_len:
-            k = n - seq_len + 1
+    counts = window_counts(recs.lengths, seq_len)
+    for i, (a, b, k) in enumerate(zip(recs.starts, recs.stops, counts)):
+        if k > 0:
             rec_idx.append(np.full(k, i))
             starts.append(a + np.arange(k))
             lengths.append(np.full(k, seq_len))
         elif short == "whole":
             rec_idx.append(np.array([i]))
             starts.append(np.array([a]))
-            lengths.append(np.array([n]))
+            lengths.append(np.array([int(b - a)]))
     if not starts:
         empty = np.zeros(0, np.int64)
         return Windows(empty, empty, empty)
