@@ -43,6 +43,8 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from skseqsleep._windows import window_counts
+
 __all__ = [
     "WindowBlockBatch",
     "WindowBlockLoader",
@@ -162,8 +164,8 @@ class WindowBlockSampler:
         self.block_size = int(bs)
         self.drop_last = bool(drop_last)
         self._rng = _as_rng(random_state)
-        lengths = self.bounds[:, 1] - self.bounds[:, 0]
-        self._n_windows_per_rec = np.maximum(lengths - self.seq_len + 1, 0)
+        self._n_windows_per_rec = window_counts(self.bounds[:, 1] - self.bounds[:, 0],
+                                                self.seq_len)
         self.n_windows = int(self._n_windows_per_rec.sum())
 
     def __len__(self) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -55,8 +56,8 @@ def _runs(values: np.ndarray):
     return starts, stops
 
 
-def find_recordings(n_epochs: int, recordings=None, groups=None, *, what: str = "X",
-                    warn: bool = True) -> Recordings:
+def find_recordings(n_epochs: int, recordings=None, groups=None, *,
+                    what: str = "X") -> Recordings:
     """Locate the recordings of an epoch array (see the module docstring for the rules)."""
     if n_epochs == 0:
         raise ValueError(f"{what} has 0 epochs; at least one epoch is needed")
@@ -82,12 +83,11 @@ def find_recordings(n_epochs: int, recordings=None, groups=None, *, what: str = 
         starts, stops = _runs(values)
         names = np.asarray([f"{values[s]}#run{i}" for i, s in enumerate(starts)])
         return Recordings(names, starts, stops)
-    if warn:
-        warnings.warn(
-            f"neither recordings nor groups were given: the whole {what} ({n_epochs} epochs) "
-            "is treated as one recording, so sequence windows may span the boundary between "
-            "two nights; pass recordings=... (one recording id per epoch)",
-            UserWarning, stacklevel=4)
+    warnings.warn(
+        f"neither recordings nor groups were given: the whole {what} ({n_epochs} epochs) "
+        "is treated as one recording, so sequence windows may span the boundary between "
+        "two nights; pass recordings=... (one recording id per epoch)",
+        UserWarning, stacklevel=4)
     return Recordings(np.asarray(["recording-0"]), np.asarray([0]), np.asarray([n_epochs]))
 
 
@@ -121,6 +121,31 @@ class Windows:
         return self.start[:, None] + np.arange(length)[None, :]
 
 
+def window_counts(lengths, seq_len: int) -> np.ndarray:
+    """Number of stride-1 windows of ``seq_len`` epochs in recordings of ``lengths`` epochs.
+
+    ``max(length - seq_len + 1, 0)``: a recording shorter than ``seq_len`` has no full-length
+    window (:func:`make_windows` with ``short="whole"`` then gives it one shorter window).
+
+    Parameters
+    ----------
+    lengths : array-like of int
+        Epochs per recording.
+    seq_len : int
+        Window length ``L``.
+
+    Returns
+    -------
+    ndarray of int64, same shape as ``lengths``
+
+    Examples
+    --------
+    >>> window_counts([30, 40, 5], seq_len=20)
+    array([11, 21,  0])
+    """
+    return np.maximum(np.asarray(lengths, dtype=np.int64) - int(seq_len) + 1, 0)
+
+
 def make_windows(recs: Recordings, seq_len: int, *, short: str = "whole") -> Windows:
     """All stride-1 windows of ``seq_len`` epochs inside each recording.
 
@@ -128,17 +153,16 @@ def make_windows(recs: Recordings, seq_len: int, *, short: str = "whole") -> Win
     epochs; ``short="skip"``: it gets none (training).
     """
     rec_idx, starts, lengths = [], [], []
-    for i, (a, b) in enumerate(zip(recs.starts, recs.stops)):
-        n = int(b - a)
-        if n >= seq_len:
-            k = n - seq_len + 1
+    counts = window_counts(recs.lengths, seq_len)
+    for i, (a, b, k) in enumerate(zip(recs.starts, recs.stops, counts)):
+        if k > 0:
             rec_idx.append(np.full(k, i))
             starts.append(a + np.arange(k))
             lengths.append(np.full(k, seq_len))
         elif short == "whole":
             rec_idx.append(np.array([i]))
             starts.append(np.array([a]))
-            lengths.append(np.array([n]))
+            lengths.append(np.array([int(b - a)]))
     if not starts:
         empty = np.zeros(0, np.int64)
         return Windows(empty, empty, empty)
@@ -153,6 +177,8 @@ class RecordingsDataset(Dataset):
     Holds the full epoch array ``X`` (never copied); a subset (validation subjects) keeps
     the same ``X`` and selects recordings. ``len`` and ``[i]`` address the full-length
     training windows, so the dataset also works with a plain ``DataLoader``.
+    ``eval_windows`` (all windows, a short recording as one shorter window) is built on
+    first use and kept: validation reuses it at every check.
     """
 
     def __init__(self, X: np.ndarray, y, groups, recs: Recordings, seq_len: int):
@@ -162,6 +188,11 @@ class RecordingsDataset(Dataset):
         self.recs = recs
         self.seq_len = seq_len
         self.train_windows = make_windows(recs, seq_len, short="skip")
+
+    @cached_property
+    def eval_windows(self) -> Windows:
+        """Windows scored in validation: ``make_windows(recs, seq_len, short="whole")``."""
+        return make_windows(self.recs, self.seq_len, short="whole")
 
     @property
     def epoch_groups(self):
@@ -205,22 +236,18 @@ class WindowBatches:
     fly from the shared epoch array.
     """
 
-    def __init__(self, dataset: RecordingsDataset, batch_size: int, rng: np.random.Generator,
-                 *, shuffle: bool = True, drop_last: bool = True):
+    def __init__(self, dataset: RecordingsDataset, batch_size: int, rng: np.random.Generator):
         self.dataset = dataset
         self.batch_size = batch_size
         self.rng = rng
-        self.shuffle = shuffle
-        self.drop_last = drop_last
 
     def __len__(self) -> int:
-        n = len(self.dataset.train_windows)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(self.dataset.train_windows) // self.batch_size
 
     def __iter__(self):
         ds = self.dataset
         starts = ds.train_windows.start
-        order = self.rng.permutation(len(starts)) if self.shuffle else np.arange(len(starts))
+        order = self.rng.permutation(len(starts))
         offsets = np.arange(ds.seq_len)
         for b in range(len(self)):
             sel = order[b * self.batch_size:(b + 1) * self.batch_size]

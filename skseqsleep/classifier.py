@@ -31,11 +31,13 @@ from skseqsleep._windows import (
     make_windows,
     multiplicative_fusion,
 )
+from skseqsleep.nn.seqsleepnet import SeqSleepNet
 
 __all__ = ["SeqSleepClassifier", "StepValidation", "load_model", "resolve_device"]
 
-#: The three parts of SeqSleepNet that ``trainable_parts`` selects (REFERENCE §3).
-PARTS = ("arnn", "seqrnn", "softmax")
+#: The three parts of SeqSleepNet that ``trainable_parts`` selects (REFERENCE §3); the
+#: network defines them.
+PARTS = SeqSleepNet.PARTS
 #: Settings that must agree between a warm-start source and the classifier.
 _ARCH_KEYS = ("n_channels", "n_freq_bins", "n_frames", "n_filters", "rnn_hidden",
               "attention_size", "n_classes", "cell")
@@ -62,12 +64,6 @@ def resolve_device(device: str | torch.device | None) -> str:
     if isinstance(device, str) and device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
-
-
-def _default_module():
-    from skseqsleep.nn import SeqSleepNet
-
-    return SeqSleepNet
 
 
 def _normalise_parts(trainable_parts) -> tuple[str, ...]:
@@ -415,6 +411,11 @@ class SeqSleepClassifier(NeuralNetClassifier):
         new.warm_start_from = self.warm_start_from
         return new
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_step_cache_", None)     # per-fit cache of parameter references
+        return state
+
     def __setstate__(self, state):
         requested = state.get("device")
         if isinstance(requested, str) and requested == "auto":
@@ -500,7 +501,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------------ initialisation
     def _module_class(self):
-        module = _default_module() if self.module is None else self.module
+        module = SeqSleepNet if self.module is None else self.module
         if isinstance(module, torch.nn.Module) or not callable(module):
             raise TypeError("module must be a network class (default SeqSleepNet), got "
                             f"{type(module).__name__}; pass settings as module__*")
@@ -665,6 +666,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
                 super().fit(dataset, None, **fit_params)
             finally:
                 self.__dict__.pop("valid_dataset_", None)
+                self.__dict__.pop("_step_cache_", None)
         return self
 
     def _peek_n_classes(self) -> int:
@@ -698,7 +700,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         self.train_windows_ = train.train_windows.as_pairs(train.recs)
         self.train_recordings_ = train.recs.names
         if valid is not None:
-            vw = make_windows(valid.recs, int(self.seq_len), short="whole")
+            vw = valid.eval_windows     # built once per fit, reused by every validation
             self.valid_windows_ = vw.as_pairs(valid.recs)
             self.valid_recordings_ = valid.recs.names
             self.valid_dataset_ = valid
@@ -724,6 +726,38 @@ class SeqSleepClassifier(NeuralNetClassifier):
                                    block_size=block)
         return super().get_iterator(dataset, training=training)
 
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Work out once per fit what every training step needs (see :meth:`_step_setup`)."""
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        self.__dict__.pop("_step_cache_", None)
+        self._step_cache_ = self._step_setup()
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        self.__dict__.pop("_step_cache_", None)
+
+    def _step_setup(self) -> tuple[tuple[str, ...], tuple[torch.nn.Parameter, ...]]:
+        """``(frozen parts, L2-penalised learnable parameters)`` of the current network.
+
+        The penalised parameters are those of :meth:`get_all_learnable_params` (in that
+        order) that are in the network's ``l2_parameters()``, or, for a network without that
+        method, whose name does not contain ``"filterbank"``. During ``fit`` this is
+        computed once (``on_train_begin``) and kept until the end of training; outside
+        ``fit`` it is computed at every call.
+        """
+        cached = self.__dict__.get("_step_cache_")
+        if cached is not None:
+            return cached
+        parts = _normalise_parts(self.trainable_parts)
+        frozen = tuple(part for part in PARTS if part not in parts)
+        module = self.module_
+        if hasattr(module, "l2_parameters"):
+            penalised = {id(p) for p in module.l2_parameters()}
+        else:
+            penalised = {id(p) for n, p in module.named_parameters() if "filterbank" not in n}
+        l2 = tuple(p for _, p in self.get_all_learnable_params() if id(p) in penalised)
+        return frozen, l2
+
     def infer(self, x, **fit_params):
         """Forward a batch of windows ``(batch, L, n_channels, n_frames, n_freq_bins)``.
 
@@ -731,10 +765,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
         batch-norm statistic updates). ``fit_params`` are not passed to the network."""
         module = self.module_
         if module.training:
-            parts = _normalise_parts(self.trainable_parts)
-            for part in PARTS:
-                if part not in parts:
-                    getattr(module, part).eval()
+            for part in self._step_setup()[0]:
+                getattr(module, part).eval()
         from skseqsleep._fast import WindowBlockBatch, shared_forward
 
         if isinstance(x, WindowBlockBatch):  # train_sampler="shared"
@@ -748,13 +780,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         y_true = to_tensor(y_true, device=self.device_).long()
         loss = self.criterion_(y_pred.reshape(-1, y_pred.shape[-1]), y_true.reshape(-1))
         if training and self.l2_lambda:
-            module = self.module_
-            if hasattr(module, "l2_parameters"):
-                penalised = {id(p) for p in module.l2_parameters()}
-            else:
-                penalised = {id(p) for n, p in module.named_parameters() if "filterbank" not in n}
-            l2 = sum(p.pow(2).sum() for _, p in self.get_all_learnable_params()
-                     if id(p) in penalised)
+            l2 = sum(p.pow(2).sum() for p in self._step_setup()[1])
             if torch.is_tensor(l2):
                 loss = loss + self.l2_lambda / (2 * self.batch_size) * l2
         return loss
@@ -790,8 +816,15 @@ class SeqSleepClassifier(NeuralNetClassifier):
 
     def validation_scores(self, dataset: RecordingsDataset) -> tuple[float, float]:
         """Accuracy and cross-entropy averaged over all window positions of ``dataset``'s
-        recordings (no ensemble, REFERENCE §4)."""
-        windows = make_windows(dataset.recs, int(self.seq_len), short="whole")
+        recordings (no ensemble, REFERENCE §4).
+
+        The windows are the dataset's ``eval_windows``: built once, when ``fit`` splits off
+        the validation recordings, and reused by every validation (each fit builds new
+        datasets, hence new windows)."""
+        if dataset.seq_len == int(self.seq_len):
+            windows = dataset.eval_windows
+        else:
+            windows = make_windows(dataset.recs, int(self.seq_len), short="whole")
         y = torch.from_numpy(np.asarray(dataset.y))
         correct, nll, count = 0, 0.0, 0
         for idx, logp in self._iter_window_log_probas(dataset.X, dataset.recs, windows):

@@ -255,6 +255,40 @@ def test_training_and_validation_windows_stay_inside_recordings():
     assert len(clf.valid_windows_) == (7 - 3) + (6 - 3)
 
 
+def test_validation_windows_built_once_per_fit_and_rebuilt_on_refit(cohort, monkeypatch):
+    import skseqsleep._windows as windows_module
+    import skseqsleep.classifier as classifier_module
+
+    built, scored = [], []
+    make_windows = windows_module.make_windows
+
+    def counting_make_windows(recs, seq_len, *, short="whole"):
+        if short == "whole":
+            built.append(tuple(recs.names))
+        return make_windows(recs, seq_len, short=short)
+
+    iter_log_probas = SeqSleepClassifier._iter_window_log_probas
+
+    def recording_iter(self, X, recs, windows, inference=None):
+        scored.append({(str(recs.names[r]), int(s)) for r, s in windows.as_pairs(recs)})
+        return iter_log_probas(self, X, recs, windows, inference)
+
+    monkeypatch.setattr(windows_module, "make_windows", counting_make_windows)
+    monkeypatch.setattr(classifier_module, "make_windows", counting_make_windows)
+    monkeypatch.setattr(SeqSleepClassifier, "_iter_window_log_probas", recording_iter)
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}, validate_every=2,
+                             train_split=GroupHoldout(1, random_state=0), random_state=0)
+    for X, y, groups, recs in (cohort, spectro_cohort(n_epochs=30, seed=1)):
+        built.clear()
+        scored.clear()
+        clf.fit(X, y, groups=groups, recordings=recs)
+        assert len(clf.validation_history_) == len(scored) > 1
+        assert built == [tuple(clf.valid_recordings_)]      # once per fit, not per validation
+        expected = {(str(clf.valid_recordings_[r]), int(s)) for r, s in clf.valid_windows_}
+        assert all(windows == expected for windows in scored)     # this fit's recordings
+        assert max(s for _, s in expected) == len(X) // 8 - 4
+
+
 # --------------------------------------------------------------------------- learning
 def test_learns_well_above_chance_and_same_seed_same_predictions(cohort):
     X, y, groups, recs = cohort
@@ -345,6 +379,39 @@ def test_frozen_parts_bitwise_unchanged_trainable_parts_trained(fitted, cohort, 
     n_train = sum(p.numel() for part in trainable
                   for p in getattr(clf.module_, part).parameters())
     assert n_opt == n_train
+
+
+def test_refit_after_set_params_trainable_parts_uses_the_new_parts(fitted, cohort, monkeypatch):
+    import skseqsleep.classifier as classifier_module
+
+    X, y, _groups, recs = cohort
+    recorder = _BatchRecorder()
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}, warm_start_from=fitted,
+                             trainable_parts=("softmax",), callbacks=[("rec", recorder)],
+                             random_state=3)
+    calls = []
+    normalise_parts = classifier_module._normalise_parts
+    monkeypatch.setattr(classifier_module, "_normalise_parts",
+                        lambda parts: calls.append(parts) or normalise_parts(parts))
+    clf.fit(X[:48], y[:48], recordings=recs[:48])
+    one_epoch = len(calls)
+    clf.set_params(trainable_parts=("softmax", "seqrnn"), max_epochs=3)
+    calls.clear()
+    clf.fit(X[:48], y[:48], recordings=recs[:48])
+    assert len(calls) == one_epoch          # once per fit, not once per training step
+    assert len(recorder.modes_) == 3 * (2 * 21 // 8)
+    assert all(m == {"arnn": False, "seqrnn": True, "softmax": True} for m in recorder.modes_)
+    assert not torch.equal(state(fitted, "seqrnn")["fw.rnn.weight_hh_l0"],
+                           state(clf, "seqrnn")["fw.rnn.weight_hh_l0"])
+    # the L2 term covers the new trainable parts only
+    xb, yb = X[:8].reshape(2, 4, 1, 29, 129), y[:8].reshape(2, 4)
+    with torch.no_grad():
+        logits = clf.module_(torch.from_numpy(xb))
+        extra = (clf.get_loss(logits, torch.from_numpy(yb), training=True)
+                 - clf.get_loss(logits, torch.from_numpy(yb), training=False))
+    squares = sum(float((p.detach().double() ** 2).sum())
+                  for part in ("softmax", "seqrnn") for p in getattr(clf.module_, part).parameters())
+    assert float(extra) == pytest.approx(1e-3 / (2 * 8) * squares, rel=1e-4)
 
 
 def test_warm_start_sets_starting_weights_and_direct_transfer(fitted, cohort, tmp_path):
