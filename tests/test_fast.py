@@ -228,24 +228,28 @@ def _classifier(sampler, **kw):
            if k not in ("seq_len", "n_frames", "n_freq_bins")}, **kw)
 
 
-def test_classifier_shared_sampler_encodes_distinct_epochs_once_and_is_reproducible():
-    X = _spectrograms(60, seed=8)
-    y = np.arange(60) // 3 % 5
-    rec = np.repeat(["a", "b"], 30)
+def _encoded_rows_per_step(X, y, rec, **kw) -> list[int]:
+    """Rows through the ARNN in every training step of a shared-sampler fit (a real forward
+    hook on the network's ARNN)."""
     from skorch.callbacks import Callback
 
     class CountEncodedEpochs(Callback):
-        """Rows through the ARNN in every training step (a real forward hook)."""
-
         def on_train_begin(self, net, **kwargs):
             self.rows = []
             net.module_.arnn.register_forward_hook(
                 lambda m, inp, out: self.rows.append(len(inp[0])) if m.training else None)
 
     counter = CountEncodedEpochs()
-    _classifier("shared", max_epochs=1, random_state=0,
-                callbacks=[("count", counter)]).fit(X, y, recordings=rec)
-    rows = counter.rows
+    _classifier("shared", max_epochs=1, random_state=0, callbacks=[("count", counter)],
+                **kw).fit(X, y, recordings=rec)
+    return counter.rows
+
+
+def test_classifier_shared_sampler_encodes_distinct_epochs_once_and_is_reproducible():
+    X = _spectrograms(60, seed=8)
+    y = np.arange(60) // 3 % 5
+    rec = np.repeat(["a", "b"], 30)
+    rows = _encoded_rows_per_step(X, y, rec)
     # 25 + 25 windows, 4 per minibatch -> 12 steps; each minibatch holds at most two block
     # pieces of consecutive windows: at most 4 + 2 * (L - 1) = 14 distinct epochs, not 4 x 6
     assert len(rows) == 12 and max(rows) <= 4 + 2 * (L - 1)
@@ -260,20 +264,8 @@ def test_classifier_train_block_size_sets_the_shared_blocks():
     X = _spectrograms(60, seed=8)
     y = np.arange(60) // 3 % 5
     rec = np.repeat(["a", "b"], 30)
-    from skorch.callbacks import Callback
-
-    class CountEncodedEpochs(Callback):
-        def on_train_begin(self, net, **kwargs):
-            self.rows = []
-            net.module_.arnn.register_forward_hook(
-                lambda m, inp, out: self.rows.append(len(inp[0])) if m.training else None)
-
-    counts = {}
-    for block in (None, 1):
-        counter = CountEncodedEpochs()
-        _classifier("shared", max_epochs=1, random_state=0, train_block_size=block,
-                    callbacks=[("count", counter)]).fit(X, y, recordings=rec)
-        counts[block] = counter.rows
+    counts = {block: _encoded_rows_per_step(X, y, rec, train_block_size=block)
+              for block in (None, 1)}
     # blocks of 4 (the batch size): at most 4 + 2 * (L - 1) distinct epochs per minibatch;
     # blocks of 1 are 4 independent windows, which overlap far less
     assert max(counts[None]) <= 4 + 2 * (L - 1) < max(counts[1]) <= 4 * L
