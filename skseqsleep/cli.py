@@ -152,7 +152,8 @@ def _add_study_parser(sub) -> None:
             ("sim-target-subjects", "sim_target_subjects", "subjects of the target cohort"),
             ("sim-nights", "sim_nights", "nights per subject"),
             ("sim-epochs", "sim_epochs_per_night", "30-s epochs per night")):
-        s.add_argument(f"--{name}", type=_positive_int, default=None,
+        s.add_argument(f"--{name}", type=_positive_int, default=None, dest=key,
+                       metavar=name.upper().replace("-", "_"),
                        help=f"{text} (default {sim[key]})")
     p.add_argument("--set", action="append", type=_param, default=[], metavar="PARAM=VALUE",
                    dest="classifier_params",
@@ -176,23 +177,13 @@ def _add_study_parser(sub) -> None:
     p.set_defaults(func=_run_study_command)
 
 
-_SETTING_OPTIONS = {
-    "max_epochs": "max_epochs", "pretrain_max_epochs": "pretrain_max_epochs",
-    "validate_every": "validate_every", "patience": "patience", "batch_size": "batch_size",
-    "lr": "lr", "seq_len": "seq_len", "n_valid_subjects": "n_valid_subjects",
-    "sim_source_subjects": "sim_source_subjects", "sim_target_subjects": "sim_target_subjects",
-    "sim_nights": "sim_nights", "sim_epochs": "sim_epochs_per_night",
-    "n_filters": "n_filters", "rnn_hidden": "rnn_hidden", "attention_size": "attention_size",
-    "cell": "cell",
-}
-
-
 def _run_study_command(args: argparse.Namespace) -> int:
-    from skseqsleep.study import run_study
+    from skseqsleep.study import SIMULATED_SETTINGS, run_study
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    settings = {key: getattr(args, opt) for opt, key in _SETTING_OPTIONS.items()
-                if getattr(args, opt) is not None}
+    # every study setting has an option whose dest is the setting's name
+    settings = {key: getattr(args, key) for key in SIMULATED_SETTINGS
+                if getattr(args, key) is not None}
     result = run_study(
         args.output_dir, source=args.source, target=args.target, channels=args.channels,
         strategies=strategies, subjects=args.subjects, fetch=args.fetch,

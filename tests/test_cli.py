@@ -103,6 +103,33 @@ def test_parsing_of_lists_and_classifier_parameters():
     assert defaults.channels is None and defaults.quiet is False
 
 
+def test_setting_options_reach_run_study_under_the_setting_names(monkeypatch, capsys):
+    from skseqsleep import study
+
+    seen = {}
+
+    def fake_run_study(output_dir, **kwargs):
+        seen.update(kwargs["settings"])
+        return study.StudyResult(rows=[])
+
+    monkeypatch.setattr(study, "run_study", fake_run_study)
+    options = {"max-epochs": 2, "pretrain-max-epochs": 3, "validate-every": 4, "patience": 5,
+               "batch-size": 6, "lr": 0.5, "seq-len": 7, "n-valid-subjects": 8,
+               "n-filters": 9, "rnn-hidden": 10, "attention-size": 11, "cell": "lstm",
+               "sim-source-subjects": 12, "sim-target-subjects": 13, "sim-nights": 14,
+               "sim-epochs": 15}
+    argv = [a for name, value in options.items() for a in (f"--{name}", str(value))]
+    assert main(["study", *argv]) == 0
+    expected = {name.replace("-", "_"): value for name, value in options.items()}
+    expected["sim_epochs_per_night"] = expected.pop("sim_epochs")
+    assert seen == expected and set(seen) == set(study.SIMULATED_SETTINGS)
+    # options not given are left out (the study's defaults apply)
+    seen.clear()
+    assert main(["study", "--max-epochs", "2"]) == 0
+    assert seen == {"max_epochs": 2}
+    capsys.readouterr()
+
+
 def test_cli_import_does_not_import_torch():
     code = "import sys, skseqsleep.cli, skseqsleep.study; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
