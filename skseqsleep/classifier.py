@@ -272,10 +272,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
         (docs/performance.rst gives the measured trade-off).
     train_block_size : int or None, default=None
         Windows per contiguous block of ``train_sampler="shared"``; ``None`` means
-        ``batch_size`` (a minibatch is then mostly one stretch of one recording: the fastest). Smaller
-        blocks mix several recordings and places per minibatch (more diverse, fewer shared
-        epochs, slower); ``1`` gives independent windows. Used only with
-        ``train_sampler="shared"`` (a warning says so otherwise).
+        ``batch_size`` (a minibatch is then mostly one stretch of one recording: the
+        fastest). Smaller blocks mix several recordings and places per minibatch (more
+        diverse, fewer shared epochs, slower); ``1`` gives independent windows. Used only
+        with ``train_sampler="shared"`` (a warning says so otherwise).
     inference : {"encode-once", "per-window"}, default="encode-once"
         ``"encode-once"`` runs the ARNN once per epoch (``encode_epochs``) and the SeqRNN over
         all windows of those features (exact in eval mode); ``"per-window"`` runs the full
@@ -486,9 +486,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
             raise ValueError(f"train_sampler must be one of {_TRAIN_SAMPLERS}, "
                              f"got {self.train_sampler!r}")
         block = self.train_block_size
-        if block is not None and (isinstance(block, bool) or not isinstance(block, (int, np.integer))
-                                  or block < 1):
-            raise ValueError(f"train_block_size must be a positive integer or None, got {block!r}")
+        if block is not None and (isinstance(block, bool)
+                                  or not isinstance(block, (int, np.integer)) or block < 1):
+            raise ValueError(f"train_block_size must be a positive integer or None, "
+                             f"got {block!r}")
         if block is not None and self.train_sampler != "shared":
             warnings.warn(f"train_block_size={block} is used only with train_sampler='shared'; "
                           f"it is ignored with train_sampler={self.train_sampler!r}",

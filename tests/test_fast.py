@@ -270,7 +270,7 @@ def test_classifier_train_block_size_sets_the_shared_blocks():
     # blocks of 1 are 4 independent windows, which overlap far less
     assert max(counts[None]) <= 4 + 2 * (L - 1) < max(counts[1]) <= 4 * L
     assert np.mean(counts[1]) > np.mean(counts[None])
-    for bad in (0, -2, 2.5, True):
+    for bad in (0, -2, 2.5, True, "8"):
         with pytest.raises(ValueError, match=f"train_block_size must be a positive integer "
                                              f"or None, got {bad!r}"):
             _classifier("shared", train_block_size=bad).fit(X, y, recordings=rec)
