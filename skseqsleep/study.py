@@ -8,17 +8,15 @@ metrics of REFERENCE §6 (accuracy, Cohen's kappa, macro F1, macro sensitivity, 
 specificity). The command line ``skseqsleep study`` (:mod:`skseqsleep.cli`) is a thin layer over
 it.
 
-Every (channel, strategy, fold) result is stored in ``output_dir`` as soon as its task is
-finished (written to a temporary file, then renamed), so that a killed run restarted with the
-same arguments skips finished work and ends with the same table. The arguments that change
-results are fingerprinted in ``output_dir/study.json``; different arguments in the same folder
-raise :class:`StudyArgumentsError`.
+Every (channel, strategy, fold) result is stored in ``output_dir`` as soon as it is finished
+(written to a temporary file, then renamed), so that a killed run restarted with the same
+arguments skips finished work and ends with the same table. The arguments that change results
+are fingerprinted in ``output_dir/study.json``; different arguments in the same folder raise
+:class:`StudyArgumentsError`.
 
-One task per (channel, fold) computes the fold's spectrograms once (the transformer fitted on
-its training subjects) and runs the fold's unfinished strategies on them. Tasks run through
-:mod:`joblib` (``n_jobs``), or on a Dask cluster through joblib's ``dask`` backend
-(``scheduler``). Each fold's ``random_state`` is derived from ``(random_state, fold)`` only,
-so results do not depend on execution order or on the worker that ran the fold.
+Folds run through :mod:`joblib` (``n_jobs``), or on a Dask cluster through joblib's ``dask``
+backend (``scheduler``). Each fold's ``random_state`` is derived from ``(random_state, fold)``
+only, so results do not depend on execution order or on the worker that ran the fold.
 """
 
 from __future__ import annotations
@@ -689,20 +687,7 @@ def fold_seed(random_state: int, fold: int) -> int:
 
 def _run_fold_task(task: dict, X, y, groups, recordings, fs, source_model, settings,
                    extra_params, torch_threads):
-    """Fit and evaluate the pending strategies of one (channel, fold); runs in a worker.
-
-    The spectrograms are computed once per task (the transformer fitted on the fold's
-    training subjects, which every strategy shares) and reused, read-only, by each strategy
-    of ``task["strategies"]`` in turn.
-
-    Returns
-    -------
-    results : list of dict
-        One per strategy, in the order of ``task["strategies"]``: the task's fields with
-        ``strategy``, ``y_true``, ``y_pred``, ``recordings``, ``history``, ``seconds`` (fit
-        and prediction of this strategy), ``spectrogram_seconds`` (the shared transform) and
-        ``worker``.
-    """
+    """Fit and evaluate one (channel, strategy, fold); runs in a joblib/Dask worker."""
     from skseqsleep import SpectrogramTransformer
 
     if torch_threads:
@@ -712,34 +697,24 @@ def _run_fold_task(task: dict, X, y, groups, recordings, fs, source_model, setti
     t0 = time.perf_counter()
     test_mask = np.isin(groups, [task["test_subject"]])
     train_mask = ~test_mask
+    strategy = STRATEGIES[task["strategy"]]
+    seed = task["seed"]
     transformer = SpectrogramTransformer(fs=fs)
     Xtr = transformer.fit_transform(X[train_mask])
     Xte = transformer.transform(X[test_mask])
-    for arr in (Xtr, Xte):  # shared by the strategies: a fit must not change them
-        arr.flags.writeable = False
-    spectrogram_seconds = time.perf_counter() - t0
-    fields = {k: v for k, v in task.items() if k != "strategies"}
-    seed = task["seed"]
-    results = []
-    for key in task["strategies"]:
-        t0 = time.perf_counter()
-        strategy = STRATEGIES[key]
-        clf = _classifier(settings, seed,
-                          warm_start_from=source_model if strategy.pretrained else None,
-                          trainable_parts=strategy.trainable_parts,
-                          train_split=_train_split(task["valid_subjects"],
-                                                   settings.get("n_valid_subjects"), seed),
-                          max_epochs=settings.get("max_epochs"), extra=extra_params)
-        clf.fit(Xtr, y[train_mask], groups=groups[train_mask],
-                recordings=recordings[train_mask])
-        y_pred = clf.predict(Xte, recordings=recordings[test_mask])
-        history = [dict(h) for h in getattr(clf, "validation_history_", [])]
-        results.append({**fields, "strategy": key, "y_true": y[test_mask],
-                        "y_pred": np.asarray(y_pred), "recordings": recordings[test_mask],
-                        "history": history, "seconds": time.perf_counter() - t0,
-                        "spectrogram_seconds": spectrogram_seconds,
-                        "worker": f"{platform.node()}:{os.getpid()}"})
-    return results
+    clf = _classifier(settings, seed,
+                      warm_start_from=source_model if strategy.pretrained else None,
+                      trainable_parts=strategy.trainable_parts,
+                      train_split=_train_split(task["valid_subjects"],
+                                               settings.get("n_valid_subjects"), seed),
+                      max_epochs=settings.get("max_epochs"), extra=extra_params)
+    clf.fit(Xtr, y[train_mask], groups=groups[train_mask], recordings=recordings[train_mask])
+    y_pred = clf.predict(Xte, recordings=recordings[test_mask])
+    history = [dict(h) for h in getattr(clf, "validation_history_", [])]
+    return {**task, "y_true": y[test_mask], "y_pred": np.asarray(y_pred),
+            "recordings": recordings[test_mask], "history": history,
+            "seconds": time.perf_counter() - t0,
+            "worker": f"{platform.node()}:{os.getpid()}"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1041,24 +1016,19 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
             source_model = None
 
     # tasks -----------------------------------------------------------------------------
-    # one task per (channel, fold) with its strategies not stored yet: the task computes the
-    # fold's spectrograms once and runs these strategies on them
     done: dict[tuple, dict] = {}
     todo: list[tuple[int, dict]] = []
     for b, (ch, _) in enumerate(blocks):
-        for fold, test_subject, valid in folds:
-            pending = []
-            for strat in strategies:
+        for strat in strategies:
+            for fold, test_subject, valid in folds:
                 stored = store.load_fold(ch, strat, fold)
-                if stored is None:
-                    pending.append(strat)
-                else:
+                if stored is not None:
                     done[(ch, strat, fold)] = stored
-            if pending:
-                todo.append((b, {"channel": ch, "fold": fold, "test_subject": test_subject,
-                                 "valid_subjects": valid, "seed": fold_seed(random_state, fold),
-                                 "strategies": pending}))
-    n_total = len(done) + sum(len(task["strategies"]) for _, task in todo)
+                    continue
+                todo.append((b, {"channel": ch, "strategy": strat, "fold": fold,
+                                 "test_subject": test_subject, "valid_subjects": valid,
+                                 "seed": fold_seed(random_state, fold)}))
+    n_total = len(done) + len(todo)
     if done:
         log(f"{len(done)} of {n_total} fold results already stored: skipped")
     if todo:
@@ -1084,12 +1054,11 @@ def _execute(todo, blocks, source_model, settings, extra, n_jobs, scheduler, tor
         calls.append(delayed(_run_fold_task)(task, data.X, data.y, data.groups,
                                              data.recordings, data.fs, source_model,
                                              settings, extra, threads))
-    n_fits = sum(len(task["strategies"]) for _, task in todo)
-    log(f"running {n_fits} fold fits in {len(calls)} tasks (one per channel and fold) "
+    log(f"running {len(calls)} fold fits "
         + (f"on the Dask scheduler {scheduler}" if scheduler else f"with n_jobs={n_jobs}"))
 
-    def consume(task_results):
-        for res in (res for results in task_results for res in results):
+    def consume(results):
+        for res in results:
             key = (res["channel"], res["strategy"], res["fold"])
             store.save_fold(*key, res)
             done[key] = res

@@ -315,40 +315,6 @@ def test_different_arguments_in_the_same_folder_are_refused(reference):
         run_study(out, verbose=0, **{**TINY, "settings": {**TINY_SETTINGS, "max_epochs": 2}})
 
 
-def test_strategies_of_a_fold_share_one_spectrogram_transform(reference, tmp_path,
-                                                              monkeypatch):
-    import shutil
-
-    from skseqsleep import SpectrogramTransformer
-
-    _, ref_out = reference
-    out = tmp_path / "partial"
-    shutil.copytree(ref_out, out)
-    # fold 2 lost two strategies, fold 3 all six; fold 1 is complete
-    for f in _fold_files(out):
-        if f.stem == "fold_03" or (f.stem == "fold_02" and f.parent.name in ("all", "direct")):
-            f.unlink()
-    kept = {f: f.stat().st_mtime_ns for f in _fold_files(out)}
-    calls = {"fit": 0, "transform": 0}
-
-    def counting(name):
-        method = getattr(SpectrogramTransformer, name)
-
-        def wrapper(self, *args, **kwargs):
-            calls["fit" if name.startswith("fit") else "transform"] += 1
-            return method(self, *args, **kwargs)
-        return wrapper
-
-    for name in ("fit", "fit_transform", "transform"):
-        monkeypatch.setattr(SpectrogramTransformer, name, counting(name))
-    run_study(out, verbose=0, plots=False, **TINY)  # n_jobs=1: the tasks run in this process
-    # one fit (training subjects) and one transform (test subject) per unfinished fold,
-    # for its 2 and 6 missing strategies; the source model is the cached one
-    assert calls == {"fit": 2, "transform": 2}
-    assert all(f.stat().st_mtime_ns == t for f, t in kept.items())
-    assert _predictions(out) == _predictions(ref_out)
-
-
 def test_unknown_plot_recording_is_refused_before_any_work(tmp_path):
     with pytest.raises(StudyInputError, match="--plot-recording 'nope' is not a recording"):
         run_study(tmp_path / "x", verbose=0, plot_recording="nope", **TINY)
