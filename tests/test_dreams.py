@@ -158,3 +158,7 @@ def test_bad_inputs(tmp_path):
         load_dreams(tmp_path, excerpts=[9])
     with pytest.raises(ValueError, match="excerpts is empty"):
         load_dreams(tmp_path, excerpts=[])
+    sig, hyp = _write(tmp_path, ["1.0"] * 180000, [5] * 360)
+    with pytest.raises(ValueError, match=r"fs=33\.33 Hz does not give a whole number of "
+                                         r"samples per 30-s epoch"):
+        load_dreams(tmp_path, fs=33.33, allow_upsampling=True)

@@ -26,7 +26,13 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED
-from ._common import check_fs, check_not_upsampled, count_reasons, stage_summary
+from ._common import (
+    check_fs,
+    check_not_upsampled,
+    count_reasons,
+    samples_per_epoch,
+    stage_summary,
+)
 from ._edf import resample
 from ._hypnogram import ExclusionReport
 
@@ -217,7 +223,7 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
     fs = check_fs(fs)
     report = ExclusionReport()
     xs, ys, recs, derivations = [], [], [], {}
-    n_per = round(EPOCH_SECONDS * fs)
+    n_per = samples_per_epoch(fs)   # whole samples per 30-s epoch, or a clear error
     for e in excerpts:
         name = f"excerpt{e}"
         sig, hyp = root / f"{name}.txt", root / f"Hypnogram_{name}.txt"
