@@ -203,6 +203,21 @@ def test_200_hz_recording_is_resampled_to_100(tmp_path):
     np.testing.assert_allclose(data.X[1], 20 * np.sin(2 * np.pi * 10 * tt), atol=0.2)
 
 
+def test_a_repeated_label_uses_its_first_signal_for_rate_and_samples(tmp_path):
+    # EDF labels are space-padded: "EEG C4-CLE" and "EEG C4-CLE " are the same label, here
+    # first at 200 Hz (a 10-Hz sine), then again at 64 Hz (zeros)
+    duration = 90
+    t = _t(duration, 200)
+    psg, base = mass_paths(tmp_path, 1, 4)
+    write_psg(psg, {"EEG C4-CLE": 20 * np.sin(2 * np.pi * 10 * t),
+                    "EEG A1-CLE": np.zeros_like(t), "EEG C4-CLE ": np.zeros(duration * 64)},
+              fs={"EEG C4-CLE": 200, "EEG A1-CLE": 200, "EEG C4-CLE ": 64})
+    write_base(base, stage_annotations(["W", "W", "W"], 30))
+    data = load_mass(tmp_path, subsets=["SS1"])   # the 64-Hz copy is neither checked nor read
+    tt = 30 + np.arange(3000) / 100
+    np.testing.assert_allclose(data.X[1], 20 * np.sin(2 * np.pi * 10 * tt), atol=0.2)
+
+
 def test_missing_channels_are_errors_listing_the_labels(tmp_path):
     _one_channel_file(tmp_path, ["EEG Fpz-CLE", "EEG A1-CLE", "EOG Left Horiz"])
     with pytest.raises(ValueError, match=r"cannot build the C4-A1 channel from .*01-01-0001 "

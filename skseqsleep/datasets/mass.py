@@ -287,7 +287,8 @@ def _read_channels(psg_path: Path, channels: list[str], fs: float):
     reader = open_edf(path)
     try:
         labels = [lab.strip() for lab in reader.getSignalLabels()]
-        rates = {lab: float(reader.getSampleFrequency(i)) for i, lab in enumerate(labels)}
+        # the first signal of each label, for both its rate and its samples (labels.index)
+        rates = {lab: float(reader.getSampleFrequency(labels.index(lab))) for lab in labels}
         start_time = reader.getStartdatetime()
         rows, deriv = [], {}
         for ch in channels:
