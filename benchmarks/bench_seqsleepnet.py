@@ -16,13 +16,17 @@ Prints, on this machine:
    venv under ``~/.cache/skseqsleep-bench``, created on first use with ``torch==2.13.0``)
    against this package's network at the same batch size (32), sequence length (20) and input
    size (1 x 29 x 129), steps interleaved in one process;
-6. optionally (``--accuracy-seeds N``) test accuracy of the two samplers on a simulated cohort
-   (``skseqsleep.datasets.make_sleep_cohort``), several seeds.
+6. optionally (``--accuracy-seeds S ...``) test accuracy of the samplers on simulated cohorts
+   (``skseqsleep.datasets.make_sleep_cohort``), one per seed: per-window, shared, shared with
+   each ``--block-sizes`` block, and optionally per-window with another training seed (the
+   noise floor, ``--accuracy-noise``) and shared with more passes
+   (``--accuracy-shared-passes``).
 
 Run from the repository root::
 
     python benchmarks/bench_seqsleepnet.py                # everything but accuracy
-    python benchmarks/bench_seqsleepnet.py --accuracy-seeds 3
+    python benchmarks/bench_seqsleepnet.py --skip training prediction memory physioex \
+        --threads 1 --accuracy-seeds 0 1 2 --block-sizes 16 8 --accuracy-noise
     python benchmarks/bench_seqsleepnet.py --quick        # smoke run, smaller sizes
 
 Figures and the machine they were taken on are recorded in ``docs/performance.rst``.
@@ -365,35 +369,53 @@ def bench_physioex(args) -> dict:
 # ---------------------------------------------------------------------------------------------
 # 6. accuracy of the two samplers on a simulated cohort
 # ---------------------------------------------------------------------------------------------
+def accuracy_variants(args) -> list[tuple[str, dict]]:
+    """(name, classifier settings) of every accuracy variant, per-window first."""
+    passes = args.accuracy_epochs
+    out = [("per-window", {"train_sampler": "per-window", "max_epochs": passes})]
+    if args.accuracy_noise:  # the noise floor: the reference with another training seed
+        out.append(("per-window, other seed", {"train_sampler": "per-window",
+                                               "max_epochs": passes, "seed_offset": 1000}))
+    for block in [None, *args.block_sizes]:
+        name = "shared" if block is None else f"shared, blocks of {block}"
+        out.append((name, {"train_sampler": "shared", "train_block_size": block,
+                           "max_epochs": passes}))
+    if args.accuracy_shared_passes:
+        out.append((f"shared, {args.accuracy_shared_passes} passes",
+                    {"train_sampler": "shared", "max_epochs": args.accuracy_shared_passes}))
+    return out
+
+
 def bench_accuracy(args) -> dict:
     from skseqsleep.datasets import make_sleep_cohort
 
     n_test = max(1, args.accuracy_subjects // 4)
-    out = {"per-window": [], "shared": [], "seeds": [], "subjects": args.accuracy_subjects,
-           "test_subjects": n_test, "passes": args.accuracy_epochs, "fit_s": [],
-           "block_size": args.block_size}
+    variants = accuracy_variants(args)
+    out = {"variants": [name for name, _ in variants], "seeds": [],
+           "subjects": args.accuracy_subjects, "test_subjects": n_test,
+           "passes": args.accuracy_epochs, "accuracy": {}, "fit_s": {}}
     for seed in args.accuracy_seeds:
         data = make_sleep_cohort(n_subjects=args.accuracy_subjects, random_state=seed)
         subjects = np.unique(data.groups)
         test = np.isin(data.groups, subjects[:n_test])
         tf = SpectrogramTransformer(fs=data.fs).fit(data.X[~test])
         Xtr, Xte = tf.transform(data.X[~test]), tf.transform(data.X[test])
-        fit_s = {}
-        for sampler in ("per-window", "shared"):
-            clf = make_classifier(sampler, max_epochs=args.accuracy_epochs, verbose=0,
-                                  device=args.device, random_state=seed,
-                                  block_size=args.block_size if sampler == "shared" else None)
+        line = []
+        for name, settings in variants:
+            settings = dict(settings)
+            random_state = seed + settings.pop("seed_offset", 0)
+            clf = SeqSleepClassifier(verbose=0, device=args.device, random_state=random_state,
+                                     **settings)
             t0 = time.perf_counter()
             clf.fit(Xtr, data.y[~test], recordings=data.recordings[~test])
-            fit_s[sampler] = time.perf_counter() - t0
+            fit_s = time.perf_counter() - t0
             acc = float(np.mean(clf.predict(Xte, recordings=data.recordings[test])
                                 == data.y[test]))
-            out[sampler].append(acc)
+            out["accuracy"].setdefault(name, []).append(acc)
+            out["fit_s"].setdefault(name, []).append(fit_s)
+            line.append(f"{name} {acc:.4f} ({fit_s:.0f} s)")
         out["seeds"].append(seed)
-        out["fit_s"].append(fit_s)
-        print(f"  seed {seed}: per-window {out['per-window'][-1]:.4f} "
-              f"({fit_s['per-window']:.0f} s)  shared {out['shared'][-1]:.4f} "
-              f"({fit_s['shared']:.0f} s)", flush=True)
+        print(f"  seed {seed}: " + "; ".join(line), flush=True)
     return out
 
 
@@ -461,20 +483,20 @@ def report(results: dict) -> None:
                       "the shared step time)")
     if "accuracy" in results:
         a = results["accuracy"]
-        pw, sh = np.array(a["per-window"]), np.array(a["shared"])
-        d = sh - pw
+        acc = {name: np.array(v) for name, v in a["accuracy"].items()}
+        pw = acc["per-window"]
         print(f"\n[6] test accuracy (fused predictions) on simulated cohorts "
               f"(make_sleep_cohort, {a['subjects']} subjects x one 960-epoch night, "
-              f"shared blocks of {a['block_size'] or BATCH} windows, "
-              f"{a['test_subjects']} test), {a['passes']} training passes, {len(pw)} seeds:")
-        print(f"    per-window {pw.mean():.4f} +- {pw.std(ddof=1) if len(pw) > 1 else 0:.4f}")
-        print(f"    shared     {sh.mean():.4f} +- {sh.std(ddof=1) if len(sh) > 1 else 0:.4f}")
-        se = d.std(ddof=1) / np.sqrt(len(d)) * 100 if len(d) > 1 else float("nan")
-        print(f"    shared - per-window: {d.mean() * 100:+.2f} points, standard error "
-              f"{se:.2f} (per seed {np.round(d * 100, 2).tolist()})")
-        fit = {s: np.mean([f[s] for f in a["fit_s"]]) for s in ("per-window", "shared")}
-        print(f"    mean fit time: per-window {fit['per-window']:.0f} s, shared "
-              f"{fit['shared']:.0f} s ({fit['per-window'] / fit['shared']:.1f}x)")
+              f"{a['test_subjects']} test), {a['passes']} training passes unless named, "
+              f"seeds {a['seeds']}:")
+        for name in a["variants"]:
+            v, d = acc[name], (acc[name] - pw) * 100
+            se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+            diff = "" if name == "per-window" else (
+                f"; minus per-window {d.mean():+.2f} points (standard error {se:.2f}, "
+                f"worse in {int((d < 0).sum())} of {len(d)})")
+            print(f"    {name:28s} mean {v.mean():.4f}, mean fit "
+                  f"{np.mean(a['fit_s'][name]):.0f} s{diff}")
 
 
 def main(argv=None) -> dict:
@@ -496,15 +518,17 @@ def main(argv=None) -> dict:
     ap.add_argument("--accuracy-subjects", type=int, default=6,
                     help="simulated subjects (one 960-epoch night each); a quarter are test")
     ap.add_argument("--accuracy-epochs", type=int, default=4, help="training passes")
-    ap.add_argument("--block-size", type=int, default=None,
-                    help="windows per block of the shared sampler in the accuracy comparison "
-                         "(default: the batch size, 32)")
+    ap.add_argument("--accuracy-noise", action="store_true",
+                    help="also train per-window with another seed (the noise floor)")
+    ap.add_argument("--accuracy-shared-passes", type=int, default=None,
+                    help="also train the shared sampler (blocks of 32) this many passes")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (default: torch's default); 1 is far more stable on "
                          "a machine shared with other jobs")
     ap.add_argument("--block-sizes", type=int, nargs="*", default=[],
-                    help="also time the shared sampler with these block sizes (windows per "
-                         "contiguous block; the default block is the batch size, 32)")
+                    help="also time (and, with --accuracy-seeds, evaluate) the shared sampler "
+                         "with these block sizes (windows per contiguous block; the default "
+                         "block is the batch size, 32)")
     ap.add_argument("--device", default="cpu",
                     help="torch device of the classifier sections: cpu (default), cuda, or "
                          "auto (CUDA when available); the physioex section stays on the CPU")
