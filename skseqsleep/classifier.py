@@ -266,7 +266,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         (:mod:`skseqsleep._fast`) builds each minibatch from contiguous blocks of
         ``train_block_size`` consecutive windows (block boundaries and order reshuffled every
         pass) and runs the ARNN once per distinct epoch of the minibatch (about 51 epochs
-        instead of 640 with one block of 32): the same per-window loss, about 5x faster per
+        instead of 640 with one block of 32): the same per-window loss, 4-5x faster per
         step on CPU; ARNN dropout masks are then shared by the windows containing an epoch.
         Its minibatches are less diverse, which costs accuracy at equal passes
         (docs/performance.rst gives the measured trade-off).
