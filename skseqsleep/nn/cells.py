@@ -151,10 +151,7 @@ class StepBatchNorm(nn.Module):
             idx = idx.clamp(max=self.n_steps - 1)
             mean = self.pop_mean[idx]
             var = self.pop_var[idx]
-        out = (z - mean) * torch.rsqrt(var + self.eps) * self.scale
-        if self.offset is not None:
-            out = out + self.offset
-        return out
+        return self._normalise(z, mean, var)
 
     def step(self, z: torch.Tensor, s: int) -> torch.Tensor:
         """Normalise ``z`` of shape ``(N, size)`` at processing step ``s`` (same as
@@ -167,6 +164,9 @@ class StepBatchNorm(nn.Module):
             k = min(s, self.n_steps - 1)
             mean = self.pop_mean[k]
             var = self.pop_var[k]
+        return self._normalise(z, mean, var)
+
+    def _normalise(self, z: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
         out = (z - mean) * torch.rsqrt(var + self.eps) * self.scale
         if self.offset is not None:
             out = out + self.offset
