@@ -26,8 +26,8 @@ import time
 
 import numpy as np
 import torch
+from _clock import StepClock
 from _timing import best_of
-from skorch.callbacks import Callback
 
 from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
 from skseqsleep.nn import SeqSleepNet
@@ -39,17 +39,6 @@ def raw_night(n_epochs, seed=0):
     y = np.repeat(rng.integers(0, 5, n_epochs // 10 + 1), 10)[:n_epochs]
     x = 3 * np.sin(2 * np.pi * (2 + 4 * y[:, None]) * t) + rng.normal(size=(n_epochs, 3000))
     return x.astype(np.float32), y
-
-
-class StepClock(Callback):
-    """Times the end of every training step."""
-
-    def on_train_begin(self, net, **kwargs):
-        self.ends_ = []
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        if training:
-            self.ends_.append(time.perf_counter())
 
 
 def plain_training(X, y, n_steps, batch_size=32, seq_len=20, seed=0):

@@ -44,13 +44,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _clock import StepClock
 from _timing import median_time
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch
-from skorch.callbacks import Callback
 
 from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
 
@@ -80,32 +80,6 @@ def machine() -> dict:
         "load_avg": os.getloadavg(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-
-
-class StepClock(Callback):
-    """Record the time of every training step end; stop after ``n_steps`` steps."""
-
-    def __init__(self, n_steps: int, device: str = "cpu"):
-        self.n_steps = n_steps
-        self.device = device
-
-    def _now(self) -> float:
-        if str(self.device).startswith("cuda") or (self.device == "auto"
-                                                   and torch.cuda.is_available()):
-            torch.cuda.synchronize()  # CUDA kernels run asynchronously
-        return time.perf_counter()
-
-    def on_train_begin(self, net, **kwargs):
-        self.stamps_ = [self._now()]
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        if training:
-            self.stamps_.append(self._now())
-            if len(self.stamps_) > self.n_steps:
-                raise KeyboardInterrupt  # skorch ends fit cleanly
-
-    def step_times(self) -> np.ndarray:
-        return np.diff(self.stamps_)
 
 
 def make_classifier(sampler: str, block_size: int | None = None, **kw) -> SeqSleepClassifier:
@@ -316,7 +290,6 @@ nets = {{
     "skseqsleep per-window": trainer(SeqSleepNet(), windows_forward),
     "skseqsleep shared": trainer(SeqSleepNet(), shared),
 }}
-rng = np.random.default_rng(0)
 per_window = iter(WindowBlockSampler([[0, 2000]], L, B, block_size=1, random_state=1))
 blocks = iter(WindowBlockSampler([[0, 2000]], L, B, random_state=2))
 
