@@ -24,6 +24,7 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog
 from skorch.utils import to_tensor
 
+from skseqsleep._fast import WindowBlockBatch, shared_forward, training_loader
 from skseqsleep._windows import (
     RecordingsDataset,
     WindowBatches,
@@ -720,8 +721,6 @@ class SeqSleepClassifier(NeuralNetClassifier):
         if is_windows and self.train_sampler == "per-window":
             return WindowBatches(dataset, int(self.batch_size), self.train_rng_)
         if is_windows and self.train_sampler == "shared":
-            from skseqsleep._fast import training_loader
-
             block = None if self.train_block_size is None else int(self.train_block_size)
             return training_loader(dataset, int(self.batch_size), self.train_rng_,
                                    block_size=block)
@@ -768,10 +767,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
         if module.training:
             for part in self._step_setup()[0]:
                 getattr(module, part).eval()
-        from skseqsleep._fast import WindowBlockBatch, shared_forward
-
         if isinstance(x, WindowBlockBatch):  # train_sampler="shared"
-            return shared_forward(module, x.epochs.to(self.device_), x.windows.to(self.device_))
+            return shared_forward(module, x.epochs.to(self.device_), x.windows)
         x = to_tensor(x, device=self.device_)
         return module(x)
 

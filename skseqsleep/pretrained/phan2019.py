@@ -223,9 +223,8 @@ def load_tf_checkpoint_state(path: str | os.PathLike) -> dict:
         raise ValueError(
             f"checkpoint {prefix}: variables whose dtype or shape does not fit the network "
             f"{config}: {mismatched}")
-    fixed = [k for k in template if k not in state]  # fixed buffers (filterbank masks)
-    if any(template[k].is_meta for k in fixed):
-        template = SeqSleepNet(**config).state_dict()
+    # fixed buffers (filterbank masks): built from numpy, so real even in the meta template
+    fixed = [k for k in template if k not in state]
     for key in fixed:
         state[key] = template[key].detach().clone()
     # keep the network's own state_dict order
