@@ -687,13 +687,17 @@ def fold_seed(random_state: int, fold: int) -> int:
 
 def _run_fold_task(task: dict, X, y, groups, recordings, fs, source_model, settings,
                    extra_params, torch_threads):
-    """Fit and evaluate one (channel, strategy, fold); runs in a joblib/Dask worker."""
+    """Fit and evaluate one (channel, strategy, fold); runs in a joblib/Dask worker, with
+    ``torch_threads`` torch threads (restored afterwards: with ``n_jobs=1`` the worker is the
+    caller's process)."""
+    return _with_threads(torch_threads, _fit_fold, task, X, y, groups, recordings, fs,
+                         source_model, settings, extra_params)
+
+
+def _fit_fold(task, X, y, groups, recordings, fs, source_model, settings, extra_params):
+    """The body of :func:`_run_fold_task`, run with its torch thread count."""
     from skseqsleep import SpectrogramTransformer
 
-    if torch_threads:
-        import torch
-
-        torch.set_num_threads(int(torch_threads))
     t0 = time.perf_counter()
     test_mask = np.isin(groups, [task["test_subject"]])
     train_mask = ~test_mask
@@ -1162,11 +1166,8 @@ def _save_fig(fig, path: Path):
 
 
 def _write_plots(result: StudyResult, root: Path, plot_recording, log):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+    try:  # figures without pyplot: the caller's matplotlib backend is left as it is
+        from matplotlib.figure import Figure
     except ImportError:  # pragma: no cover
         log("matplotlib is not installed: no figures written (pip install skseqsleep[plot])")
         return
@@ -1177,21 +1178,21 @@ def _write_plots(result: StudyResult, root: Path, plot_recording, log):
     )
 
     for (ch, strat), cm in result.confusion.items():
-        fig, ax = plt.subplots(figsize=(4.6, 4))
+        fig = Figure(figsize=(4.6, 4))
+        ax = fig.subplots()
         plot_confusion_matrix(cm, ax=ax, title=f"{ch}: {STRATEGIES[strat].label}")
         _save_fig(fig, root / "confusion" / f"{_slug(ch)}__{_slug(strat)}.png")
-        plt.close(fig)
     for ch in result.channels:
         strats = [s for (c, s) in result.predictions if c == ch]
         curves = {STRATEGIES[s].label: result.curves[(ch, s)] for s in strats}
-        fig, ax = plt.subplots(figsize=(6.5, 4))
+        fig = Figure(figsize=(6.5, 4))
+        ax = fig.subplots()
         plot_finetuning_curves(curves, ax=ax, title=f"Finetuning curves: {ch}")
         _save_fig(fig, root / f"finetuning_curves__{_slug(ch)}.png")
-        plt.close(fig)
         first = result.predictions[(ch, strats[0])]
         rec = plot_recording if plot_recording is not None else str(first["recordings"][0])
-        fig, axes = plt.subplots(len(strats), 1, figsize=(10, 1.9 * len(strats)),
-                                 sharex=True, squeeze=False)
+        fig = Figure(figsize=(10, 1.9 * len(strats)))
+        axes = fig.subplots(len(strats), 1, sharex=True, squeeze=False)
         for ax, s in zip(axes[:, 0], strats):
             p = result.predictions[(ch, s)]
             sel = p["recordings"] == rec
@@ -1203,5 +1204,4 @@ def _write_plots(result: StudyResult, root: Path, plot_recording, log):
                 ax.set_xlabel("")
         fig.tight_layout()
         _save_fig(fig, root / f"hypnogram__{_slug(rec)}__{_slug(ch)}.png")
-        plt.close(fig)
     log(f"figures written to {root}")

@@ -425,3 +425,19 @@ def test_sc20_target_uses_the_published_inner_split_and_others_loso():
         _outer_folds(np.array(["a", "b"]), "simulated", n_valid=1)
     with pytest.raises(StudyInputError, match="n_valid_subjects=2 leaves no training"):
         _outer_folds(np.array(["a", "b", "c"]), "simulated", n_valid=2)
+
+
+def test_in_process_run_leaves_the_callers_torch_threads_and_plot_backend(tmp_path):
+    import matplotlib
+    import torch
+
+    before_threads, before_backend = torch.get_num_threads(), matplotlib.get_backend()
+    torch.set_num_threads(2)
+    try:
+        run_study(tmp_path / "out", verbose=0, n_jobs=1, torch_threads=1,
+                  strategies=["direct"], **TINY)
+        assert torch.get_num_threads() == 2       # the folds ran with 1, then it was restored
+        assert matplotlib.get_backend() == before_backend
+        assert len(list((tmp_path / "out" / "confusion").glob("*.png"))) == 1
+    finally:
+        torch.set_num_threads(before_threads)
