@@ -20,7 +20,8 @@ from sklearn.utils import Bunch
 from .._constants import DEFAULT_FS
 from ._common import check_fs, check_not_upsampled
 
-__all__ = ["UNIT_TO_MICROVOLT", "match_label", "open_edf", "read_channel", "read_psg"]
+__all__ = ["UNIT_TO_MICROVOLT", "derive", "match_label", "open_edf", "read_channel",
+           "read_psg"]
 
 #: Factor converting one unit of a header's physical dimension into microvolts. Keys are
 #: case-folded; both the micro sign (U+00B5) and the Greek mu (U+03BC) are accepted.
@@ -267,6 +268,36 @@ def read_channel(reader, idx: int, label: str, path: str, fs: float | None = Non
     return data, ch_fs
 
 
+def derive(parts, fs: float | None = None) -> np.ndarray:
+    """One signal from a label or a derivation, at one rate.
+
+    Parameters
+    ----------
+    parts : sequence of (data, rate)
+        One ``(data, rate)`` pair (a label) or two (a ``(plus, minus)`` derivation), as
+        returned by :func:`read_channel`.
+    fs : float or None
+        Rate of the result; each part is resampled to it (:func:`resample`). ``None``: the
+        first part's rate.
+
+    Returns
+    -------
+    signal : ndarray
+        The first part, or ``plus - minus`` over their common length.
+
+    Examples
+    --------
+    >>> derive([(np.array([3.0, 4, 5]), 100.0), (np.array([1.0, 1]), 100.0)])
+    array([2., 3.])
+    """
+    rate = parts[0][1] if fs is None else fs
+    rows = [resample(data, part_fs, rate) for data, part_fs in parts]
+    if len(rows) == 1:
+        return rows[0]
+    n = min(len(rows[0]), len(rows[1]))
+    return rows[0][:n] - rows[1][:n]
+
+
 def read_psg(
     path,
     channels="EEG Fpz-Cz",
@@ -344,9 +375,9 @@ def read_psg(
         file_labels = [lab.strip() for lab in reader.getSignalLabels()]
         start_time = reader.getStartdatetime()
         file_duration = float(reader.getFileDuration())
-        cache: dict[str, tuple[np.ndarray, float]] = {}
+        cache: dict[str, tuple[np.ndarray, float]] = {}   # label -> (µV, its rate)
 
-        def load(wanted: str, name: str) -> tuple[str, np.ndarray, float]:
+        def load(wanted: str, name: str) -> tuple[str, tuple[np.ndarray, float]]:
             label = match_label(wanted, file_labels, path=path)
             if label is None:
                 raise ValueError(
@@ -354,24 +385,17 @@ def read_psg(
                     f"labels are {file_labels}"
                 )
             if label not in cache:
-                data, ch_fs = read_channel(reader, file_labels.index(label), label, path,
-                                           fs=fs, allow_upsampling=allow_upsampling)
-                cache[label] = (resample(data, ch_fs, fs), ch_fs)
-            return (label, *cache[label])
+                cache[label] = read_channel(reader, file_labels.index(label), label, path,
+                                            fs=fs, allow_upsampling=allow_upsampling)
+            return label, cache[label]
 
         rows, names, used, original_fs = [], [], [], []
         for name, spec in specs:
-            first_label, data, ch_fs = load(spec[0], name)
-            labels_used = (first_label,)
-            if len(spec) == 2:
-                second_label, other, _ = load(spec[1], name)
-                n = min(len(data), len(other))
-                data = data[:n] - other[:n]
-                labels_used = (first_label, second_label)
-            rows.append(data)
-            names.append(first_label if len(spec) == 1 and name == spec[0] else name)
-            used.append(labels_used)
-            original_fs.append(ch_fs)
+            labels_used, parts = zip(*(load(wanted, name) for wanted in spec))
+            rows.append(derive(parts, fs))
+            names.append(labels_used[0] if len(spec) == 1 and name == spec[0] else name)
+            used.append(tuple(labels_used))
+            original_fs.append(parts[0][1])
     finally:
         reader.close()
 

@@ -48,7 +48,7 @@ from ._common import (
     samples_per_epoch,
     stage_summary,
 )
-from ._edf import match_label, open_edf, read_channel, resample
+from ._edf import derive, match_label, open_edf, read_channel, resample
 from ._hypnogram import ExclusionReport, read_hypnogram
 
 __all__ = ["BANDPASS_HZ", "FIR_ORDER", "SUBSET_EPOCH_SECONDS", "load_mass"]
@@ -290,7 +290,7 @@ def _read_channels(psg_path: Path, channels: list[str], fs: float):
         # the first signal of each label, for both its rate and its samples (labels.index)
         rates = {lab: float(reader.getSampleFrequency(labels.index(lab))) for lab in labels}
         start_time = reader.getStartdatetime()
-        rows, deriv = [], {}
+        rows, deriv, cache = [], {}, {}
         for ch in channels:
             spec, desc = _choose_derivation(ch, labels, path)
             for lab in spec:
@@ -298,13 +298,11 @@ def _read_channels(psg_path: Path, channels: list[str], fs: float):
                     raise ValueError(f"channel {lab!r} of {path} is sampled at "
                                      f"{rates[lab]:g} Hz, below {fs:g} Hz: MASS EEG/EOG must "
                                      f"be recorded at {fs:g} Hz or more (REFERENCE §1)")
+            for lab in spec:  # each label read once per file
+                if lab not in cache:
+                    cache[lab] = read_channel(reader, labels.index(lab), lab, path)
             native = rates[spec[0]]
-            parts = []
-            for lab in spec:  # (label,) or (plus, minus), in µV at the plus label's rate
-                data, rate = read_channel(reader, labels.index(lab), lab, path)
-                parts.append(resample(data, rate, native))
-            n = min(len(part) for part in parts)
-            signal = parts[0] if len(parts) == 1 else parts[0][:n] - parts[1][:n]
+            signal = derive([cache[lab] for lab in spec])   # µV at the plus label's rate
             rows.append(resample(_bandpass(signal, native), native, fs))
             deriv[ch] = desc
     finally:
