@@ -1,8 +1,8 @@
 """Derive the stage-transition statistics used by ``make_sleep_cohort``.
 
-Reads the 39 official Sleep-EDF-SC-20 hypnograms (subjects 0-19, EDF+ annotations, read with
-pyedflib's own annotation reader) and the in-bed clock times of ``inbed_times.csv`` from the
-shared data folder, keeps the in-bed part of each night (REFERENCE §1: from max(lights-off,
+Reads the 39 official Sleep-EDF-SC-20 hypnograms (subjects 0-19) from the shared data folder
+with :func:`skseqsleep.datasets.read_hypnogram`, keeps the in-bed part of each night with
+:func:`skseqsleep.datasets.trim_in_bed` and the package's shipped in-bed table (REFERENCE §1: from max(lights-off,
 hypnogram start) to min(lights-on, recording stop), whole 30-s epochs), maps R&K stages to
 AASM (S3 and S4 -> N3) and counts, per fraction-of-night bin, the epoch-to-epoch stage
 transitions. Only numbers (counts, proportions, smoothed probabilities) are written to
@@ -16,16 +16,14 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
-import pyedflib
 
 from skseqsleep._constants import EPOCH_SECONDS as EPOCH
-from skseqsleep._constants import EXCLUDED, STAGES
-from skseqsleep.datasets._hypnogram import ANNOTATION_TO_STAGE
+from skseqsleep._constants import STAGES
+from skseqsleep.datasets import read_hypnogram, trim_in_bed
 
 #: left edges (epochs since the last REM epoch) of the REM-refractoriness bins
 REM_EDGES = [0, 1, 2, 4, 10, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200, 240, 300]
@@ -49,39 +47,6 @@ def epochs_since_rem(night: np.ndarray) -> np.ndarray:
     return tau
 
 
-def _clock(text: str) -> float:
-    h, m, s = text.split(":")
-    return int(h) * 3600 + int(m) * 60 + float(s)
-
-
-def read_stages(path: Path) -> tuple[np.ndarray, float]:
-    """Per-epoch labels (-1 = excluded/unscored) and the hypnogram start clock time (s)."""
-    with pyedflib.EdfReader(str(path)) as reader:
-        onsets, durations, texts = reader.readAnnotations()
-        start = reader.getStartdatetime()
-    end = max(o + d for o, d in zip(onsets, durations))
-    labels = np.full(round(end / EPOCH), EXCLUDED, dtype=np.int64)
-    for onset, duration, text in zip(onsets, durations, texts):
-        if text not in ANNOTATION_TO_STAGE:
-            raise ValueError(f"{path.name}: unknown annotation {text!r}")
-        value = ANNOTATION_TO_STAGE[text]
-        first = round(onset / EPOCH)
-        labels[first:first + round(duration / EPOCH)] = value
-    return labels, start.hour * 3600 + start.minute * 60 + start.second
-
-
-def in_bed(labels: np.ndarray, hyp_start: float, row: dict) -> np.ndarray:
-    def offset(clock: str) -> float:  # seconds after the hypnogram start, across midnight
-        return (_clock(clock) - hyp_start) % 86400
-
-    assert abs(_clock(row["hyp_start"]) - hyp_start) < 1, row
-    begin = offset(row["lights_off"])  # hypnogram start itself has offset 0
-    stop = min(offset(row["lights_on"]), offset(row["rec_stop"]))
-    first = int(np.ceil(begin / EPOCH - 1e-9))
-    last = int(np.floor(stop / EPOCH + 1e-9))
-    return labels[first:min(last, labels.size)]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     root = Path(__file__).resolve().parents[1]
@@ -94,8 +59,6 @@ def main() -> None:
     args = parser.parse_args()
 
     data = args.shared / "data/sleep-edf"
-    with open(data / "inbed_times.csv", newline="") as table:
-        rows = {r["recording"]: r for r in csv.DictReader(table)}
     files = sorted((data / "hypnograms").glob("SC4*-Hypnogram.edf"))
     files = [f for f in files if int(f.name[3:5]) < 20]
     if len(files) != 39:
@@ -112,8 +75,9 @@ def main() -> None:
     lengths, n_excluded = [], 0
     for path in files:
         recording = path.name[:7] + "0"
-        labels, hyp_start = read_stages(path)
-        night = in_bed(labels, hyp_start, rows[recording])
+        # the package's reader and the shipped in-bed table (REFERENCE §1)
+        hyp = read_hypnogram(path)
+        night = hyp.stages[trim_in_bed(hyp, "table", recording=recording).keep]
         n = night.size
         lengths.append(n)
         n_excluded += int((night < 0).sum())
