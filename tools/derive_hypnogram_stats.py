@@ -2,11 +2,11 @@
 
 Reads the 39 official Sleep-EDF-SC-20 hypnograms (subjects 0-19) from the shared data folder
 with :func:`skseqsleep.datasets.read_hypnogram`, keeps the in-bed part of each night with
-:func:`skseqsleep.datasets.trim_in_bed` and the package's shipped in-bed table (REFERENCE §1: from max(lights-off,
-hypnogram start) to min(lights-on, recording stop), whole 30-s epochs), maps R&K stages to
-AASM (S3 and S4 -> N3) and counts, per fraction-of-night bin, the epoch-to-epoch stage
-transitions. Only numbers (counts, proportions, smoothed probabilities) are written to
-``skseqsleep/datasets/data/hypnogram_transition_stats.json``; no data are copied.
+:func:`skseqsleep.datasets.trim_in_bed` and the package's shipped in-bed table (REFERENCE §1:
+from max(lights-off, hypnogram start) to min(lights-on, recording stop), whole 30-s epochs),
+maps R&K stages to AASM (S3 and S4 -> N3) and counts, per fraction-of-night bin, the epoch-to-
+epoch stage transitions. Only numbers (counts, proportions, smoothed probabilities) are written
+to ``skseqsleep/datasets/data/hypnogram_transition_stats.json``; no data are copied.
 
 Run from the repository root::
 
