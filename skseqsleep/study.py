@@ -728,11 +728,11 @@ def _fit_fold(task, X, y, groups, recordings, fs, source_model, settings, extra_
 
 def _outer_folds(groups, target_kind, n_valid):
     """``[(fold, test_subject, valid_subjects or None)]`` for leave-one-subject-out."""
-    uniq = list(dict.fromkeys(sorted(np.unique(groups).tolist())))
+    uniq = np.unique(groups).tolist()      # sorted, each subject once
     if len(uniq) < 3:
         raise StudyInputError(f"leave-one-subject-out with an inner validation subject needs "
                               f"at least 3 subjects; the target has {len(uniq)}: {uniq}")
-    if target_kind == "sleep-edf" and sorted(uniq) == list(range(20)):
+    if target_kind == "sleep-edf" and uniq == list(range(20)):
         return [(f["fold"], f["test"], list(f["valid"])) for f in sleepedf_sc20_folds()]
     if n_valid is not None and n_valid > len(uniq) - 2:
         raise StudyInputError(f"n_valid_subjects={n_valid} leaves no training subject: the "
@@ -801,21 +801,15 @@ def _source_model(kind, path, store, settings, extra_params, random_state, log):
     # the same reader as SeqSleepClassifier(warm_start_from=...)
     from skseqsleep.classifier import _source_state
 
-    if kind == "checkpoint":
+    if kind in ("checkpoint", "model"):
+        what = "read the TensorFlow checkpoint" if kind == "checkpoint" else "load the model"
         try:
             state = _source_state(path)
         except (OSError, ValueError, KeyError) as exc:
-            raise StudyInputError(f"cannot read the TensorFlow checkpoint {path}: {exc}") \
-                from exc
+            raise StudyInputError(f"cannot {what} {path}: {exc}") from exc
         log(f"source model: the authors' checkpoint {path} "
-            f"(cell={state['config'].get('cell')})")
-        return state
-    if kind == "model":
-        try:
-            state = _source_state(path)
-        except (OSError, ValueError, KeyError) as exc:
-            raise StudyInputError(f"cannot load the model {path}: {exc}") from exc
-        log(f"source model: {path}")
+            f"(cell={state['config'].get('cell')})" if kind == "checkpoint"
+            else f"source model: {path}")
         return state
     cache = store.root / "source_model.pt"
     if cache.is_file():
