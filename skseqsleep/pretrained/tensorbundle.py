@@ -207,15 +207,29 @@ def crc32c(data: bytes | bytearray | memoryview | np.ndarray, crc: int = 0) -> i
     # lane length: a power of two near sqrt(n) balances the two loops below
     chunk = 1 << min(12, max(6, (n.bit_length() + 1) // 2))
     n_lanes = n // chunk
-    lanes = np.ascontiguousarray(buf[: n_lanes * chunk].reshape(n_lanes, chunk).T)
+    c = _join_lanes(c, _lane_registers(buf, chunk), chunk)
+    c = _crc_bytes(c, buf[n_lanes * chunk:].tobytes())
+    return c ^ _U32
+
+
+def _lane_registers(buf: np.ndarray, lane: int) -> list[int]:
+    """Raw CRC register (initial 0, no final xor) of every whole ``lane``-byte lane of
+    ``buf``, all lanes at once (one vectorised table step per byte position)."""
+    n_lanes = buf.size // lane
+    lanes = np.ascontiguousarray(buf[: n_lanes * lane].reshape(n_lanes, lane).T)
     reg = np.zeros(n_lanes, dtype=np.uint32)
     for row in lanes:
         reg = _TABLE[(reg ^ row) & 0xFF] ^ (reg >> 8)
-    t0, t1, t2, t3 = _shift_tables(chunk)
-    for r in reg.tolist():
+    return reg.tolist()
+
+
+def _join_lanes(c: int, registers, lane: int) -> int:
+    """Continue the raw register ``c`` over consecutive lanes whose raw registers are
+    ``registers`` (CRC linearity: shift ``c`` by one lane, then xor the lane's register)."""
+    t0, t1, t2, t3 = _shift_tables(lane)
+    for r in registers:
         c = (t0[c & 0xFF] ^ t1[(c >> 8) & 0xFF] ^ t2[(c >> 16) & 0xFF] ^ t3[c >> 24]) ^ r
-    c = _crc_bytes(c, buf[n_lanes * chunk:].tobytes())
-    return c ^ _U32
+    return c
 
 
 class _SegmentCRC:
@@ -231,12 +245,7 @@ class _SegmentCRC:
     def __init__(self, data: bytes):
         self.data = data
         buf = np.frombuffer(data, dtype=np.uint8)
-        n_lanes = buf.size // self.LANE
-        lanes = np.ascontiguousarray(buf[: n_lanes * self.LANE].reshape(n_lanes, self.LANE).T)
-        reg = np.zeros(n_lanes, dtype=np.uint32)
-        for row in lanes:
-            reg = _TABLE[(reg ^ row) & 0xFF] ^ (reg >> 8)
-        self.lane_crc = reg.tolist()
+        self.lane_crc = _lane_registers(buf, self.LANE)
 
     def crc(self, start: int, stop: int) -> int:
         lane = self.LANE
@@ -245,9 +254,7 @@ class _SegmentCRC:
         if last - first < 2:
             return crc32c(self.data[start:stop])
         c = _crc_bytes(_U32, self.data[start:first * lane])
-        t0, t1, t2, t3 = _shift_tables(lane)
-        for r in self.lane_crc[first:last]:
-            c = (t0[c & 0xFF] ^ t1[(c >> 8) & 0xFF] ^ t2[(c >> 16) & 0xFF] ^ t3[c >> 24]) ^ r
+        c = _join_lanes(c, self.lane_crc[first:last], lane)
         c = _crc_bytes(c, self.data[last * lane:stop])
         return c ^ _U32
 
