@@ -757,13 +757,11 @@ def make_sleep_cohort(
                         f"{', '.join(forced)}.")
     report = ExclusionReport()
     for rec in recording_ids:
-        report.add(rec, kept=n_epochs, excluded={}, trimmed={},
-                   notes=["simulated by make_sleep_cohort: nothing excluded"])
-    if forced:
-        report.add(recording_ids[-1], kept=n_epochs, excluded={}, trimmed={}, notes=[
-            "simulated by make_sleep_cohort: nothing excluded",
-            (f"cohort-wide, one epoch each was relabelled to {', '.join(forced)} so that all "
-            "five stages occur")])
+        notes = ["simulated by make_sleep_cohort: nothing excluded"]
+        if forced and rec == recording_ids[-1]:
+            notes.append(f"cohort-wide, one epoch each was relabelled to {', '.join(forced)} "
+                         "so that all five stages occur")
+        report.add(rec, kept=n_epochs, excluded={}, trimmed={}, notes=notes)
     return Bunch(
         X=X,
         y=y,
