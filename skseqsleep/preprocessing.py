@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -160,9 +161,20 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
 
     def _validate_X(self, X) -> np.ndarray:
         """Finite float array of shape (n_epochs, n_channels, n_samples)."""
-        X = check_array(X, dtype=[np.float64, np.float32], allow_nd=True,
-                        ensure_all_finite=True, input_name="X",
-                        estimator=self)
+        try:
+            X = check_array(X, dtype=[np.float64, np.float32], allow_nd=True,
+                            ensure_all_finite=True, input_name="X",
+                            estimator=self)
+        except ValueError as err:
+            if "got 1D array" not in str(err):
+                raise
+            # sklearn's advice (reshape to one feature or one sample) is wrong here: a 1-D
+            # array is most likely a continuous signal
+            raise ValueError(
+                f"X is 1-D, but {type(self).__name__} expects epochs: shape (n_epochs, "
+                "n_samples) or (n_epochs, n_channels, n_samples). Cut a continuous signal "
+                "into 30-s epochs first, e.g. x[:len(x) // n * n].reshape(-1, n) with "
+                f"n = 30 * fs samples per epoch (one epoch: x[None, :]). [{err}]") from None
         if X.ndim not in (2, 3):
             raise ValueError(
                 "X must be (n_epochs, n_samples) or (n_epochs, n_channels, n_samples), got an "
@@ -209,10 +221,16 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         if self.epoch_seconds is not None:
             expected = round(self.epoch_seconds * self.fs)
             if n_samples != expected:
+                hint = ("resample the signals or set epoch_seconds=None to accept other "
+                        "lengths")
+                if n_samples > expected and n_samples % expected == 0:
+                    hint = (f"{n_samples} = {n_samples // expected} x {expected}: if X holds "
+                            "continuous signal rather than epochs, cut it into epochs of "
+                            f"{expected} samples (shape (n_epochs, {expected}) or (n_epochs, "
+                            f"n_channels, {expected})); otherwise {hint}")
                 raise ValueError(
                     f"X has {n_samples} samples per epoch, but {name} expects {expected} "
-                    f"(epoch_seconds={self.epoch_seconds} s at fs={self.fs} Hz); resample the "
-                    "signals or set epoch_seconds=None to accept other lengths")
+                    f"(epoch_seconds={self.epoch_seconds} s at fs={self.fs} Hz); {hint}")
         if n_samples < n_window:
             raise ValueError(
                 f"X has {n_samples} feature(s) (samples per epoch), fewer than the "
@@ -237,12 +255,14 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         count = 0
         mean = np.zeros((n_channels, n_bins))
         m2 = np.zeros((n_channels, n_bins))
+        flat = np.zeros(n_channels, dtype=np.int64)
         for sl in self._chunks(n_epochs, n_channels):
             spec = self._spectra(X[sl])
             if out is not None:
                 out[sl] = spec
             if not self.standardize:
                 continue
+            flat += (np.ptp(X[sl], axis=-1) == 0).sum(axis=0)
             # merge this chunk's (count, mean, M2) into the running ones (Chan et al.)
             n_b = spec.shape[0] * spec.shape[2]
             mean_b = spec.mean(axis=(0, 2))
@@ -253,6 +273,15 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
             m2 += m2_b + delta ** 2 * (count * n_b / total)
             count = total
         if self.standardize:
+            if flat.any():
+                counts = ", ".join(f"channel {c}: {k} of {n_epochs}"
+                                   for c, k in enumerate(flat) if k)
+                warnings.warn(
+                    f"{type(self).__name__}.fit: epochs with a flat (constant) signal are in "
+                    f"the training data ({counts}); their log spectra fall to about "
+                    f"20 log10(eps) = {20 * np.log10(self.eps):g} dB and distort the "
+                    "standardisation statistics of every epoch. Remove them (disconnected "
+                    "or saturated electrode?) before fitting.", UserWarning, stacklevel=3)
             std = np.sqrt(m2 / count)
             std[std == 0] = 1.0
             self.mean_ = mean

@@ -6,6 +6,7 @@ REFERENCE facts (29 frames x 129 bins, bin spacing 100/256 Hz).
 """
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -51,7 +52,7 @@ def test_one_epoch_equals_direct_computation(epochs):
 
 
 def test_window_is_symmetric_hamming():
-    tf = SpectrogramTransformer().fit(np.ones((1, 3000)))
+    tf = SpectrogramTransformer(standardize=False).fit(np.ones((1, 3000)))
     np.testing.assert_allclose(tf.window_, np.hamming(200), rtol=1e-12)
     assert tf.window_[0] == tf.window_[-1] == pytest.approx(0.08)
     assert tf.n_frames_ == 29 and tf.frequencies_.shape == (129,)
@@ -132,7 +133,8 @@ def test_no_log_no_standardisation(epochs):
 
 def test_flat_epochs_are_finite():
     X = np.zeros((3, 3000))
-    out = SpectrogramTransformer().fit_transform(X)
+    with pytest.warns(UserWarning, match=r"flat \(constant\) signal .*channel 0: 3 of 3"):
+        out = SpectrogramTransformer().fit_transform(X)
     assert np.all(np.isfinite(out)) and np.all(out == 0)     # zero std replaced by 1
     raw = SpectrogramTransformer(standardize=False).fit_transform(X)
     np.testing.assert_allclose(raw, 20 * np.log10(1e-10))
@@ -153,7 +155,7 @@ def test_any_length_when_epoch_seconds_is_none():
 def test_wrong_number_of_samples():
     with pytest.raises(ValueError, match=r"2999 samples per epoch.*expects 3000"):
         SpectrogramTransformer().fit(np.zeros((2, 2999)))
-    tf = SpectrogramTransformer().fit(np.zeros((2, 3000)))
+    tf = SpectrogramTransformer(standardize=False).fit(np.zeros((2, 3000)))
     with pytest.raises(ValueError, match=r"2999 samples per epoch found, 3000 expected"):
         tf.transform(np.zeros((2, 2999)))
     with pytest.raises(ValueError, match="fewer than the 200-sample window"):
@@ -166,7 +168,7 @@ def test_non_finite_input(bad):
     X[1, 17] = bad
     with pytest.raises(ValueError, match="NaN|infinity"):
         SpectrogramTransformer().fit(X)
-    tf = SpectrogramTransformer().fit(np.zeros((2, 3000)))
+    tf = SpectrogramTransformer(standardize=False).fit(np.zeros((2, 3000)))
     with pytest.raises(ValueError, match="NaN|infinity"):
         tf.transform(X)
 
@@ -180,8 +182,39 @@ def test_channel_count_must_match(epochs):
 def test_wrong_dimensions():
     with pytest.raises(ValueError, match="shape"):
         SpectrogramTransformer().fit(np.zeros((2, 1, 1, 3000)))
-    with pytest.raises(ValueError, match="2D"):
+    # a 1-D array is most likely a continuous signal, not one epoch of one feature
+    with pytest.raises(ValueError, match=r"X is 1-D.*Cut a continuous signal"):
         SpectrogramTransformer().fit(np.zeros(3000))
+    tf = SpectrogramTransformer().fit(np.random.default_rng(0).normal(size=(2, 3000)))
+    with pytest.raises(ValueError, match=r"X is 1-D"):
+        tf.transform(np.zeros(3000))
+
+
+def test_continuous_signal_is_told_to_be_cut_into_epochs():
+    night = np.random.default_rng(0).normal(size=(1, 120 * 3000))   # 1 h as one 'epoch'
+    with pytest.raises(ValueError, match=r"360000 = 120 x 3000: if X holds continuous signal"):
+        SpectrogramTransformer().fit(night)
+    # a length that is no multiple of an epoch gets only the resampling advice
+    with pytest.raises(ValueError, match=r"expects 3000 .*; resample the signals"):
+        SpectrogramTransformer().fit(night[:, :4500])
+
+
+def test_flat_epochs_in_training_data_warn_with_their_count():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 2, 3000))
+    X[[2, 5, 11], 1] = 0.0                       # disconnected electrode on channel 1
+    X[7, 1] = 35.0                               # saturated: constant, not zero
+    with pytest.warns(UserWarning, match=r"flat \(constant\) signal.*\(channel 1: 4 of 20\)"):
+        tf = SpectrogramTransformer().fit(X)
+    # the warning is about real damage: the flat epochs pull the statistics of channel 1
+    clean = SpectrogramTransformer().fit(np.delete(X, [2, 5, 7, 11], axis=0))
+    assert np.abs(tf.mean_[1] - clean.mean_[1]).max() > 10            # dB
+    np.testing.assert_allclose(tf.mean_[0], clean.mean_[0], atol=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # no flat epoch: no warning
+        SpectrogramTransformer().fit(X[[0, 1, 3]])
+        tf.transform(X)                          # transform never warns
+        SpectrogramTransformer(standardize=False).fit(X)    # nothing learnt from them
 
 
 def test_not_fitted():
