@@ -67,6 +67,12 @@ def test_sleep_metrics_stage_absent_from_both_is_left_out_of_macro():
     ([0, 1], [0, -1], "y_pred must hold stage labels"),
     ([0, 1, 2], [0, 1], "y_true has 3 epochs but y_pred has 2"),
     ([], [], "at least one epoch"),
+    # a float label is not silently truncated (2.7 used to count as N2), NaN not cast to int
+    ([0, 1, 2.7], [0, 1, 2], r"y_true must be a 1-D array .*non-integral .*\[2\.7\]"),
+    ([0, 1, 2], [0, np.nan, 2], r"y_pred must be a 1-D array .*non-finite .*\[nan\]"),
+    (["W", "N1", "N2"], [0, 1, 2], r"y_true must be a 1-D array .*dtype <U2"),
+    ([True, False], [1, 0], r"y_true must be a 1-D array .*dtype bool"),
+    ([[0, 1], [2, 3]], [0, 1, 2, 3], r"y_true must be a 1-D array .*shape \(2, 2\)"),
 ])
 def test_sleep_metrics_bad_input(y_true, y_pred, msg):
     with pytest.raises(ValueError, match=msg):
@@ -99,6 +105,8 @@ def test_group_holdout_errors():
         next(GroupHoldout(1).split(X, None, None))
     with pytest.raises(ValueError, match="positive integer"):
         next(GroupHoldout(0).split(X, None, np.repeat([0, 1, 2], 2)))
+    with pytest.raises(ValueError, match="positive integer, got True"):
+        next(GroupHoldout(True).split(X, None, np.repeat([0, 1, 2], 2)))
 
 
 def test_predefined_group_split_list_and_missing():
