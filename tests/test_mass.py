@@ -322,3 +322,16 @@ def test_each_psg_file_is_opened_once(tmp_path, monkeypatch):
     assert sorted(opened) == sorted([str(psg), str(base)])
     np.testing.assert_allclose(data.X[:, 1],
                                _expected(psg, "EOG Right Horiz", "EOG Left Horiz"), atol=2e-3)
+
+
+def test_nothing_kept_is_an_error_and_an_empty_recording_a_warning(tmp_path):
+    _one_channel_file(tmp_path, ["EEG C4-CLE", "EEG A1-CLE"], subject=1)
+    _, base = mass_paths(tmp_path, 1, 1)
+    write_base(base, stage_annotations(["?", "?", "?"], 30))
+    with pytest.raises(ValueError, match=r"no epoch kept.*01-01-0001: 0 kept, excluded "
+                                         r"\{'Sleep stage \?': 3\}"):
+        load_mass(tmp_path, subsets=["SS1"])
+    _one_channel_file(tmp_path, ["EEG C4-CLE", "EEG A1-CLE"], subject=2)
+    with pytest.warns(UserWarning, match=r"01-01-0001 .*kept 0 epochs"):
+        data = load_mass(tmp_path, subsets=["SS1"])
+    assert data.y.tolist() == [2, 2, 2] and set(data.recordings) == {"01-01-0002"}

@@ -310,3 +310,15 @@ def test_channel_below_requested_rate(tmp_path):
     with pytest.raises(ValueError, match="not both"):
         load_sleep_edf(tmp_path, subjects=[20], nights=1, in_bed=None, fs=50,
                        channel="EEG Fpz-Cz", channels=["EOG horizontal"])
+
+
+def test_nothing_kept_is_an_error_and_an_empty_recording_a_warning(tmp_path):
+    # SC4201E0 is all unscored; SC4211E0 is scored
+    _short_recording(tmp_path, "SC4201E0", ["Sleep stage ?"] * 6, START)
+    _short_recording(tmp_path, "SC4211E0", ["Sleep stage W", "Sleep stage 2"] * 2, START)
+    with pytest.raises(ValueError, match=r"no epoch kept.*SC4201E0: 0 kept, excluded "
+                                         r"\{'Sleep stage \?': 6\}"):
+        load_sleep_edf(tmp_path, subjects=[20], nights=1, in_bed=None)
+    with pytest.warns(UserWarning, match=r"SC4201E0 .*kept 0 epochs.*'Sleep stage \?': 6"):
+        data = load_sleep_edf(tmp_path, subjects=[20, 21], nights=1, in_bed=None)
+    assert data.y.tolist() == [0, 2, 0, 2] and set(data.recordings) == {"SC4211E0"}

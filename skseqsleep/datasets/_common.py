@@ -1,10 +1,13 @@
 """Helpers shared by the Sleep-EDF, MASS and DREAMS loaders (private).
 
 Only what the loaders did alike: checking the output rate, cutting signals into 30-s
-epochs, counting excluded epochs per reason and summarising the stages of a loaded set.
+epochs, counting excluded epochs per reason, checking that epochs were kept and summarising
+the stages of a loaded set.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -189,3 +192,52 @@ def stage_summary(y: np.ndarray, report) -> str:
     counts = np.bincount(y, minlength=len(STAGES))
     return ("stages " + ", ".join(f"{s}: {c}" for s, c in zip(STAGES, counts))
             + f"; {report.n_excluded} epochs excluded {report.excluded_by_reason()}")
+
+
+def _why_nothing_kept(entry: dict) -> str:
+    parts = []
+    if entry["excluded"]:
+        parts.append(f"excluded {entry['excluded']}")
+    if entry["trimmed"]:
+        parts.append(f"trimmed {entry['trimmed']}")
+    return ", ".join(parts) or "no epoch"
+
+
+def check_epochs_kept(report, what: str) -> None:
+    """Refuse a load that kept no epoch; warn about each recording that kept none.
+
+    Parameters
+    ----------
+    report : ExclusionReport
+        The loader's report, one entry per loaded recording.
+    what : str
+        The loaded set, as the messages name it (e.g. ``"Sleep-EDF SC subjects [20]"``).
+
+    Raises
+    ------
+    ValueError
+        When no recording kept an epoch; the message names each recording and why its epochs
+        were excluded or trimmed.
+
+    Warns
+    -----
+    UserWarning
+        Once per recording with 0 kept epochs, when others kept some.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._common import check_epochs_kept
+    >>> from skseqsleep.datasets._hypnogram import ExclusionReport
+    >>> report = ExclusionReport()
+    >>> report.add("SC4201E0", kept=0, excluded={"Sleep stage ?": 6})
+    >>> check_epochs_kept(report, "subject 20")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: no epoch kept from subject 20: SC4201E0: 0 kept, excluded {'Sleep stage ?': 6}
+    """
+    empty = {rec: _why_nothing_kept(v) for rec, v in report.items() if v["kept"] == 0}
+    if report.n_kept == 0:
+        raise ValueError(f"no epoch kept from {what}: "
+                         + "; ".join(f"{rec}: 0 kept, {why}" for rec, why in empty.items()))
+    for rec, why in empty.items():
+        warnings.warn(f"recording {rec} of {what} kept 0 epochs ({why}); it adds nothing "
+                      "to X", UserWarning, stacklevel=3)

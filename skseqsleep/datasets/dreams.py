@@ -27,6 +27,7 @@ from sklearn.utils import Bunch
 
 from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED
 from ._common import (
+    check_epochs_kept,
     check_fs,
     check_not_upsampled,
     count_reasons,
@@ -195,6 +196,17 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
         joined by "/"), ``derivations`` (recording -> derivation), ``report`` (mixed/unscored
         epochs per excerpt, skipped excerpts, dropped samples) and ``description``.
 
+    Raises
+    ------
+    ValueError
+        No excerpt loaded, or no epoch kept at all (every epoch mixed or unscored; the
+        message names each excerpt and its exclusions).
+
+    Warns
+    -----
+    UserWarning
+        For each excerpt that kept 0 epochs while others kept some.
+
     Examples
     --------
     >>> from skseqsleep.datasets import load_dreams
@@ -245,6 +257,7 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
                    notes=ex.notes + [f"recorded at {ex.original_fs:g} Hz"])
     if not xs:
         raise ValueError(f"no DREAMS excerpt loaded from {root}: {report.skipped}")
+    check_epochs_kept(report, f"DREAMS excerpts {list(excerpts)} of {root}")
     recordings = np.concatenate(recs).astype(str)
     y = np.concatenate(ys).astype(np.int64)
     names = sorted(set(derivations.values()))

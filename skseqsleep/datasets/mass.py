@@ -42,6 +42,7 @@ from sklearn.utils import Bunch
 
 from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED
 from ._common import (
+    check_epochs_kept,
     check_fs,
     count_reasons,
     cut_epochs,
@@ -189,8 +190,14 @@ def load_mass(
         Missing subset folder, PSG or hypnogram file, or requested recording.
     ValueError
         Unknown subset or channel, a channel that cannot be built (the message lists the
-        file's labels), a rate below ``fs``, an unknown annotation, or annotations whose
-        duration is not the subset's epoch length.
+        file's labels), a rate below ``fs``, an unknown annotation, annotations whose
+        duration is not the subset's epoch length, or no epoch kept at all (the message
+        names each recording and why its epochs were excluded or trimmed).
+
+    Warns
+    -----
+    UserWarning
+        For each recording that kept 0 epochs while others kept some.
 
     Examples
     --------
@@ -253,10 +260,10 @@ def load_mass(
             notes.append(f"hypnogram starts {offset:g} s after the PSG")
         report.add(rec_id, kept=int(keep.sum()), excluded=excluded, trimmed=trimmed,
                    notes=notes)
-    shape = (0, len(channels), n_win) if len(channels) > 1 else (0, n_win)
-    X_all = np.concatenate(X) if X else np.zeros(shape, dtype=np.float32)
-    recs = np.concatenate(rec_ids).astype(str) if rec_ids else np.zeros(0, dtype=str)
-    y_all = np.concatenate(y).astype(np.int64) if y else np.zeros(0, dtype=np.int64)
+    check_epochs_kept(report, f"MASS subsets {subsets}")
+    X_all = np.concatenate(X)
+    recs = np.concatenate(rec_ids).astype(str)
+    y_all = np.concatenate(y).astype(np.int64)
     description = (
         f"MASS subsets {', '.join(subsets)}: {len(found)} recordings, {len(recs)} 30-s epochs "
         f"of {', '.join(channels)} at {fs:g} Hz (band-pass {BANDPASS_HZ[0]:g}-"
@@ -268,7 +275,7 @@ def load_mass(
         y=y_all,
         groups=recs.copy(),
         recordings=recs,
-        onsets=np.concatenate(onsets) if onsets else np.zeros(0),
+        onsets=np.concatenate(onsets),
         fs=fs,
         ch_names=list(channels),
         derivations=derivations,

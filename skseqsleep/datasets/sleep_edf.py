@@ -19,6 +19,7 @@ from sklearn.utils import Bunch
 
 from .._constants import DEFAULT_FS, EXCLUDED
 from ._common import (
+    check_epochs_kept,
     check_fs,
     count_reasons,
     cut_epochs,
@@ -178,8 +179,9 @@ def load_sleep_edf(
     FileNotFoundError
         Missing folder, PSG or hypnogram (the message says what was found).
     ValueError
-        Empty selection of subjects; hypnogram longer than the PSG or shorter than its
-        in-bed part; recording not in the in-bed table with ``in_bed="table"``; and the
+        Empty selection of subjects; no epoch kept at all (the message names each recording
+        and why its epochs were excluded or trimmed); hypnogram longer than the PSG or shorter
+        than its in-bed part; recording not in the in-bed table with ``in_bed="table"``; and the
         errors of :func:`read_psg` / :func:`read_hypnogram`.
 
     Examples
@@ -259,6 +261,8 @@ def load_sleep_edf(
     if not xs:
         raise ValueError(f"no recording loaded for subjects {subjects} and nights {nights}: "
                          f"{dict(report.skipped)}")
+    check_epochs_kept(report, f"Sleep-EDF {study} subjects {subjects}, nights {nights}, "
+                              f"in_bed={in_bed!r}")
     X = np.concatenate(xs)
     if X.shape[1] == 1:
         X = X[:, 0]
