@@ -59,6 +59,9 @@ def test_all_39_sc20_hypnograms(shared_dir):
         assert hyp.stages.dtype == np.int64
         np.testing.assert_array_equal(hyp.onsets, 30.0 * np.arange(len(expected)))
         assert hyp.duration == tals[-1][0] + tals[-1][1]
+        # every annotation starts where the previous one ends: no gap in the official files
+        assert all(b[0] == a[0] + a[1] for a, b in zip(tals, tals[1:])), path.name
+        assert hyp.gaps.shape == (0, 2), path.name
         excluded_texts = set(hyp.texts[hyp.stages == EXCLUDED])
         assert excluded_texts <= {"Sleep stage ?", "Movement time"}
 
@@ -82,6 +85,7 @@ def test_20_second_epochs_and_gaps(tmp_path):
     np.testing.assert_array_equal(hyp.stages, [0, 0, 3, EXCLUDED])
     np.testing.assert_array_equal(hyp.onsets, [10, 30, 50, 110])
     assert list(hyp.texts) == ["Sleep stage W"] * 2 + ["Sleep stage 4", "Movement time"]
+    np.testing.assert_array_equal(hyp.gaps, [[70, 40]])   # from 70 s (50 + 20) to 110 s
     with pytest.raises(ValueError, match=r"base\.edf.*40 s.*whole number of 30-s epochs"):
         read_hypnogram(path)
 

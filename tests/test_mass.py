@@ -335,3 +335,18 @@ def test_nothing_kept_is_an_error_and_an_empty_recording_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"01-01-0001 .*kept 0 epochs"):
         data = load_mass(tmp_path, subsets=["SS1"])
     assert data.y.tolist() == [2, 2, 2] and set(data.recordings) == {"01-01-0002"}
+
+
+def test_gaps_and_unscored_signal_are_noted(tmp_path):
+    # 180 s of signal; scored 0-60 s and 90-120 s: a 30-s gap, then 60 s unscored
+    _one_channel_file(tmp_path, ["EEG C4-CLE", "EEG A1-CLE"], duration=180)
+    _, base = mass_paths(tmp_path, 1, 1)
+    write_base(base, [(0, 30, "Sleep stage W"), (30, 30, "Sleep stage 2"),
+                      (90, 30, "Sleep stage 2")])
+    data = load_mass(tmp_path, subsets=["SS1"])
+    np.testing.assert_array_equal(data.onsets, [0, 30, 90])
+    notes = data.report["01-01-0001"]["notes"]
+    assert any(n.startswith("1 gap(s) of unscored time between hypnogram annotations, 30 s "
+                            "in all (at 60-90 s)") for n in notes), notes
+    assert ("60 s of signal after the end of the hypnogram (at 120 s) are unscored and not "
+            "loaded") in notes

@@ -1,8 +1,9 @@
 """Helpers shared by the Sleep-EDF, MASS and DREAMS loaders (private).
 
 Only what the loaders did alike: checking the output rate, cutting signals into 30-s
-epochs, counting excluded epochs per reason, checking that epochs were kept and summarising
-the stages of a loaded set.
+epochs, counting excluded epochs per reason, noting the parts of a recording that its
+hypnogram leaves unscored, checking that epochs were kept and summarising the stages of a
+loaded set.
 """
 
 from __future__ import annotations
@@ -192,6 +193,76 @@ def stage_summary(y: np.ndarray, report) -> str:
     counts = np.bincount(y, minlength=len(STAGES))
     return ("stages " + ", ".join(f"{s}: {c}" for s, c in zip(STAGES, counts))
             + f"; {report.n_excluded} epochs excluded {report.excluded_by_reason()}")
+
+
+#: How many gaps a report note lists by position.
+_GAPS_LISTED = 3
+
+
+def coverage_notes(hypnogram, offset: float, psg_duration: float, kept_onsets) -> list[str]:
+    """Report notes on the time a hypnogram leaves unscored in its recording.
+
+    Two things are noted, since nothing in ``X`` shows them: gaps between annotations that
+    lie among the kept epochs (the epochs on either side of a gap are adjacent in ``X``, so
+    sequence windows span it; the data are kept as they are, as in the reference), and signal
+    before the first or after the last annotation when it lasts at least one scoring epoch.
+
+    Parameters
+    ----------
+    hypnogram : sklearn.utils.Bunch
+        As returned by :func:`~skseqsleep.datasets.read_hypnogram` (``onsets``,
+        ``duration``, ``epoch_seconds``, ``gaps``).
+    offset : float
+        Start of the hypnogram in s from the start of the PSG.
+    psg_duration : float
+        Length of the PSG's signals (s).
+    kept_onsets : array-like of float
+        Onsets (s from the hypnogram's start) of the kept epochs.
+
+    Returns
+    -------
+    notes : list of str
+        Positions are in s from the PSG start.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.utils import Bunch
+    >>> from skseqsleep.datasets._common import coverage_notes
+    >>> hyp = Bunch(onsets=np.array([0.0, 30, 300, 330]), duration=360.0,
+    ...             epoch_seconds=30.0, gaps=np.array([[60.0, 240.0]]))
+    >>> gap, tail = coverage_notes(hyp, 0.0, 600.0, [0.0, 30, 300, 330])
+    >>> gap[:69]
+    '1 gap(s) of unscored time between hypnogram annotations, 240 s in all'
+    >>> tail
+    '240 s of signal after the end of the hypnogram (at 360 s) are unscored and not loaded'
+    """
+    notes = []
+    kept_onsets = np.asarray(kept_onsets, dtype=np.float64)
+    epoch = float(hypnogram.epoch_seconds)
+    gaps = np.asarray(hypnogram.gaps, dtype=np.float64).reshape(-1, 2)
+    if len(kept_onsets) and len(gaps):
+        inner = gaps[(gaps[:, 0] >= kept_onsets.min())
+                     & (gaps[:, 0] + gaps[:, 1] <= kept_onsets.max() + epoch)]
+        if len(inner):
+            where = ", ".join(f"{offset + a:g}-{offset + a + d:g} s"
+                              for a, d in inner[:_GAPS_LISTED])
+            more = f" and {len(inner) - _GAPS_LISTED} more" if len(inner) > _GAPS_LISTED else ""
+            notes.append(
+                f"{len(inner)} gap(s) of unscored time between hypnogram annotations, "
+                f"{inner[:, 1].sum():g} s in all (at {where}{more}); the kept epochs on either "
+                "side of a gap are adjacent in X, so sequence windows span it"
+            )
+    before = offset + float(hypnogram.onsets[0])
+    end = offset + float(hypnogram.duration)
+    after = float(psg_duration) - end
+    if before >= epoch:
+        notes.append(f"{before:g} s of signal before the start of the hypnogram are unscored "
+                     "and not loaded")
+    if after >= epoch:
+        notes.append(f"{after:g} s of signal after the end of the hypnogram (at {end:g} s) "
+                     "are unscored and not loaded")
+    return notes
 
 
 def _why_nothing_kept(entry: dict) -> str:

@@ -42,7 +42,7 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
     duration ``d`` becomes ``d / epoch_seconds`` consecutive epochs starting at ``o``. The
     durations must be whole numbers of epochs (REFERENCE §1). Annotations are sorted by
     onset; overlapping annotations are an error, gaps between them are allowed (the epoch
-    onsets tell where each epoch lies).
+    onsets tell where each epoch lies) and listed in ``gaps``; the loaders report them.
 
     Parameters
     ----------
@@ -67,6 +67,8 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
         - ``counts``: dict annotation text -> number of epochs;
         - ``n_annotations``: dict annotation text -> number of annotations;
         - ``ignored``: dict text -> number of annotations skipped via ``ignore_texts``;
+        - ``gaps``: float64 (n_gaps, 2), ``(start, length)`` in s of each stretch of unscored
+          time between two annotations (longer than 1 ms);
         - ``path``: str.
 
     Raises
@@ -112,6 +114,7 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
 
     stages, epoch_texts, epoch_onsets = [], [], []
     n_annotations: Counter = Counter()
+    gaps = []
     previous_end = -np.inf
     for i in order:
         onset, duration, text = float(onsets[i]), float(durations[i]), texts[i]
@@ -126,6 +129,8 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
                 f"annotation {text!r} at {onset:g} s in hypnogram {path} overlaps the previous "
                 f"one, which ends at {previous_end:g} s"
             )
+        if np.isfinite(previous_end) and onset > previous_end + _TOLERANCE_S:
+            gaps.append((previous_end, onset - previous_end))
         previous_end = onset + duration
         n_annotations[text] += 1
         stages.extend([ANNOTATION_TO_STAGE[text]] * n_epochs)
@@ -142,6 +147,7 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
         counts=dict(Counter(epoch_texts)),
         n_annotations=dict(n_annotations),
         ignored=dict(ignored),
+        gaps=np.asarray(gaps, dtype=np.float64).reshape(-1, 2),
         path=path,
     )
 

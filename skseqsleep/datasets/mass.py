@@ -45,6 +45,7 @@ from ._common import (
     check_epochs_kept,
     check_fs,
     count_reasons,
+    coverage_notes,
     cut_epochs,
     samples_per_epoch,
     stage_summary,
@@ -181,7 +182,8 @@ def load_mass(
         - ``report``: :class:`~skseqsleep.datasets._hypnogram.ExclusionReport`, per
           recording: ``kept``; ``excluded`` (unscored "Sleep stage ?" / "Movement time"
           epochs); ``trimmed`` (epochs whose 30-s window leaves the recording); ``notes``
-          (subset, derivations used, resampling notes);
+          (subset, derivations used, resampling notes, gaps between annotations among the
+          kept epochs, signal of at least one epoch before or after the hypnogram);
         - ``description``: str.
 
     Raises
@@ -258,6 +260,7 @@ def load_mass(
                  *deriv.values(), *sig.notes]
         if offset:
             notes.append(f"hypnogram starts {offset:g} s after the PSG")
+        notes += coverage_notes(hyp, offset, sig.signals.shape[1] / fs, hyp.onsets[keep])
         report.add(rec_id, kept=int(keep.sum()), excluded=excluded, trimmed=trimmed,
                    notes=notes)
     check_epochs_kept(report, f"MASS subsets {subsets}")

@@ -22,6 +22,7 @@ from ._common import (
     check_epochs_kept,
     check_fs,
     count_reasons,
+    coverage_notes,
     cut_epochs,
     samples_per_epoch,
     stage_summary,
@@ -172,7 +173,9 @@ def load_sleep_edf(
         n_samples)`` for several, in µV; ``y`` int64 stages 0..4 (W, N1, N2, N3, REM);
         ``groups`` int subject numbers; ``recordings`` str ids (``"SC4001E0"``); ``fs``;
         ``ch_names``; ``report`` (:class:`ExclusionReport`: kept, excluded and trimmed epochs
-        per recording and reason, skipped nights); ``description``.
+        per recording and reason, skipped nights; notes on gaps between annotations among
+        the kept epochs, whose neighbours are adjacent in ``X``, and on signal of at least
+        one epoch before or after the hypnogram); ``description``.
 
     Raises
     ------
@@ -253,8 +256,10 @@ def load_sleep_edf(
             ys.append(hyp.stages[keep])
             groups.append(np.full(len(starts), subject, dtype=np.int64))
             recordings.append(np.full(len(starts), recording, dtype=object))
+            notes = psg.notes + coverage_notes(hyp, sel.offset, psg.duration,
+                                               hyp.onsets[keep])
             report.add(recording, kept=len(starts), excluded=excluded, trimmed=sel.dropped,
-                       notes=psg.notes)
+                       notes=notes)
             if verbose:
                 print(f"{recording}: {len(starts)} epochs kept, excluded {excluded}, "
                       f"trimmed {sel.dropped}")
