@@ -174,3 +174,14 @@ def test_nothing_kept_is_an_error_and_an_empty_excerpt_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"excerpt1 .*kept 0 epochs"):
         data = load_dreams(tmp_path)
     assert data.X.shape == (60, 3000) and set(data.recordings) == {"excerpt2"}
+
+
+def test_excerpts_must_be_integers(tmp_path):
+    _write(tmp_path, ["1.0"] * 180000, [5] * 360)
+    with pytest.raises(TypeError, match=r"excerpts must be an integer .* the string '1'"):
+        load_dreams(tmp_path, excerpts="1")
+    with pytest.raises(ValueError, match=r"excerpts must hold whole numbers, got 1\.5"):
+        load_dreams(tmp_path, excerpts=[1.5])
+    with pytest.raises(TypeError, match=r"excerpts .* the bool True"):
+        load_dreams(tmp_path, excerpts=True)
+    assert load_dreams(tmp_path, excerpts=1).X.shape == (60, 3000)

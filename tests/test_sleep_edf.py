@@ -361,3 +361,23 @@ def test_gaps_and_unscored_signal_are_noted(tmp_path):
     late = load_sleep_edf(tmp_path / "late", subjects=[20], nights=1, in_bed=None)
     assert late.report["SC4201E0"]["notes"] == [
         "60 s of signal before the start of the hypnogram are unscored and not loaded"]
+
+
+def test_subjects_and_nights_must_be_integers(tmp_path):
+    _short_recording(tmp_path, "SC4201E0", ["Sleep stage W"] * 4, START)
+    _short_recording(tmp_path, "SC4021E0", ["Sleep stage W"] * 4, START)
+    _short_recording(tmp_path, "SC4001E0", ["Sleep stage W"] * 4, START)
+    with pytest.raises(TypeError, match=r"subjects must be an integer .* the string '20'"):
+        load_sleep_edf(tmp_path, subjects="20", nights=1, in_bed=None)
+    with pytest.raises(ValueError, match=r"subjects must hold whole numbers, got 20\.7"):
+        load_sleep_edf(tmp_path, subjects=[20.7], nights=1, in_bed=None)
+    with pytest.raises(TypeError, match=r"subjects .* the bool True"):
+        load_sleep_edf(tmp_path, subjects=[True], nights=1, in_bed=None)
+    with pytest.raises(ValueError, match=r"nights must hold whole numbers, got 1\.5"):
+        load_sleep_edf(tmp_path, subjects=[20], nights=[1.5], in_bed=None)
+    with pytest.raises(TypeError, match=r"nights .* the bool True"):
+        load_sleep_edf(tmp_path, subjects=[20], nights=True, in_bed=None)
+    # integers, numpy integers and whole floats keep working
+    for subjects in (20, [20], np.array([20]), [20.0]):
+        data = load_sleep_edf(tmp_path, subjects=subjects, nights=1, in_bed=None)
+        assert set(data.recordings) == {"SC4201E0"}

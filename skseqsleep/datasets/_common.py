@@ -1,6 +1,7 @@
 """Helpers shared by the Sleep-EDF, MASS and DREAMS loaders (private).
 
-Only what the loaders did alike: checking the output rate, cutting signals into 30-s
+Only what the loaders did alike: checking the output rate and lists of subject, night or
+excerpt numbers, cutting signals into 30-s
 epochs, counting excluded epochs per reason, noting the parts of a recording that its
 hypnogram leaves unscored, checking that epochs were kept and summarising the stages of a
 loaded set.
@@ -8,6 +9,7 @@ loaded set.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -45,6 +47,66 @@ def check_fs(fs) -> float:
     if not np.isfinite(fs) or fs <= 0:
         raise ValueError(f"fs must be a positive rate in Hz, got {fs!r}")
     return fs
+
+
+def as_integers(values, name: str) -> list[int]:
+    """Return ``values`` (one integer or an iterable of them) as a list of int, strictly.
+
+    A string is refused rather than iterated character by character, a bool rather than
+    taken for 0 or 1, and a number that is not a whole number rather than truncated.
+
+    Parameters
+    ----------
+    values : int or iterable of int
+        E.g. subject numbers. Floats that are whole numbers (``20.0``) are accepted.
+    name : str
+        The argument, as the messages name it.
+
+    Returns
+    -------
+    values : list of int
+
+    Raises
+    ------
+    TypeError
+        A string, a bool, or something that is neither a number nor an iterable of numbers.
+    ValueError
+        A number that is not a whole number.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._common import as_integers
+    >>> as_integers(range(3), "subjects"), as_integers(7, "subjects")
+    ([0, 1, 2], [7])
+    >>> as_integers("20", "subjects")
+    Traceback (most recent call last):
+    TypeError: subjects must be an integer or an iterable of integers, got the string '20'
+    >>> as_integers([20.7], "subjects")
+    Traceback (most recent call last):
+    ValueError: subjects must hold whole numbers, got 20.7
+    """
+    expected = f"{name} must be an integer or an iterable of integers"
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{expected}, got the string {values!r}")
+    if isinstance(values, numbers.Number) or np.ndim(values) == 0 and hasattr(values, "dtype"):
+        values = [values]
+    try:
+        items = list(values)
+    except TypeError:
+        raise TypeError(f"{expected}, got {type(values).__name__} {values!r}") from None
+    out = []
+    for v in items:
+        if isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"{expected}, got the bool {v!r}")
+        if isinstance(v, numbers.Integral):
+            out.append(int(v))
+        elif isinstance(v, numbers.Real):
+            if not float(v).is_integer():
+                raise ValueError(f"{name} must hold whole numbers, got {v!r}")
+            out.append(int(v))
+        else:
+            raise TypeError(f"{expected}, got {type(v).__name__} {v!r} in it")
+    return out
 
 
 def samples_per_epoch(fs: float) -> int:

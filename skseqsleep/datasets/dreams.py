@@ -27,6 +27,7 @@ from sklearn.utils import Bunch
 
 from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED
 from ._common import (
+    as_integers,
     check_epochs_kept,
     check_fs,
     check_not_upsampled,
@@ -198,8 +199,11 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
 
     Raises
     ------
+    TypeError
+        ``excerpts`` given as a string or a bool instead of integers.
     ValueError
-        No excerpt loaded, or no epoch kept at all (every epoch mixed or unscored; the
+        An excerpt number that is not a whole number; no excerpt loaded, or no epoch kept at
+        all (every epoch mixed or unscored; the
         message names each excerpt and its exclusions).
 
     Warns
@@ -220,8 +224,7 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
                        if (m := re.fullmatch(r"excerpt(\d+)\.txt", p.name)))
     explicit = excerpts is not None
     if explicit:
-        excerpts = [int(e) for e in ([excerpts] if isinstance(excerpts, (int, np.integer))
-                                     else excerpts)]
+        excerpts = as_integers(excerpts, "excerpts")
         if not excerpts:
             raise ValueError("excerpts is empty: select at least one excerpt, or None for all")
         missing = [e for e in excerpts if e not in available]

@@ -19,6 +19,7 @@ from sklearn.utils import Bunch
 
 from .._constants import DEFAULT_FS, EXCLUDED
 from ._common import (
+    as_integers,
     check_epochs_kept,
     check_fs,
     count_reasons,
@@ -106,9 +107,7 @@ def _nights_for(study: str, subject: int, nights) -> list[int]:
             raise ValueError(f"ST subject {subject} is not in Sleep-EDF's ST-subjects table "
                              f"(subjects {sorted(table)})")
         return [table[subject][nights]]
-    if isinstance(nights, (int, np.integer)):
-        nights = [int(nights)]
-    nights = [int(n) for n in nights]
+    nights = as_integers(nights, "nights")
     bad = [n for n in nights if n not in (1, 2)]
     if bad or not nights:
         raise ValueError(f"nights must be 1 and/or 2 (or 'placebo'/'temazepam' for ST), got "
@@ -185,7 +184,11 @@ def load_sleep_edf(
         Empty selection of subjects; no epoch kept at all (the message names each recording
         and why its epochs were excluded or trimmed); hypnogram longer than the PSG or shorter
         than its in-bed part; recording not in the in-bed table with ``in_bed="table"``; and the
-        errors of :func:`read_psg` / :func:`read_hypnogram`.
+        errors of :func:`read_psg` / :func:`read_hypnogram`; a subject or night number
+        that is not a whole number.
+    TypeError
+        ``subjects`` or ``nights`` (other than "placebo"/"temazepam") given as a string or
+        a bool instead of integers.
 
     Examples
     --------
@@ -201,9 +204,7 @@ def load_sleep_edf(
         if channels not in ("EEG Fpz-Cz", channel):
             raise ValueError(f"give channel={channel!r} or channels={channels!r}, not both")
         channels = channel
-    if isinstance(subjects, (int, np.integer)):
-        subjects = [int(subjects)]
-    subjects = [int(s) for s in subjects]
+    subjects = as_integers(subjects, "subjects")
     if not subjects:
         raise ValueError("subjects is empty: select at least one subject, e.g. range(20)")
     if len(set(subjects)) != len(subjects):
