@@ -118,6 +118,20 @@ def test_match_label_ambiguity():
         match_label("EEG-C4-A1", ["EEG C4-A1", "EEG C4A1"])
 
 
+def test_repeated_label_is_ambiguous(tmp_path):
+    # EDF labels are space-padded: "EEG Fpz-Cz" and "EEG Fpz-Cz " are the same label
+    path = write_psg(tmp_path / "dup.edf", {
+        "EEG Fpz-Cz": (np.ones(1000), 100, "uV"), "EOG": (np.ones(1000), 100, "uV"),
+        "EEG Fpz-Cz ": (np.zeros(2000), 200, "uV")})
+    for wanted in ("EEG Fpz-Cz", "eeg fpz cz", ["EOG", "EEG Fpz-Cz"],
+                   [("EOG", "EEG Fpz-Cz")]):
+        with pytest.raises(ValueError, match=r"label 'EEG Fpz-Cz' is ambiguous in .*dup\.edf: "
+                                             r"signals 0 \(100 Hz\), 2 \(200 Hz\) carry it"):
+            read_psg(path, wanted)
+    # the other label is read as usual
+    assert read_psg(path, "EOG").signals.shape == (1, 1000)
+
+
 def _sine(f, fs, seconds, amp):
     t = np.arange(int(fs * seconds)) / fs
     return amp * np.sin(2 * np.pi * f * t)

@@ -203,9 +203,11 @@ def test_200_hz_recording_is_resampled_to_100(tmp_path):
     np.testing.assert_allclose(data.X[1], 20 * np.sin(2 * np.pi * 10 * tt), atol=0.2)
 
 
-def test_a_repeated_label_uses_its_first_signal_for_rate_and_samples(tmp_path):
+def test_a_repeated_label_is_an_error_naming_its_signals(tmp_path):
     # EDF labels are space-padded: "EEG C4-CLE" and "EEG C4-CLE " are the same label, here
-    # first at 200 Hz (a 10-Hz sine), then again at 64 Hz (zeros)
+    # first at 200 Hz, then again at 64 Hz. Taking the first one (as load_mass did, keeping
+    # its rate check consistent with the samples read) guessed; which one is meant cannot be
+    # told, as in read_psg
     duration = 90
     t = _t(duration, 200)
     psg, base = mass_paths(tmp_path, 1, 4)
@@ -213,7 +215,14 @@ def test_a_repeated_label_uses_its_first_signal_for_rate_and_samples(tmp_path):
                     "EEG A1-CLE": np.zeros_like(t), "EEG C4-CLE ": np.zeros(duration * 64)},
               fs={"EEG C4-CLE": 200, "EEG A1-CLE": 200, "EEG C4-CLE ": 64})
     write_base(base, stage_annotations(["W", "W", "W"], 30))
-    data = load_mass(tmp_path, subsets=["SS1"])   # the 64-Hz copy is neither checked nor read
+    with pytest.raises(ValueError, match=r"'EEG C4-CLE' is ambiguous in .*01-01-0004 PSG\.edf: "
+                                         r"signals 0 \(200 Hz\), 2 \(64 Hz\)"):
+        load_mass(tmp_path, subsets=["SS1"])
+    # a repeated label that is not needed does not matter
+    write_psg(psg, {"EEG C4-CLE": 20 * np.sin(2 * np.pi * 10 * t),
+                    "EEG A1-CLE": np.zeros_like(t), "EMG Chin": np.zeros_like(t),
+                    "EMG Chin ": np.zeros_like(t)}, fs=200)
+    data = load_mass(tmp_path, subsets=["SS1"])
     tt = 30 + np.arange(3000) / 100
     np.testing.assert_allclose(data.X[1], 20 * np.sin(2 * np.pi * 10 * tt), atol=0.2)
 

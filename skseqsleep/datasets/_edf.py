@@ -21,7 +21,7 @@ from .._constants import DEFAULT_FS
 from ._common import check_fs, check_not_upsampled
 
 __all__ = ["UNIT_TO_MICROVOLT", "derive", "match_label", "open_edf", "read_channel",
-           "read_psg"]
+           "read_psg", "signal_index"]
 
 #: Factor converting one unit of a header's physical dimension into microvolts. Keys are
 #: case-folded; both the micro sign (U+00B5) and the Greek mu (U+03BC) are accepted.
@@ -120,7 +120,9 @@ def match_label(wanted: str, labels: Sequence[str], *, path=None) -> str | None:
     if wanted in labels:
         return wanted
     for drop in (False, True):
-        found = [lab for lab in labels if _key(lab, drop) == _key(wanted, drop)]
+        # a label repeated in the file counts once here; signal_index refuses to read it
+        found = list(dict.fromkeys(lab for lab in labels
+                                   if _key(lab, drop) == _key(wanted, drop)))
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
@@ -130,6 +132,54 @@ def match_label(wanted: str, labels: Sequence[str], *, path=None) -> str | None:
                 "give the exact label"
             )
     return None
+
+
+def signal_index(label: str, labels: Sequence[str], rates: Sequence[float], path) -> int:
+    """The index of the one signal of a file that carries ``label``.
+
+    EDF labels are space-padded, so ``"EEG Fpz-Cz"`` and ``"EEG Fpz-Cz "`` are the same label
+    (``labels`` are expected stripped, as :func:`read_psg` does).
+
+    Parameters
+    ----------
+    label : str
+        A label of the file (as returned by :func:`match_label`).
+    labels : sequence of str
+        Every signal label of the file, stripped, in file order.
+    rates : sequence of float
+        The rate of each signal (Hz), named in the error message.
+    path : str
+        The file, named in the error message.
+
+    Returns
+    -------
+    index : int
+
+    Raises
+    ------
+    ValueError
+        When several signals carry ``label``: which one is meant cannot be told, so the
+        message lists their indices and rates.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._edf import signal_index
+    >>> signal_index("EOG", ["EEG", "EOG"], [100.0, 100.0], "a.edf")
+    1
+    >>> signal_index("EEG", ["EEG", "EOG", "EEG"], [100.0, 100.0, 200.0],
+    ...              "a.edf")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: label 'EEG' is ambiguous in a.edf: signals 0 (100 Hz), 2 (200 Hz) carry it ...
+    """
+    found = [i for i, lab in enumerate(labels) if lab == label]
+    if len(found) > 1:
+        which = ", ".join(f"{i} ({float(rates[i]):g} Hz)" for i in found)
+        raise ValueError(
+            f"label {label!r} is ambiguous in {path}: signals {which} carry it (EDF labels "
+            "are compared without trailing spaces); rename the duplicates (e.g. with "
+            "EDFbrowser) or remove the unwanted signal"
+        )
+    return found[0]
 
 
 def _normalise_channels(channels) -> list[tuple[str, tuple[str, ...]]]:
@@ -354,7 +404,8 @@ def read_psg(
     FileNotFoundError
         The file does not exist.
     ValueError
-        Truncated/corrupt file; missing channel (the message lists the file's labels);
+        Truncated/corrupt file; missing channel (the message lists the file's labels); a
+        label carried by several signals (the message lists their indices and rates);
         unknown physical dimension; a channel below ``fs`` without ``allow_upsampling``;
         non-finite values.
 
@@ -373,6 +424,7 @@ def read_psg(
     reader = open_edf(path)
     try:
         file_labels = [lab.strip() for lab in reader.getSignalLabels()]
+        file_rates = [float(reader.getSampleFrequency(i)) for i in range(len(file_labels))]
         start_time = reader.getStartdatetime()
         file_duration = float(reader.getFileDuration())
         cache: dict[str, tuple[np.ndarray, float]] = {}   # label -> (µV, its rate)
@@ -385,7 +437,8 @@ def read_psg(
                     f"labels are {file_labels}"
                 )
             if label not in cache:
-                cache[label] = read_channel(reader, file_labels.index(label), label, path,
+                idx = signal_index(label, file_labels, file_rates, path)
+                cache[label] = read_channel(reader, idx, label, path,
                                             fs=fs, allow_upsampling=allow_upsampling)
             return label, cache[label]
 

@@ -50,7 +50,7 @@ from ._common import (
     samples_per_epoch,
     stage_summary,
 )
-from ._edf import derive, match_label, open_edf, read_channel, resample
+from ._edf import derive, match_label, open_edf, read_channel, resample, signal_index
 from ._hypnogram import ExclusionReport, read_hypnogram
 
 __all__ = ["BANDPASS_HZ", "FIR_ORDER", "SUBSET_EPOCH_SECONDS", "load_mass"]
@@ -192,7 +192,8 @@ def load_mass(
         Missing subset folder, PSG or hypnogram file, or requested recording.
     ValueError
         Unknown subset or channel, a channel that cannot be built (the message lists the
-        file's labels), a rate below ``fs``, an unknown annotation, annotations whose
+        file's labels), a label it needs carried by several signals of the file (the message
+        lists their indices and rates), a rate below ``fs``, an unknown annotation, annotations whose
         duration is not the subset's epoch length, or no epoch kept at all (the message
         names each recording and why its epochs were excluded or trimmed).
 
@@ -297,21 +298,23 @@ def _read_channels(psg_path: Path, channels: list[str], fs: float):
     reader = open_edf(path)
     try:
         labels = [lab.strip() for lab in reader.getSignalLabels()]
-        # the first signal of each label, for both its rate and its samples (labels.index)
-        rates = {lab: float(reader.getSampleFrequency(labels.index(lab))) for lab in labels}
+        all_rates = [float(reader.getSampleFrequency(i)) for i in range(len(labels))]
         start_time = reader.getStartdatetime()
         rows, deriv, cache = [], {}, {}
         for ch in channels:
             spec, desc = _choose_derivation(ch, labels, path)
+            # a label carried by several signals is an error (which one is meant?)
+            index = {lab: signal_index(lab, labels, all_rates, path) for lab in spec}
             for lab in spec:
-                if rates[lab] < fs:
+                if all_rates[index[lab]] < fs:
                     raise ValueError(f"channel {lab!r} of {path} is sampled at "
-                                     f"{rates[lab]:g} Hz, below {fs:g} Hz: MASS EEG/EOG must "
-                                     f"be recorded at {fs:g} Hz or more (REFERENCE §1)")
+                                     f"{all_rates[index[lab]]:g} Hz, below {fs:g} Hz: MASS "
+                                     f"EEG/EOG must be recorded at {fs:g} Hz or more "
+                                     "(REFERENCE §1)")
             for lab in spec:  # each label read once per file
                 if lab not in cache:
-                    cache[lab] = read_channel(reader, labels.index(lab), lab, path)
-            native = rates[spec[0]]
+                    cache[lab] = read_channel(reader, index[lab], lab, path)
+            native = all_rates[index[spec[0]]]
             signal = derive([cache[lab] for lab in spec])   # µV at the plus label's rate
             rows.append(resample(_bandpass(signal, native), native, fs))
             deriv[ch] = desc
