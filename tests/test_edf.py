@@ -236,6 +236,19 @@ def test_truncated_and_corrupt_files(shared_dir, tmp_path):
         read_psg(tmp_path / "nothere.edf")
 
 
+def test_discontinuous_edf_plus_d_is_refused_with_advice(tmp_path):
+    path = write_psg(tmp_path / "disc.edf", {"EEG": (np.ones(6000), 100, "uV")},
+                     edf_plus=True)
+    raw = bytearray(path.read_bytes())
+    assert raw[192:197] == b"EDF+C"
+    raw[192:197] = b"EDF+D"   # pyedflib writes no EDF+D: mark the file discontinuous
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"disc\.edf' is an EDF\+D \(discontinuous\) file, "
+                                         r"which is not supported.*convert it to EDF\+C") as err:
+        read_psg(path, "EEG")
+    assert "truncated" not in str(err.value)
+
+
 def test_bad_channel_specs(shared_dir):
     with pytest.raises(ValueError, match="empty"):
         read_psg(shared_dir / SLICE, [])

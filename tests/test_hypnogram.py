@@ -118,3 +118,13 @@ def test_corrupt_hypnogram(tmp_path):
     path.write_bytes(b"0       " + b"x" * 300)
     with pytest.raises(ValueError, match=r"SC4001EC-Hypnogram\.edf.*truncated or corrupt"):
         read_hypnogram(path)
+
+
+def test_discontinuous_hypnogram_is_refused_with_advice(tmp_path):
+    path = write_hypnogram_edf(tmp_path / "h.edf", [(0, 60, "Sleep stage W")])
+    raw = bytearray(path.read_bytes())
+    assert raw[192:197] == b"EDF+C"   # as the 39 official SC-20 hypnograms
+    raw[192:197] = b"EDF+D"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"h\.edf' is an EDF\+D \(discontinuous\).*EDF\+C"):
+        read_hypnogram(path)

@@ -53,8 +53,9 @@ def open_edf(path):
     FileNotFoundError
         When the file does not exist.
     ValueError
-        When pyedflib cannot read the file (truncated or corrupt EDF); the message names the
-        file and repeats pyedflib's reason.
+        When the file is EDF+D/BDF+D (discontinuous, not supported: the message suggests
+        converting it to EDF+C), or when pyedflib cannot read it (truncated or corrupt EDF;
+        the message names the file and repeats pyedflib's reason).
 
     Examples
     --------
@@ -68,6 +69,16 @@ def open_edf(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"EDF file not found: {path}")
+    with open(path, "rb") as fh:
+        header = fh.read(256)
+    version = header[192:197].decode("ascii", "replace")
+    if version in ("EDF+D", "BDF+D"):
+        raise ValueError(
+            f"{path!r} is an {version} (discontinuous) file, which is not supported (its "
+            f"data records are not contiguous in time and pyedflib cannot read it); convert "
+            f"it to {version[:-1]}C, e.g. with EDFbrowser's 'Convert EDF+D to EDF+C' tool, "
+            "which writes one continuous file per segment"
+        )
     try:
         return pyedflib.EdfReader(path)
     except OSError as exc:

@@ -75,8 +75,9 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
     ------
     ValueError
         Unknown annotation text (the message lists the known texts), an annotation that is
-        not a whole number of epochs, overlapping annotations, an empty hypnogram, or a
-        truncated/corrupt file.
+        not a whole number of epochs, overlapping annotations, an empty hypnogram, an EDF+D
+        (discontinuous) file, which pyedflib cannot read (the official Sleep-EDF hypnograms
+        are EDF+C), or a truncated/corrupt file.
 
     Examples
     --------
