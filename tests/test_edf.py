@@ -4,6 +4,7 @@ import datetime as dt
 import os
 
 import numpy as np
+import pyedflib
 import pytest
 from edf_writers import write_psg
 
@@ -247,6 +248,35 @@ def test_discontinuous_edf_plus_d_is_refused_with_advice(tmp_path):
                                          r"which is not supported.*convert it to EDF\+C") as err:
         read_psg(path, "EEG")
     assert "truncated" not in str(err.value)
+
+
+def test_record_count_must_match_the_file_size(tmp_path):
+    x = np.arange(60000) % 1000 - 500.0
+    path = write_psg(tmp_path / "n.edf", {"EEG": (x, 100, "uV")})   # 600 one-second records
+    raw = bytearray(path.read_bytes())
+    assert raw[236:244] == b"600     " and len(raw) == 512 + 600 * 200
+    raw[236:244] = b"500     "
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"n\.edf' holds more data than its header declares: "
+                                         r"the header says 500 data records of 200 bytes.*"
+                                         r"i\.e\. 600 data records;"):
+        read_psg(path, "EEG")
+    raw[236:244] = b"600     "
+    path.write_bytes(bytes(raw[:-150]))
+    with pytest.raises(ValueError, match=r"truncated or corrupt.*declares 600 data records.*"
+                                         r"i\.e\. 599 data records and 50 bytes"):
+        read_psg(path, "EEG")
+    # a BDF file (3-byte samples) of the right size is read
+    bdf = tmp_path / "b.bdf"
+    writer = pyedflib.EdfWriter(str(bdf), 1, file_type=pyedflib.FILETYPE_BDF)
+    writer.setSignalHeaders([{"label": "EEG", "dimension": "uV", "sample_frequency": 100,
+                              "physical_min": -1000.0, "physical_max": 1000.0,
+                              "digital_min": -8388608, "digital_max": 8388607,
+                              "prefilter": "", "transducer": ""}])
+    writer.writeSamples([x])
+    writer.close()
+    assert bdf.stat().st_size == 512 + 600 * 300
+    np.testing.assert_allclose(read_psg(bdf, "EEG").signals[0], x, atol=1e-3)
 
 
 def test_bad_channel_specs(shared_dir):

@@ -35,6 +35,32 @@ UNIT_TO_MICROVOLT = {
 }
 
 
+def _declared_and_found_records(path: str):
+    """(declared records, record bytes, header bytes, file bytes) from the header, or None.
+
+    None when the header cannot be parsed or declares an unknown (-1) number of records;
+    pyedflib then gives its own reason.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        head = fh.read(256)
+        try:
+            header_bytes = int(head[184:192].decode("ascii"))
+            n_records = int(head[236:244].decode("ascii"))
+            ns = int(head[252:256].decode("ascii"))
+            fh.seek(256 + 216 * ns)
+            per_record = [int(fh.read(8).decode("ascii")) for _ in range(ns)]
+        except (ValueError, UnicodeDecodeError):
+            return None
+    if n_records < 0 or ns < 0 or header_bytes != 256 * (ns + 1) or size < header_bytes:
+        return None
+    sample_bytes = 3 if head[:1] == b"\xff" else 2   # BDF: 24-bit samples
+    record_bytes = sample_bytes * sum(per_record)
+    if record_bytes <= 0:
+        return None
+    return n_records, record_bytes, header_bytes, size
+
+
 def open_edf(path):
     """Open an EDF/EDF+ file with pyedflib, turning its errors into clear ones.
 
@@ -54,8 +80,11 @@ def open_edf(path):
         When the file does not exist.
     ValueError
         When the file is EDF+D/BDF+D (discontinuous, not supported: the message suggests
-        converting it to EDF+C), or when pyedflib cannot read it (truncated or corrupt EDF;
-        the message names the file and repeats pyedflib's reason).
+        converting it to EDF+C); when its size is not the header's size plus the declared
+        number of data records (the message names the declared and the found number of
+        records: fewer is a truncated file, more would be silently dropped); or when pyedflib
+        cannot read it (corrupt EDF; the message names the file and repeats pyedflib's
+        reason).
 
     Examples
     --------
@@ -79,6 +108,27 @@ def open_edf(path):
             f"it to {version[:-1]}C, e.g. with EDFbrowser's 'Convert EDF+D to EDF+C' tool, "
             "which writes one continuous file per segment"
         )
+    counts = _declared_and_found_records(path)
+    if counts is not None:
+        n_records, record_bytes, header_bytes, size = counts
+        expected = header_bytes + n_records * record_bytes
+        found, rest = divmod(size - header_bytes, record_bytes)
+        holds = f"{found} data records" + (f" and {rest} bytes" if rest else "")
+        if size < expected:
+            raise ValueError(
+                f"{path!r} is truncated or corrupt (an incomplete download?): its header "
+                f"declares {n_records} data records of {record_bytes} bytes ({expected} bytes "
+                f"with the {header_bytes}-byte header), but the file holds {size} bytes, i.e. "
+                f"{holds}; download it again or check its checksum."
+            )
+        if size > expected:
+            raise ValueError(
+                f"{path!r} holds more data than its header declares: the header says "
+                f"{n_records} data records of {record_bytes} bytes ({expected} bytes with the "
+                f"{header_bytes}-byte header), but the file has {size} bytes, i.e. {holds}; "
+                "reading it would silently drop the rest. Fix the number of data records in "
+                "the header (bytes 236-243) or check how the file was written."
+            )
     try:
         return pyedflib.EdfReader(path)
     except OSError as exc:
