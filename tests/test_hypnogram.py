@@ -101,6 +101,13 @@ def test_unknown_annotation_text(tmp_path):
     hyp = read_hypnogram(path, ignore_texts=["Lights off"])
     assert hyp.ignored == {"Lights off": 1}
     np.testing.assert_array_equal(hyp.stages, [0])
+    # one string is one text, not a set of characters
+    one = read_hypnogram(path, ignore_texts="Lights off")
+    assert one.ignored == {"Lights off": 1}
+    np.testing.assert_array_equal(one.stages, [0])
+    with pytest.raises(TypeError, match=r"ignore_texts must be a string or an iterable of "
+                                        r"strings, got \[1\]"):
+        read_hypnogram(path, ignore_texts=[1])
 
 
 def test_not_whole_epochs_and_overlap(tmp_path):
@@ -128,3 +135,31 @@ def test_discontinuous_hypnogram_is_refused_with_advice(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"h\.edf' is an EDF\+D \(discontinuous\).*EDF\+C"):
         read_hypnogram(path)
+
+
+def test_annotation_without_duration(tmp_path):
+    path = write_hypnogram_edf(tmp_path / "h.edf", [(0, -1, "Sleep stage W"),
+                                                    (30, 30, "Sleep stage 2")])
+    with pytest.raises(ValueError, match=r"'Sleep stage W' at 0 s in hypnogram .*h\.edf has no "
+                                         r"duration") as err:
+        read_hypnogram(path)
+    assert "-1" not in str(err.value)
+
+
+def test_epochs_finer_than_the_scoring_are_refused(shared_dir, tmp_path):
+    real = shared_dir / "data/sleep-edf/SC4001EC-Hypnogram.edf"
+    with pytest.raises(ValueError, match=r"epoch_seconds=15 is shorter than the scoring "
+                                         r"resolution of hypnogram .*SC4001EC-Hypnogram\.edf.*"
+                                         r"multiple of 30 s.*into 2.*epoch_seconds=30"):
+        read_hypnogram(real, epoch_seconds=15)
+    # a MASS-like hypnogram of 20-s epochs read in 10-s epochs
+    mass = write_hypnogram_edf(tmp_path / "base.edf", [(10, 20, "Sleep stage W"),
+                                                       (30, 40, "Sleep stage 2")])
+    with pytest.raises(ValueError, match=r"epoch_seconds=10 .*multiple of 20 s.*into 2"):
+        read_hypnogram(mass, epoch_seconds=10)
+    assert len(read_hypnogram(mass, epoch_seconds=20).stages) == 3
+    # 15-s epochs are accepted where the annotations need them (an onset at 45 s)
+    fine = write_hypnogram_edf(tmp_path / "fine.edf", [(0, 30, "Sleep stage W"),
+                                                       (45, 30, "Sleep stage 2")])
+    hyp = read_hypnogram(fine, epoch_seconds=15)
+    np.testing.assert_array_equal(hyp.onsets, [0, 15, 45, 60])
