@@ -208,6 +208,16 @@ def test_derivation_and_dict_spec(tmp_path):
     np.testing.assert_allclose(psg.signals[0], direct[0] - direct[1], atol=1e-9)
     ideal = _sine(5, 128, 30, 30.0) - _sine(11, 128, 30, 20.0)
     np.testing.assert_allclose(psg.signals[0, 100:-100], ideal[100:-100], atol=0.5)
+    # a bare 2-tuple could be a derivation or two channels: refused, with both spellings
+    with pytest.raises(ValueError, match=r"ambiguous.*\[\('EEG C4-CLE', 'EEG A1-CLE'\)\] for "
+                                         r"the derivation.*\['EEG C4-CLE', 'EEG A1-CLE'\] for "
+                                         r"two channels"):
+        read_psg(path, ("EEG C4-CLE", "EEG A1-CLE"), fs=128)
+    # tuples of one or three labels are unambiguous and still read as channels
+    three = read_psg(path, ("EEG C4-CLE", "EEG A1-CLE", "EOG Left Horiz"), fs=128)
+    assert three.ch_names == ["EEG C4-CLE", "EEG A1-CLE", "EOG Left Horiz"]
+    np.testing.assert_array_equal(three.signals[:2], direct)
+    assert read_psg(path, ("EEG A1-CLE",), fs=128).ch_names == ["EEG A1-CLE"]
     lst = read_psg(path, [("eeg c4 cle", "EOG left horiz")], fs=128)
     assert lst.ch_names == ["eeg c4 cle - EOG left horiz"]
     np.testing.assert_allclose(lst.signals[0], psg.signals[0], atol=0.05)

@@ -247,6 +247,14 @@ def _normalise_channels(channels) -> list[tuple[str, tuple[str, ...]]]:
     """Turn the ``channels`` argument into [(name, (plus,) or (plus, minus))]."""
     if isinstance(channels, str):
         return [(channels, (channels,))]
+    if (isinstance(channels, tuple) and len(channels) == 2
+            and all(isinstance(c, str) for c in channels)):
+        plus, minus = channels
+        raise ValueError(
+            f"channels={channels!r} is ambiguous: a bare tuple of two labels could be a "
+            f"derivation or two channels; write [({plus!r}, {minus!r})] for the derivation "
+            f"{plus} minus {minus}, or [{plus!r}, {minus!r}] for two channels"
+        )
     if isinstance(channels, Mapping):
         items = list(channels.items())
     elif isinstance(channels, Sequence):
@@ -429,7 +437,9 @@ def read_psg(
 
         - one label: ``"EEG Fpz-Cz"``;
         - a list of labels and/or tuples: ``["EEG Fpz-Cz", "EOG horizontal"]``; a tuple is
-          named ``"plus - minus"``;
+          named ``"plus - minus"``. A bare tuple of two labels, ``("EEG C4-CLE",
+          "EEG A1-CLE")``, is refused as ambiguous: put a derivation in a list,
+          ``[("EEG C4-CLE", "EEG A1-CLE")]``;
         - a dict ``name -> label or (plus, minus)``:
           ``{"C4-A1": ("EEG C4-CLE", "EEG A1-CLE")}``.
 
@@ -465,7 +475,8 @@ def read_psg(
     FileNotFoundError
         The file does not exist.
     ValueError
-        Truncated/corrupt file; missing channel (the message lists the file's labels); a
+        Truncated/corrupt file; a bare tuple of two labels as ``channels`` (ambiguous);
+        missing channel (the message lists the file's labels); a
         label carried by several signals (the message lists their indices and rates);
         unknown physical dimension; a channel below ``fs`` without ``allow_upsampling``;
         non-finite values.
