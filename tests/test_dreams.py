@@ -162,3 +162,26 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match=r"fs=33\.33 Hz does not give a whole number of "
                                          r"samples per 30-s epoch"):
         load_dreams(tmp_path, fs=33.33, allow_upsampling=True)
+
+
+def test_nothing_kept_is_an_error_and_an_empty_excerpt_a_warning(tmp_path):
+    _write(tmp_path, ["1.0"] * 180000, [-1] * 360)
+    with pytest.raises(ValueError, match=r"no epoch kept.*excerpt1: 0 kept, excluded "
+                                         r"\{'unscored/movement 5-s value': 60\}"):
+        load_dreams(tmp_path)
+    (tmp_path / "excerpt2.txt").write_text("[C3-A1]\n" + "\n".join(["2.0"] * 180000) + "\n")
+    (tmp_path / "Hypnogram_excerpt2.txt").write_text("[Hypnogram]\n" + "\n".join(["2"] * 360))
+    with pytest.warns(UserWarning, match=r"excerpt1 .*kept 0 epochs"):
+        data = load_dreams(tmp_path)
+    assert data.X.shape == (60, 3000) and set(data.recordings) == {"excerpt2"}
+
+
+def test_excerpts_must_be_integers(tmp_path):
+    _write(tmp_path, ["1.0"] * 180000, [5] * 360)
+    with pytest.raises(TypeError, match=r"excerpts must be an integer .* the string '1'"):
+        load_dreams(tmp_path, excerpts="1")
+    with pytest.raises(ValueError, match=r"excerpts must hold whole numbers, got 1\.5"):
+        load_dreams(tmp_path, excerpts=[1.5])
+    with pytest.raises(TypeError, match=r"excerpts .* the bool True"):
+        load_dreams(tmp_path, excerpts=True)
+    assert load_dreams(tmp_path, excerpts=1).X.shape == (60, 3000)

@@ -4,6 +4,7 @@ import datetime as dt
 import os
 
 import numpy as np
+import pyedflib
 import pytest
 from edf_writers import write_psg
 
@@ -118,6 +119,20 @@ def test_match_label_ambiguity():
         match_label("EEG-C4-A1", ["EEG C4-A1", "EEG C4A1"])
 
 
+def test_repeated_label_is_ambiguous(tmp_path):
+    # EDF labels are space-padded: "EEG Fpz-Cz" and "EEG Fpz-Cz " are the same label
+    path = write_psg(tmp_path / "dup.edf", {
+        "EEG Fpz-Cz": (np.ones(1000), 100, "uV"), "EOG": (np.ones(1000), 100, "uV"),
+        "EEG Fpz-Cz ": (np.zeros(2000), 200, "uV")})
+    for wanted in ("EEG Fpz-Cz", "eeg fpz cz", ["EOG", "EEG Fpz-Cz"],
+                   [("EOG", "EEG Fpz-Cz")]):
+        with pytest.raises(ValueError, match=r"label 'EEG Fpz-Cz' is ambiguous in .*dup\.edf: "
+                                             r"signals 0 \(100 Hz\), 2 \(200 Hz\) carry it"):
+            read_psg(path, wanted)
+    # the other label is read as usual
+    assert read_psg(path, "EOG").signals.shape == (1, 1000)
+
+
 def _sine(f, fs, seconds, amp):
     t = np.arange(int(fs * seconds)) / fs
     return amp * np.sin(2 * np.pi * f * t)
@@ -193,6 +208,16 @@ def test_derivation_and_dict_spec(tmp_path):
     np.testing.assert_allclose(psg.signals[0], direct[0] - direct[1], atol=1e-9)
     ideal = _sine(5, 128, 30, 30.0) - _sine(11, 128, 30, 20.0)
     np.testing.assert_allclose(psg.signals[0, 100:-100], ideal[100:-100], atol=0.5)
+    # a bare 2-tuple could be a derivation or two channels: refused, with both spellings
+    with pytest.raises(ValueError, match=r"ambiguous.*\[\('EEG C4-CLE', 'EEG A1-CLE'\)\] for "
+                                         r"the derivation.*\['EEG C4-CLE', 'EEG A1-CLE'\] for "
+                                         r"two channels"):
+        read_psg(path, ("EEG C4-CLE", "EEG A1-CLE"), fs=128)
+    # tuples of one or three labels are unambiguous and still read as channels
+    three = read_psg(path, ("EEG C4-CLE", "EEG A1-CLE", "EOG Left Horiz"), fs=128)
+    assert three.ch_names == ["EEG C4-CLE", "EEG A1-CLE", "EOG Left Horiz"]
+    np.testing.assert_array_equal(three.signals[:2], direct)
+    assert read_psg(path, ("EEG A1-CLE",), fs=128).ch_names == ["EEG A1-CLE"]
     lst = read_psg(path, [("eeg c4 cle", "EOG left horiz")], fs=128)
     assert lst.ch_names == ["eeg c4 cle - EOG left horiz"]
     np.testing.assert_allclose(lst.signals[0], psg.signals[0], atol=0.05)
@@ -220,6 +245,48 @@ def test_truncated_and_corrupt_files(shared_dir, tmp_path):
         read_psg(garbage)
     with pytest.raises(FileNotFoundError, match="nothere.edf"):
         read_psg(tmp_path / "nothere.edf")
+
+
+def test_discontinuous_edf_plus_d_is_refused_with_advice(tmp_path):
+    path = write_psg(tmp_path / "disc.edf", {"EEG": (np.ones(6000), 100, "uV")},
+                     edf_plus=True)
+    raw = bytearray(path.read_bytes())
+    assert raw[192:197] == b"EDF+C"
+    raw[192:197] = b"EDF+D"   # pyedflib writes no EDF+D: mark the file discontinuous
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"disc\.edf' is an EDF\+D \(discontinuous\) file, "
+                                         r"which is not supported.*convert it to EDF\+C") as err:
+        read_psg(path, "EEG")
+    assert "truncated" not in str(err.value)
+
+
+def test_record_count_must_match_the_file_size(tmp_path):
+    x = np.arange(60000) % 1000 - 500.0
+    path = write_psg(tmp_path / "n.edf", {"EEG": (x, 100, "uV")})   # 600 one-second records
+    raw = bytearray(path.read_bytes())
+    assert raw[236:244] == b"600     " and len(raw) == 512 + 600 * 200
+    raw[236:244] = b"500     "
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"n\.edf' holds more data than its header declares: "
+                                         r"the header says 500 data records of 200 bytes.*"
+                                         r"i\.e\. 600 data records;"):
+        read_psg(path, "EEG")
+    raw[236:244] = b"600     "
+    path.write_bytes(bytes(raw[:-150]))
+    with pytest.raises(ValueError, match=r"truncated or corrupt.*declares 600 data records.*"
+                                         r"i\.e\. 599 data records and 50 bytes"):
+        read_psg(path, "EEG")
+    # a BDF file (3-byte samples) of the right size is read
+    bdf = tmp_path / "b.bdf"
+    writer = pyedflib.EdfWriter(str(bdf), 1, file_type=pyedflib.FILETYPE_BDF)
+    writer.setSignalHeaders([{"label": "EEG", "dimension": "uV", "sample_frequency": 100,
+                              "physical_min": -1000.0, "physical_max": 1000.0,
+                              "digital_min": -8388608, "digital_max": 8388607,
+                              "prefilter": "", "transducer": ""}])
+    writer.writeSamples([x])
+    writer.close()
+    assert bdf.stat().st_size == 512 + 600 * 300
+    np.testing.assert_allclose(read_psg(bdf, "EEG").signals[0], x, atol=1e-3)
 
 
 def test_bad_channel_specs(shared_dir):

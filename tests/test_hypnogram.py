@@ -59,6 +59,9 @@ def test_all_39_sc20_hypnograms(shared_dir):
         assert hyp.stages.dtype == np.int64
         np.testing.assert_array_equal(hyp.onsets, 30.0 * np.arange(len(expected)))
         assert hyp.duration == tals[-1][0] + tals[-1][1]
+        # every annotation starts where the previous one ends: no gap in the official files
+        assert all(b[0] == a[0] + a[1] for a, b in zip(tals, tals[1:])), path.name
+        assert hyp.gaps.shape == (0, 2), path.name
         excluded_texts = set(hyp.texts[hyp.stages == EXCLUDED])
         assert excluded_texts <= {"Sleep stage ?", "Movement time"}
 
@@ -82,6 +85,7 @@ def test_20_second_epochs_and_gaps(tmp_path):
     np.testing.assert_array_equal(hyp.stages, [0, 0, 3, EXCLUDED])
     np.testing.assert_array_equal(hyp.onsets, [10, 30, 50, 110])
     assert list(hyp.texts) == ["Sleep stage W"] * 2 + ["Sleep stage 4", "Movement time"]
+    np.testing.assert_array_equal(hyp.gaps, [[70, 40]])   # from 70 s (50 + 20) to 110 s
     with pytest.raises(ValueError, match=r"base\.edf.*40 s.*whole number of 30-s epochs"):
         read_hypnogram(path)
 
@@ -97,6 +101,13 @@ def test_unknown_annotation_text(tmp_path):
     hyp = read_hypnogram(path, ignore_texts=["Lights off"])
     assert hyp.ignored == {"Lights off": 1}
     np.testing.assert_array_equal(hyp.stages, [0])
+    # one string is one text, not a set of characters
+    one = read_hypnogram(path, ignore_texts="Lights off")
+    assert one.ignored == {"Lights off": 1}
+    np.testing.assert_array_equal(one.stages, [0])
+    with pytest.raises(TypeError, match=r"ignore_texts must be a string or an iterable of "
+                                        r"strings, got \[1\]"):
+        read_hypnogram(path, ignore_texts=[1])
 
 
 def test_not_whole_epochs_and_overlap(tmp_path):
@@ -114,3 +125,41 @@ def test_corrupt_hypnogram(tmp_path):
     path.write_bytes(b"0       " + b"x" * 300)
     with pytest.raises(ValueError, match=r"SC4001EC-Hypnogram\.edf.*truncated or corrupt"):
         read_hypnogram(path)
+
+
+def test_discontinuous_hypnogram_is_refused_with_advice(tmp_path):
+    path = write_hypnogram_edf(tmp_path / "h.edf", [(0, 60, "Sleep stage W")])
+    raw = bytearray(path.read_bytes())
+    assert raw[192:197] == b"EDF+C"   # as the 39 official SC-20 hypnograms
+    raw[192:197] = b"EDF+D"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"h\.edf' is an EDF\+D \(discontinuous\).*EDF\+C"):
+        read_hypnogram(path)
+
+
+def test_annotation_without_duration(tmp_path):
+    path = write_hypnogram_edf(tmp_path / "h.edf", [(0, -1, "Sleep stage W"),
+                                                    (30, 30, "Sleep stage 2")])
+    with pytest.raises(ValueError, match=r"'Sleep stage W' at 0 s in hypnogram .*h\.edf has no "
+                                         r"duration") as err:
+        read_hypnogram(path)
+    assert "-1" not in str(err.value)
+
+
+def test_epochs_finer_than_the_scoring_are_refused(shared_dir, tmp_path):
+    real = shared_dir / "data/sleep-edf/SC4001EC-Hypnogram.edf"
+    with pytest.raises(ValueError, match=r"epoch_seconds=15 is shorter than the scoring "
+                                         r"resolution of hypnogram .*SC4001EC-Hypnogram\.edf.*"
+                                         r"multiple of 30 s.*into 2.*epoch_seconds=30"):
+        read_hypnogram(real, epoch_seconds=15)
+    # a MASS-like hypnogram of 20-s epochs read in 10-s epochs
+    mass = write_hypnogram_edf(tmp_path / "base.edf", [(10, 20, "Sleep stage W"),
+                                                       (30, 40, "Sleep stage 2")])
+    with pytest.raises(ValueError, match=r"epoch_seconds=10 .*multiple of 20 s.*into 2"):
+        read_hypnogram(mass, epoch_seconds=10)
+    assert len(read_hypnogram(mass, epoch_seconds=20).stages) == 3
+    # 15-s epochs are accepted where the annotations need them (an onset at 45 s)
+    fine = write_hypnogram_edf(tmp_path / "fine.edf", [(0, 30, "Sleep stage W"),
+                                                       (45, 30, "Sleep stage 2")])
+    hyp = read_hypnogram(fine, epoch_seconds=15)
+    np.testing.assert_array_equal(hyp.onsets, [0, 15, 45, 60])

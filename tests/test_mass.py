@@ -203,9 +203,11 @@ def test_200_hz_recording_is_resampled_to_100(tmp_path):
     np.testing.assert_allclose(data.X[1], 20 * np.sin(2 * np.pi * 10 * tt), atol=0.2)
 
 
-def test_a_repeated_label_uses_its_first_signal_for_rate_and_samples(tmp_path):
+def test_a_repeated_label_is_an_error_naming_its_signals(tmp_path):
     # EDF labels are space-padded: "EEG C4-CLE" and "EEG C4-CLE " are the same label, here
-    # first at 200 Hz (a 10-Hz sine), then again at 64 Hz (zeros)
+    # first at 200 Hz, then again at 64 Hz. Taking the first one (as load_mass did, keeping
+    # its rate check consistent with the samples read) guessed; which one is meant cannot be
+    # told, as in read_psg
     duration = 90
     t = _t(duration, 200)
     psg, base = mass_paths(tmp_path, 1, 4)
@@ -213,7 +215,14 @@ def test_a_repeated_label_uses_its_first_signal_for_rate_and_samples(tmp_path):
                     "EEG A1-CLE": np.zeros_like(t), "EEG C4-CLE ": np.zeros(duration * 64)},
               fs={"EEG C4-CLE": 200, "EEG A1-CLE": 200, "EEG C4-CLE ": 64})
     write_base(base, stage_annotations(["W", "W", "W"], 30))
-    data = load_mass(tmp_path, subsets=["SS1"])   # the 64-Hz copy is neither checked nor read
+    with pytest.raises(ValueError, match=r"'EEG C4-CLE' is ambiguous in .*01-01-0004 PSG\.edf: "
+                                         r"signals 0 \(200 Hz\), 2 \(64 Hz\)"):
+        load_mass(tmp_path, subsets=["SS1"])
+    # a repeated label that is not needed does not matter
+    write_psg(psg, {"EEG C4-CLE": 20 * np.sin(2 * np.pi * 10 * t),
+                    "EEG A1-CLE": np.zeros_like(t), "EMG Chin": np.zeros_like(t),
+                    "EMG Chin ": np.zeros_like(t)}, fs=200)
+    data = load_mass(tmp_path, subsets=["SS1"])
     tt = 30 + np.arange(3000) / 100
     np.testing.assert_allclose(data.X[1], 20 * np.sin(2 * np.pi * 10 * tt), atol=0.2)
 
@@ -322,3 +331,31 @@ def test_each_psg_file_is_opened_once(tmp_path, monkeypatch):
     assert sorted(opened) == sorted([str(psg), str(base)])
     np.testing.assert_allclose(data.X[:, 1],
                                _expected(psg, "EOG Right Horiz", "EOG Left Horiz"), atol=2e-3)
+
+
+def test_nothing_kept_is_an_error_and_an_empty_recording_a_warning(tmp_path):
+    _one_channel_file(tmp_path, ["EEG C4-CLE", "EEG A1-CLE"], subject=1)
+    _, base = mass_paths(tmp_path, 1, 1)
+    write_base(base, stage_annotations(["?", "?", "?"], 30))
+    with pytest.raises(ValueError, match=r"no epoch kept.*01-01-0001: 0 kept, excluded "
+                                         r"\{'Sleep stage \?': 3\}"):
+        load_mass(tmp_path, subsets=["SS1"])
+    _one_channel_file(tmp_path, ["EEG C4-CLE", "EEG A1-CLE"], subject=2)
+    with pytest.warns(UserWarning, match=r"01-01-0001 .*kept 0 epochs"):
+        data = load_mass(tmp_path, subsets=["SS1"])
+    assert data.y.tolist() == [2, 2, 2] and set(data.recordings) == {"01-01-0002"}
+
+
+def test_gaps_and_unscored_signal_are_noted(tmp_path):
+    # 180 s of signal; scored 0-60 s and 90-120 s: a 30-s gap, then 60 s unscored
+    _one_channel_file(tmp_path, ["EEG C4-CLE", "EEG A1-CLE"], duration=180)
+    _, base = mass_paths(tmp_path, 1, 1)
+    write_base(base, [(0, 30, "Sleep stage W"), (30, 30, "Sleep stage 2"),
+                      (90, 30, "Sleep stage 2")])
+    data = load_mass(tmp_path, subsets=["SS1"])
+    np.testing.assert_array_equal(data.onsets, [0, 30, 90])
+    notes = data.report["01-01-0001"]["notes"]
+    assert any(n.startswith("1 gap(s) of unscored time between hypnogram annotations, 30 s "
+                            "in all (at 60-90 s)") for n in notes), notes
+    assert ("60 s of signal after the end of the hypnogram (at 120 s) are unscored and not "
+            "loaded") in notes

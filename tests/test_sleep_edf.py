@@ -3,6 +3,7 @@
 import csv
 import datetime as dt
 import os
+import re
 import shutil
 
 import numpy as np
@@ -193,6 +194,8 @@ def test_load_sleep_edf_physionet_layout(shared_dir, full_night):
                               "before the in-bed part": 1010,
                               "after the in-bed part": (79500 - 53010) // 30}
     assert "SC4001E0" in str(data.report) and "757" in data.description
+    # the real hypnogram is gapless and covers the whole PSG: nothing to note
+    assert rep["notes"] == []
 
 
 def test_load_sleep_edf_flat_folder_two_channels(full_night):
@@ -310,3 +313,71 @@ def test_channel_below_requested_rate(tmp_path):
     with pytest.raises(ValueError, match="not both"):
         load_sleep_edf(tmp_path, subjects=[20], nights=1, in_bed=None, fs=50,
                        channel="EEG Fpz-Cz", channels=["EOG horizontal"])
+
+
+def test_nothing_kept_is_an_error_and_an_empty_recording_a_warning(tmp_path):
+    # SC4201E0 is all unscored; SC4211E0 is scored
+    _short_recording(tmp_path, "SC4201E0", ["Sleep stage ?"] * 6, START)
+    _short_recording(tmp_path, "SC4211E0", ["Sleep stage W", "Sleep stage 2"] * 2, START)
+    with pytest.raises(ValueError, match=r"no epoch kept.*SC4201E0: 0 kept, excluded "
+                                         r"\{'Sleep stage \?': 6\}"):
+        load_sleep_edf(tmp_path, subjects=[20], nights=1, in_bed=None)
+    with pytest.warns(UserWarning, match=r"SC4201E0 .*kept 0 epochs.*'Sleep stage \?': 6"):
+        data = load_sleep_edf(tmp_path, subjects=[20, 21], nights=1, in_bed=None)
+    assert data.y.tolist() == [0, 2, 0, 2] and set(data.recordings) == {"SC4211E0"}
+
+
+def test_gaps_and_unscored_signal_are_noted(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "gap").mkdir()
+    x = rng.normal(0, 20, 600 * 100)
+    write_psg(tmp_path / "gap" / "SC4201E0-PSG.edf", {"EEG Fpz-Cz": (x, 100, "uV")}, START)
+    # 210 s unscored between 90 s and 300 s, then 210 s unscored after 390 s
+    write_hypnogram_edf(tmp_path / "gap" / "SC4201EC-Hypnogram.edf",
+                        [(0, 90, "Sleep stage W"), (300, 90, "Sleep stage 2")], START)
+    data = load_sleep_edf(tmp_path / "gap", subjects=[20], nights=1, in_bed=None)
+    # the data are kept as they are: epochs 0-2 then 10-12, adjacent in X
+    expected = np.stack([x[i * 3000:(i + 1) * 3000] for i in (0, 1, 2, 10, 11, 12)])
+    np.testing.assert_allclose(data.X, expected, atol=4 * np.abs(x).max() / 65535)
+    notes = data.report["SC4201E0"]["notes"]
+    assert len(notes) == 2
+    assert re.search(r"^1 gap\(s\) .* 210 s in all \(at 90-300 s\).*adjacent in X", notes[0])
+    assert notes[1] == ("210 s of signal after the end of the hypnogram (at 390 s) are "
+                        "unscored and not loaded")
+    assert "note: 1 gap(s)" in str(data.report)
+
+    # a hypnogram of 180 s on a 3600-s PSG; less than one epoch before it is not noted
+    (tmp_path / "short").mkdir()
+    _short_recording(tmp_path / "short", "SC4201E0", ["Sleep stage W"] * 6, START,
+                     seconds=3600, hyp_start=START + dt.timedelta(seconds=20))
+    short = load_sleep_edf(tmp_path / "short", subjects=[20], nights=1, in_bed=None)
+    assert short.report["SC4201E0"]["notes"] == [
+        "3400 s of signal after the end of the hypnogram (at 200 s) are unscored and not "
+        "loaded"]
+    # and 60 s before it is noted
+    (tmp_path / "late").mkdir()
+    _short_recording(tmp_path / "late", "SC4201E0", ["Sleep stage W"] * 6, START,
+                     seconds=240, hyp_start=START + dt.timedelta(seconds=60))
+    late = load_sleep_edf(tmp_path / "late", subjects=[20], nights=1, in_bed=None)
+    assert late.report["SC4201E0"]["notes"] == [
+        "60 s of signal before the start of the hypnogram are unscored and not loaded"]
+
+
+def test_subjects_and_nights_must_be_integers(tmp_path):
+    _short_recording(tmp_path, "SC4201E0", ["Sleep stage W"] * 4, START)
+    _short_recording(tmp_path, "SC4021E0", ["Sleep stage W"] * 4, START)
+    _short_recording(tmp_path, "SC4001E0", ["Sleep stage W"] * 4, START)
+    with pytest.raises(TypeError, match=r"subjects must be an integer .* the string '20'"):
+        load_sleep_edf(tmp_path, subjects="20", nights=1, in_bed=None)
+    with pytest.raises(ValueError, match=r"subjects must hold whole numbers, got 20\.7"):
+        load_sleep_edf(tmp_path, subjects=[20.7], nights=1, in_bed=None)
+    with pytest.raises(TypeError, match=r"subjects .* the bool True"):
+        load_sleep_edf(tmp_path, subjects=[True], nights=1, in_bed=None)
+    with pytest.raises(ValueError, match=r"nights must hold whole numbers, got 1\.5"):
+        load_sleep_edf(tmp_path, subjects=[20], nights=[1.5], in_bed=None)
+    with pytest.raises(TypeError, match=r"nights .* the bool True"):
+        load_sleep_edf(tmp_path, subjects=[20], nights=True, in_bed=None)
+    # integers, numpy integers and whole floats keep working
+    for subjects in (20, [20], np.array([20]), [20.0]):
+        data = load_sleep_edf(tmp_path, subjects=subjects, nights=1, in_bed=None)
+        assert set(data.recordings) == {"SC4201E0"}

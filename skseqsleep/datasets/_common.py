@@ -1,10 +1,16 @@
 """Helpers shared by the Sleep-EDF, MASS and DREAMS loaders (private).
 
-Only what the loaders did alike: checking the output rate, cutting signals into 30-s
-epochs, counting excluded epochs per reason and summarising the stages of a loaded set.
+Only what the loaders did alike: checking the output rate and lists of subject, night or
+excerpt numbers, cutting signals into 30-s
+epochs, counting excluded epochs per reason, noting the parts of a recording that its
+hypnogram leaves unscored, checking that epochs were kept and summarising the stages of a
+loaded set.
 """
 
 from __future__ import annotations
+
+import numbers
+import warnings
 
 import numpy as np
 
@@ -41,6 +47,66 @@ def check_fs(fs) -> float:
     if not np.isfinite(fs) or fs <= 0:
         raise ValueError(f"fs must be a positive rate in Hz, got {fs!r}")
     return fs
+
+
+def as_integers(values, name: str) -> list[int]:
+    """Return ``values`` (one integer or an iterable of them) as a list of int, strictly.
+
+    A string is refused rather than iterated character by character, a bool rather than
+    taken for 0 or 1, and a number that is not a whole number rather than truncated.
+
+    Parameters
+    ----------
+    values : int or iterable of int
+        E.g. subject numbers. Floats that are whole numbers (``20.0``) are accepted.
+    name : str
+        The argument, as the messages name it.
+
+    Returns
+    -------
+    values : list of int
+
+    Raises
+    ------
+    TypeError
+        A string, a bool, or something that is neither a number nor an iterable of numbers.
+    ValueError
+        A number that is not a whole number.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._common import as_integers
+    >>> as_integers(range(3), "subjects"), as_integers(7, "subjects")
+    ([0, 1, 2], [7])
+    >>> as_integers("20", "subjects")
+    Traceback (most recent call last):
+    TypeError: subjects must be an integer or an iterable of integers, got the string '20'
+    >>> as_integers([20.7], "subjects")
+    Traceback (most recent call last):
+    ValueError: subjects must hold whole numbers, got 20.7
+    """
+    expected = f"{name} must be an integer or an iterable of integers"
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{expected}, got the string {values!r}")
+    if isinstance(values, numbers.Number) or np.ndim(values) == 0 and hasattr(values, "dtype"):
+        values = [values]
+    try:
+        items = list(values)
+    except TypeError:
+        raise TypeError(f"{expected}, got {type(values).__name__} {values!r}") from None
+    out = []
+    for v in items:
+        if isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"{expected}, got the bool {v!r}")
+        if isinstance(v, numbers.Integral):
+            out.append(int(v))
+        elif isinstance(v, numbers.Real):
+            if not float(v).is_integer():
+                raise ValueError(f"{name} must hold whole numbers, got {v!r}")
+            out.append(int(v))
+        else:
+            raise TypeError(f"{expected}, got {type(v).__name__} {v!r} in it")
+    return out
 
 
 def samples_per_epoch(fs: float) -> int:
@@ -189,3 +255,122 @@ def stage_summary(y: np.ndarray, report) -> str:
     counts = np.bincount(y, minlength=len(STAGES))
     return ("stages " + ", ".join(f"{s}: {c}" for s, c in zip(STAGES, counts))
             + f"; {report.n_excluded} epochs excluded {report.excluded_by_reason()}")
+
+
+#: How many gaps a report note lists by position.
+_GAPS_LISTED = 3
+
+
+def coverage_notes(hypnogram, offset: float, psg_duration: float, kept_onsets) -> list[str]:
+    """Report notes on the time a hypnogram leaves unscored in its recording.
+
+    Two things are noted, since nothing in ``X`` shows them: gaps between annotations that
+    lie among the kept epochs (the epochs on either side of a gap are adjacent in ``X``, so
+    sequence windows span it; the data are kept as they are, as in the reference), and signal
+    before the first or after the last annotation when it lasts at least one scoring epoch.
+
+    Parameters
+    ----------
+    hypnogram : sklearn.utils.Bunch
+        As returned by :func:`~skseqsleep.datasets.read_hypnogram` (``onsets``,
+        ``duration``, ``epoch_seconds``, ``gaps``).
+    offset : float
+        Start of the hypnogram in s from the start of the PSG.
+    psg_duration : float
+        Length of the PSG's signals (s).
+    kept_onsets : array-like of float
+        Onsets (s from the hypnogram's start) of the kept epochs.
+
+    Returns
+    -------
+    notes : list of str
+        Positions are in s from the PSG start.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.utils import Bunch
+    >>> from skseqsleep.datasets._common import coverage_notes
+    >>> hyp = Bunch(onsets=np.array([0.0, 30, 300, 330]), duration=360.0,
+    ...             epoch_seconds=30.0, gaps=np.array([[60.0, 240.0]]))
+    >>> gap, tail = coverage_notes(hyp, 0.0, 600.0, [0.0, 30, 300, 330])
+    >>> gap[:69]
+    '1 gap(s) of unscored time between hypnogram annotations, 240 s in all'
+    >>> tail
+    '240 s of signal after the end of the hypnogram (at 360 s) are unscored and not loaded'
+    """
+    notes = []
+    kept_onsets = np.asarray(kept_onsets, dtype=np.float64)
+    epoch = float(hypnogram.epoch_seconds)
+    gaps = np.asarray(hypnogram.gaps, dtype=np.float64).reshape(-1, 2)
+    if len(kept_onsets) and len(gaps):
+        inner = gaps[(gaps[:, 0] >= kept_onsets.min())
+                     & (gaps[:, 0] + gaps[:, 1] <= kept_onsets.max() + epoch)]
+        if len(inner):
+            where = ", ".join(f"{offset + a:g}-{offset + a + d:g} s"
+                              for a, d in inner[:_GAPS_LISTED])
+            more = f" and {len(inner) - _GAPS_LISTED} more" if len(inner) > _GAPS_LISTED else ""
+            notes.append(
+                f"{len(inner)} gap(s) of unscored time between hypnogram annotations, "
+                f"{inner[:, 1].sum():g} s in all (at {where}{more}); the kept epochs on either "
+                "side of a gap are adjacent in X, so sequence windows span it"
+            )
+    before = offset + float(hypnogram.onsets[0])
+    end = offset + float(hypnogram.duration)
+    after = float(psg_duration) - end
+    if before >= epoch:
+        notes.append(f"{before:g} s of signal before the start of the hypnogram are unscored "
+                     "and not loaded")
+    if after >= epoch:
+        notes.append(f"{after:g} s of signal after the end of the hypnogram (at {end:g} s) "
+                     "are unscored and not loaded")
+    return notes
+
+
+def _why_nothing_kept(entry: dict) -> str:
+    parts = []
+    if entry["excluded"]:
+        parts.append(f"excluded {entry['excluded']}")
+    if entry["trimmed"]:
+        parts.append(f"trimmed {entry['trimmed']}")
+    return ", ".join(parts) or "no epoch"
+
+
+def check_epochs_kept(report, what: str) -> None:
+    """Refuse a load that kept no epoch; warn about each recording that kept none.
+
+    Parameters
+    ----------
+    report : ExclusionReport
+        The loader's report, one entry per loaded recording.
+    what : str
+        The loaded set, as the messages name it (e.g. ``"Sleep-EDF SC subjects [20]"``).
+
+    Raises
+    ------
+    ValueError
+        When no recording kept an epoch; the message names each recording and why its epochs
+        were excluded or trimmed.
+
+    Warns
+    -----
+    UserWarning
+        Once per recording with 0 kept epochs, when others kept some.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._common import check_epochs_kept
+    >>> from skseqsleep.datasets._hypnogram import ExclusionReport
+    >>> report = ExclusionReport()
+    >>> report.add("SC4201E0", kept=0, excluded={"Sleep stage ?": 6})
+    >>> check_epochs_kept(report, "subject 20")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: no epoch kept from subject 20: SC4201E0: 0 kept, excluded {'Sleep stage ?': 6}
+    """
+    empty = {rec: _why_nothing_kept(v) for rec, v in report.items() if v["kept"] == 0}
+    if report.n_kept == 0:
+        raise ValueError(f"no epoch kept from {what}: "
+                         + "; ".join(f"{rec}: 0 kept, {why}" for rec, why in empty.items()))
+    for rec, why in empty.items():
+        warnings.warn(f"recording {rec} of {what} kept 0 epochs ({why}); it adds nothing "
+                      "to X", UserWarning, stacklevel=3)

@@ -21,7 +21,7 @@ from .._constants import DEFAULT_FS
 from ._common import check_fs, check_not_upsampled
 
 __all__ = ["UNIT_TO_MICROVOLT", "derive", "match_label", "open_edf", "read_channel",
-           "read_psg"]
+           "read_psg", "signal_index"]
 
 #: Factor converting one unit of a header's physical dimension into microvolts. Keys are
 #: case-folded; both the micro sign (U+00B5) and the Greek mu (U+03BC) are accepted.
@@ -33,6 +33,32 @@ UNIT_TO_MICROVOLT = {
     "v": 1e6,
     "nv": 1e-3,
 }
+
+
+def _declared_and_found_records(path: str):
+    """(declared records, record bytes, header bytes, file bytes) from the header, or None.
+
+    None when the header cannot be parsed or declares an unknown (-1) number of records;
+    pyedflib then gives its own reason.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        head = fh.read(256)
+        try:
+            header_bytes = int(head[184:192].decode("ascii"))
+            n_records = int(head[236:244].decode("ascii"))
+            ns = int(head[252:256].decode("ascii"))
+            fh.seek(256 + 216 * ns)
+            per_record = [int(fh.read(8).decode("ascii")) for _ in range(ns)]
+        except (ValueError, UnicodeDecodeError):
+            return None
+    if n_records < 0 or ns < 0 or header_bytes != 256 * (ns + 1) or size < header_bytes:
+        return None
+    sample_bytes = 3 if head[:1] == b"\xff" else 2   # BDF: 24-bit samples
+    record_bytes = sample_bytes * sum(per_record)
+    if record_bytes <= 0:
+        return None
+    return n_records, record_bytes, header_bytes, size
 
 
 def open_edf(path):
@@ -53,8 +79,12 @@ def open_edf(path):
     FileNotFoundError
         When the file does not exist.
     ValueError
-        When pyedflib cannot read the file (truncated or corrupt EDF); the message names the
-        file and repeats pyedflib's reason.
+        When the file is EDF+D/BDF+D (discontinuous, not supported: the message suggests
+        converting it to EDF+C); when its size is not the header's size plus the declared
+        number of data records (the message names the declared and the found number of
+        records: fewer is a truncated file, more would be silently dropped); or when pyedflib
+        cannot read it (corrupt EDF; the message names the file and repeats pyedflib's
+        reason).
 
     Examples
     --------
@@ -68,6 +98,37 @@ def open_edf(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"EDF file not found: {path}")
+    with open(path, "rb") as fh:
+        header = fh.read(256)
+    version = header[192:197].decode("ascii", "replace")
+    if version in ("EDF+D", "BDF+D"):
+        raise ValueError(
+            f"{path!r} is an {version} (discontinuous) file, which is not supported (its "
+            f"data records are not contiguous in time and pyedflib cannot read it); convert "
+            f"it to {version[:-1]}C, e.g. with EDFbrowser's 'Convert EDF+D to EDF+C' tool, "
+            "which writes one continuous file per segment"
+        )
+    counts = _declared_and_found_records(path)
+    if counts is not None:
+        n_records, record_bytes, header_bytes, size = counts
+        expected = header_bytes + n_records * record_bytes
+        found, rest = divmod(size - header_bytes, record_bytes)
+        holds = f"{found} data records" + (f" and {rest} bytes" if rest else "")
+        if size < expected:
+            raise ValueError(
+                f"{path!r} is truncated or corrupt (an incomplete download?): its header "
+                f"declares {n_records} data records of {record_bytes} bytes ({expected} bytes "
+                f"with the {header_bytes}-byte header), but the file holds {size} bytes, i.e. "
+                f"{holds}; download it again or check its checksum."
+            )
+        if size > expected:
+            raise ValueError(
+                f"{path!r} holds more data than its header declares: the header says "
+                f"{n_records} data records of {record_bytes} bytes ({expected} bytes with the "
+                f"{header_bytes}-byte header), but the file has {size} bytes, i.e. {holds}; "
+                "reading it would silently drop the rest. Fix the number of data records in "
+                "the header (bytes 236-243) or check how the file was written."
+            )
     try:
         return pyedflib.EdfReader(path)
     except OSError as exc:
@@ -120,7 +181,9 @@ def match_label(wanted: str, labels: Sequence[str], *, path=None) -> str | None:
     if wanted in labels:
         return wanted
     for drop in (False, True):
-        found = [lab for lab in labels if _key(lab, drop) == _key(wanted, drop)]
+        # a label repeated in the file counts once here; signal_index refuses to read it
+        found = list(dict.fromkeys(lab for lab in labels
+                                   if _key(lab, drop) == _key(wanted, drop)))
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
@@ -132,10 +195,66 @@ def match_label(wanted: str, labels: Sequence[str], *, path=None) -> str | None:
     return None
 
 
+def signal_index(label: str, labels: Sequence[str], rates: Sequence[float], path) -> int:
+    """The index of the one signal of a file that carries ``label``.
+
+    EDF labels are space-padded, so ``"EEG Fpz-Cz"`` and ``"EEG Fpz-Cz "`` are the same label
+    (``labels`` are expected stripped, as :func:`read_psg` does).
+
+    Parameters
+    ----------
+    label : str
+        A label of the file (as returned by :func:`match_label`).
+    labels : sequence of str
+        Every signal label of the file, stripped, in file order.
+    rates : sequence of float
+        The rate of each signal (Hz), named in the error message.
+    path : str
+        The file, named in the error message.
+
+    Returns
+    -------
+    index : int
+
+    Raises
+    ------
+    ValueError
+        When several signals carry ``label``: which one is meant cannot be told, so the
+        message lists their indices and rates.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._edf import signal_index
+    >>> signal_index("EOG", ["EEG", "EOG"], [100.0, 100.0], "a.edf")
+    1
+    >>> signal_index("EEG", ["EEG", "EOG", "EEG"], [100.0, 100.0, 200.0],
+    ...              "a.edf")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: label 'EEG' is ambiguous in a.edf: signals 0 (100 Hz), 2 (200 Hz) carry it ...
+    """
+    found = [i for i, lab in enumerate(labels) if lab == label]
+    if len(found) > 1:
+        which = ", ".join(f"{i} ({float(rates[i]):g} Hz)" for i in found)
+        raise ValueError(
+            f"label {label!r} is ambiguous in {path}: signals {which} carry it (EDF labels "
+            "are compared without trailing spaces); rename the duplicates (e.g. with "
+            "EDFbrowser) or remove the unwanted signal"
+        )
+    return found[0]
+
+
 def _normalise_channels(channels) -> list[tuple[str, tuple[str, ...]]]:
     """Turn the ``channels`` argument into [(name, (plus,) or (plus, minus))]."""
     if isinstance(channels, str):
         return [(channels, (channels,))]
+    if (isinstance(channels, tuple) and len(channels) == 2
+            and all(isinstance(c, str) for c in channels)):
+        plus, minus = channels
+        raise ValueError(
+            f"channels={channels!r} is ambiguous: a bare tuple of two labels could be a "
+            f"derivation or two channels; write [({plus!r}, {minus!r})] for the derivation "
+            f"{plus} minus {minus}, or [{plus!r}, {minus!r}] for two channels"
+        )
     if isinstance(channels, Mapping):
         items = list(channels.items())
     elif isinstance(channels, Sequence):
@@ -318,7 +437,9 @@ def read_psg(
 
         - one label: ``"EEG Fpz-Cz"``;
         - a list of labels and/or tuples: ``["EEG Fpz-Cz", "EOG horizontal"]``; a tuple is
-          named ``"plus - minus"``;
+          named ``"plus - minus"``. A bare tuple of two labels, ``("EEG C4-CLE",
+          "EEG A1-CLE")``, is refused as ambiguous: put a derivation in a list,
+          ``[("EEG C4-CLE", "EEG A1-CLE")]``;
         - a dict ``name -> label or (plus, minus)``:
           ``{"C4-A1": ("EEG C4-CLE", "EEG A1-CLE")}``.
 
@@ -354,7 +475,9 @@ def read_psg(
     FileNotFoundError
         The file does not exist.
     ValueError
-        Truncated/corrupt file; missing channel (the message lists the file's labels);
+        Truncated/corrupt file; a bare tuple of two labels as ``channels`` (ambiguous);
+        missing channel (the message lists the file's labels); a
+        label carried by several signals (the message lists their indices and rates);
         unknown physical dimension; a channel below ``fs`` without ``allow_upsampling``;
         non-finite values.
 
@@ -373,6 +496,7 @@ def read_psg(
     reader = open_edf(path)
     try:
         file_labels = [lab.strip() for lab in reader.getSignalLabels()]
+        file_rates = [float(reader.getSampleFrequency(i)) for i in range(len(file_labels))]
         start_time = reader.getStartdatetime()
         file_duration = float(reader.getFileDuration())
         cache: dict[str, tuple[np.ndarray, float]] = {}   # label -> (µV, its rate)
@@ -385,7 +509,8 @@ def read_psg(
                     f"labels are {file_labels}"
                 )
             if label not in cache:
-                cache[label] = read_channel(reader, file_labels.index(label), label, path,
+                idx = signal_index(label, file_labels, file_rates, path)
+                cache[label] = read_channel(reader, idx, label, path,
                                             fs=fs, allow_upsampling=allow_upsampling)
             return label, cache[label]
 

@@ -33,6 +33,16 @@ ANNOTATION_TO_STAGE = {
 #: Tolerance (s) when checking that an annotation spans a whole number of epochs.
 _TOLERANCE_S = 1e-3
 
+#: Scoring epoch lengths in use (s): R&K 20 or 30 s, AASM 30 s. A hypnogram whose annotations
+#: all last and start on multiples of one of these that is a whole multiple (2x, 3x...) of
+#: ``epoch_seconds`` was scored at that length, not in ``epoch_seconds`` epochs.
+SCORING_EPOCH_SECONDS = (20.0, 30.0)
+
+
+def _multiple_of(values: np.ndarray, unit: float) -> bool:
+    k = values / unit
+    return bool(np.all(np.abs(k - np.round(k)) * unit <= _TOLERANCE_S))
+
 
 def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
                    ignore_texts=()) -> Bunch:
@@ -42,7 +52,7 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
     duration ``d`` becomes ``d / epoch_seconds`` consecutive epochs starting at ``o``. The
     durations must be whole numbers of epochs (REFERENCE §1). Annotations are sorted by
     onset; overlapping annotations are an error, gaps between them are allowed (the epoch
-    onsets tell where each epoch lies).
+    onsets tell where each epoch lies) and listed in ``gaps``; the loaders report them.
 
     Parameters
     ----------
@@ -50,9 +60,9 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
         The EDF+ hypnogram, e.g. ``SC4001EC-Hypnogram.edf`` or MASS ``01-02-0001 Base.edf``.
     epoch_seconds : float, default=30
         Length of a scoring epoch. MASS SS2/SS4/SS5 are scored in 20-s epochs.
-    ignore_texts : iterable of str, default=()
+    ignore_texts : str or iterable of str, default=()
         Annotation texts to skip entirely (e.g. non-stage events of another scoring
-        software). They are counted in ``ignored``.
+        software); a single string is one text. They are counted in ``ignored``.
 
     Returns
     -------
@@ -67,14 +77,20 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
         - ``counts``: dict annotation text -> number of epochs;
         - ``n_annotations``: dict annotation text -> number of annotations;
         - ``ignored``: dict text -> number of annotations skipped via ``ignore_texts``;
+        - ``gaps``: float64 (n_gaps, 2), ``(start, length)`` in s of each stretch of unscored
+          time between two annotations (longer than 1 ms);
         - ``path``: str.
 
     Raises
     ------
     ValueError
         Unknown annotation text (the message lists the known texts), an annotation that is
-        not a whole number of epochs, overlapping annotations, an empty hypnogram, or a
-        truncated/corrupt file.
+        not a whole number of epochs or has no duration, ``epoch_seconds`` finer than the
+        scoring (every annotation lasts and starts on multiples of a longer scoring epoch,
+        20 or 30 s: splitting those epochs would invent finer scoring), overlapping
+        annotations, an empty hypnogram, an EDF+D
+        (discontinuous) file, which pyedflib cannot read (the official Sleep-EDF hypnograms
+        are EDF+C), or a truncated/corrupt file.
 
     Examples
     --------
@@ -87,7 +103,13 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
     if not epoch_seconds > 0:
         raise ValueError(f"epoch_seconds must be positive, got {epoch_seconds!r}")
     path = os.fspath(path)
+    if isinstance(ignore_texts, str):
+        ignore_texts = {ignore_texts}
     ignore_texts = set(ignore_texts)
+    not_str = [t for t in ignore_texts if not isinstance(t, str)]
+    if not_str:
+        raise TypeError(f"ignore_texts must be a string or an iterable of strings, got "
+                        f"{not_str!r} in it")
     reader = open_edf(path)
     try:
         onsets, durations, texts = reader.readAnnotations()
@@ -112,9 +134,15 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
 
     stages, epoch_texts, epoch_onsets = [], [], []
     n_annotations: Counter = Counter()
+    gaps = []
     previous_end = -np.inf
     for i in order:
         onset, duration, text = float(onsets[i]), float(durations[i]), texts[i]
+        if duration < 0:   # pyedflib gives -1 for an annotation written without duration
+            raise ValueError(
+                f"annotation {text!r} at {onset:g} s in hypnogram {path} has no duration; a "
+                f"sleep-stage annotation must last a whole number of {epoch_seconds:g}-s epochs"
+            )
         n_epochs = round(duration / epoch_seconds)
         if n_epochs < 1 or abs(n_epochs * epoch_seconds - duration) > _TOLERANCE_S:
             raise ValueError(
@@ -126,11 +154,25 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
                 f"annotation {text!r} at {onset:g} s in hypnogram {path} overlaps the previous "
                 f"one, which ends at {previous_end:g} s"
             )
+        if np.isfinite(previous_end) and onset > previous_end + _TOLERANCE_S:
+            gaps.append((previous_end, onset - previous_end))
         previous_end = onset + duration
         n_annotations[text] += 1
         stages.extend([ANNOTATION_TO_STAGE[text]] * n_epochs)
         epoch_texts.extend([text] * n_epochs)
         epoch_onsets.extend(onset + epoch_seconds * np.arange(n_epochs))
+    starts = onsets - onsets.min()
+    for unit in sorted(SCORING_EPOCH_SECONDS, reverse=True):
+        ratio = unit / epoch_seconds
+        if (ratio > 1.5 and abs(ratio - round(ratio)) < 1e-9 and _multiple_of(durations, unit)
+                and _multiple_of(starts, unit)):
+            raise ValueError(
+                f"epoch_seconds={epoch_seconds:g} is shorter than the scoring resolution of "
+                f"hypnogram {path}: every annotation lasts, and starts on, a multiple of "
+                f"{unit:g} s, so it was scored in {unit:g}-s epochs; reading it in "
+                f"{epoch_seconds:g}-s epochs would split each scored epoch into "
+                f"{round(ratio)} and invent finer scoring. Use epoch_seconds={unit:g}."
+            )
     stages_arr = np.asarray(stages, dtype=np.int64)
     return Bunch(
         stages=stages_arr,
@@ -142,6 +184,7 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
         counts=dict(Counter(epoch_texts)),
         n_annotations=dict(n_annotations),
         ignored=dict(ignored),
+        gaps=np.asarray(gaps, dtype=np.float64).reshape(-1, 2),
         path=path,
     )
 

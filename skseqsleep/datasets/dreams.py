@@ -27,6 +27,8 @@ from sklearn.utils import Bunch
 
 from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED
 from ._common import (
+    as_integers,
+    check_epochs_kept,
     check_fs,
     check_not_upsampled,
     count_reasons,
@@ -195,6 +197,20 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
         joined by "/"), ``derivations`` (recording -> derivation), ``report`` (mixed/unscored
         epochs per excerpt, skipped excerpts, dropped samples) and ``description``.
 
+    Raises
+    ------
+    TypeError
+        ``excerpts`` given as a string or a bool instead of integers.
+    ValueError
+        An excerpt number that is not a whole number; no excerpt loaded, or no epoch kept at
+        all (every epoch mixed or unscored; the
+        message names each excerpt and its exclusions).
+
+    Warns
+    -----
+    UserWarning
+        For each excerpt that kept 0 epochs while others kept some.
+
     Examples
     --------
     >>> from skseqsleep.datasets import load_dreams
@@ -208,8 +224,7 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
                        if (m := re.fullmatch(r"excerpt(\d+)\.txt", p.name)))
     explicit = excerpts is not None
     if explicit:
-        excerpts = [int(e) for e in ([excerpts] if isinstance(excerpts, (int, np.integer))
-                                     else excerpts)]
+        excerpts = as_integers(excerpts, "excerpts")
         if not excerpts:
             raise ValueError("excerpts is empty: select at least one excerpt, or None for all")
         missing = [e for e in excerpts if e not in available]
@@ -245,6 +260,7 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
                    notes=ex.notes + [f"recorded at {ex.original_fs:g} Hz"])
     if not xs:
         raise ValueError(f"no DREAMS excerpt loaded from {root}: {report.skipped}")
+    check_epochs_kept(report, f"DREAMS excerpts {list(excerpts)} of {root}")
     recordings = np.concatenate(recs).astype(str)
     y = np.concatenate(ys).astype(np.int64)
     names = sorted(set(derivations.values()))

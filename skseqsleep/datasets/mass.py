@@ -42,13 +42,15 @@ from sklearn.utils import Bunch
 
 from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED
 from ._common import (
+    check_epochs_kept,
     check_fs,
     count_reasons,
+    coverage_notes,
     cut_epochs,
     samples_per_epoch,
     stage_summary,
 )
-from ._edf import derive, match_label, open_edf, read_channel, resample
+from ._edf import derive, match_label, open_edf, read_channel, resample, signal_index
 from ._hypnogram import ExclusionReport, read_hypnogram
 
 __all__ = ["BANDPASS_HZ", "FIR_ORDER", "SUBSET_EPOCH_SECONDS", "load_mass"]
@@ -180,7 +182,8 @@ def load_mass(
         - ``report``: :class:`~skseqsleep.datasets._hypnogram.ExclusionReport`, per
           recording: ``kept``; ``excluded`` (unscored "Sleep stage ?" / "Movement time"
           epochs); ``trimmed`` (epochs whose 30-s window leaves the recording); ``notes``
-          (subset, derivations used, resampling notes);
+          (subset, derivations used, resampling notes, gaps between annotations among the
+          kept epochs, signal of at least one epoch before or after the hypnogram);
         - ``description``: str.
 
     Raises
@@ -189,8 +192,15 @@ def load_mass(
         Missing subset folder, PSG or hypnogram file, or requested recording.
     ValueError
         Unknown subset or channel, a channel that cannot be built (the message lists the
-        file's labels), a rate below ``fs``, an unknown annotation, or annotations whose
-        duration is not the subset's epoch length.
+        file's labels), a label it needs carried by several signals of the file (the message
+        lists their indices and rates), a rate below ``fs``, an unknown annotation, annotations whose
+        duration is not the subset's epoch length, or no epoch kept at all (the message
+        names each recording and why its epochs were excluded or trimmed).
+
+    Warns
+    -----
+    UserWarning
+        For each recording that kept 0 epochs while others kept some.
 
     Examples
     --------
@@ -251,12 +261,13 @@ def load_mass(
                  *deriv.values(), *sig.notes]
         if offset:
             notes.append(f"hypnogram starts {offset:g} s after the PSG")
+        notes += coverage_notes(hyp, offset, sig.signals.shape[1] / fs, hyp.onsets[keep])
         report.add(rec_id, kept=int(keep.sum()), excluded=excluded, trimmed=trimmed,
                    notes=notes)
-    shape = (0, len(channels), n_win) if len(channels) > 1 else (0, n_win)
-    X_all = np.concatenate(X) if X else np.zeros(shape, dtype=np.float32)
-    recs = np.concatenate(rec_ids).astype(str) if rec_ids else np.zeros(0, dtype=str)
-    y_all = np.concatenate(y).astype(np.int64) if y else np.zeros(0, dtype=np.int64)
+    check_epochs_kept(report, f"MASS subsets {subsets}")
+    X_all = np.concatenate(X)
+    recs = np.concatenate(rec_ids).astype(str)
+    y_all = np.concatenate(y).astype(np.int64)
     description = (
         f"MASS subsets {', '.join(subsets)}: {len(found)} recordings, {len(recs)} 30-s epochs "
         f"of {', '.join(channels)} at {fs:g} Hz (band-pass {BANDPASS_HZ[0]:g}-"
@@ -268,7 +279,7 @@ def load_mass(
         y=y_all,
         groups=recs.copy(),
         recordings=recs,
-        onsets=np.concatenate(onsets) if onsets else np.zeros(0),
+        onsets=np.concatenate(onsets),
         fs=fs,
         ch_names=list(channels),
         derivations=derivations,
@@ -287,21 +298,23 @@ def _read_channels(psg_path: Path, channels: list[str], fs: float):
     reader = open_edf(path)
     try:
         labels = [lab.strip() for lab in reader.getSignalLabels()]
-        # the first signal of each label, for both its rate and its samples (labels.index)
-        rates = {lab: float(reader.getSampleFrequency(labels.index(lab))) for lab in labels}
+        all_rates = [float(reader.getSampleFrequency(i)) for i in range(len(labels))]
         start_time = reader.getStartdatetime()
         rows, deriv, cache = [], {}, {}
         for ch in channels:
             spec, desc = _choose_derivation(ch, labels, path)
+            # a label carried by several signals is an error (which one is meant?)
+            index = {lab: signal_index(lab, labels, all_rates, path) for lab in spec}
             for lab in spec:
-                if rates[lab] < fs:
+                if all_rates[index[lab]] < fs:
                     raise ValueError(f"channel {lab!r} of {path} is sampled at "
-                                     f"{rates[lab]:g} Hz, below {fs:g} Hz: MASS EEG/EOG must "
-                                     f"be recorded at {fs:g} Hz or more (REFERENCE §1)")
+                                     f"{all_rates[index[lab]]:g} Hz, below {fs:g} Hz: MASS "
+                                     f"EEG/EOG must be recorded at {fs:g} Hz or more "
+                                     "(REFERENCE §1)")
             for lab in spec:  # each label read once per file
                 if lab not in cache:
-                    cache[lab] = read_channel(reader, labels.index(lab), lab, path)
-            native = rates[spec[0]]
+                    cache[lab] = read_channel(reader, index[lab], lab, path)
+            native = all_rates[index[spec[0]]]
             signal = derive([cache[lab] for lab in spec])   # µV at the plus label's rate
             rows.append(resample(_bandpass(signal, native), native, fs))
             deriv[ch] = desc

@@ -19,8 +19,11 @@ from sklearn.utils import Bunch
 
 from .._constants import DEFAULT_FS, EXCLUDED
 from ._common import (
+    as_integers,
+    check_epochs_kept,
     check_fs,
     count_reasons,
+    coverage_notes,
     cut_epochs,
     samples_per_epoch,
     stage_summary,
@@ -104,9 +107,7 @@ def _nights_for(study: str, subject: int, nights) -> list[int]:
             raise ValueError(f"ST subject {subject} is not in Sleep-EDF's ST-subjects table "
                              f"(subjects {sorted(table)})")
         return [table[subject][nights]]
-    if isinstance(nights, (int, np.integer)):
-        nights = [int(nights)]
-    nights = [int(n) for n in nights]
+    nights = as_integers(nights, "nights")
     bad = [n for n in nights if n not in (1, 2)]
     if bad or not nights:
         raise ValueError(f"nights must be 1 and/or 2 (or 'placebo'/'temazepam' for ST), got "
@@ -171,16 +172,23 @@ def load_sleep_edf(
         n_samples)`` for several, in µV; ``y`` int64 stages 0..4 (W, N1, N2, N3, REM);
         ``groups`` int subject numbers; ``recordings`` str ids (``"SC4001E0"``); ``fs``;
         ``ch_names``; ``report`` (:class:`ExclusionReport`: kept, excluded and trimmed epochs
-        per recording and reason, skipped nights); ``description``.
+        per recording and reason, skipped nights; notes on gaps between annotations among
+        the kept epochs, whose neighbours are adjacent in ``X``, and on signal of at least
+        one epoch before or after the hypnogram); ``description``.
 
     Raises
     ------
     FileNotFoundError
         Missing folder, PSG or hypnogram (the message says what was found).
     ValueError
-        Empty selection of subjects; hypnogram longer than the PSG or shorter than its
-        in-bed part; recording not in the in-bed table with ``in_bed="table"``; and the
-        errors of :func:`read_psg` / :func:`read_hypnogram`.
+        Empty selection of subjects; no epoch kept at all (the message names each recording
+        and why its epochs were excluded or trimmed); hypnogram longer than the PSG or shorter
+        than its in-bed part; recording not in the in-bed table with ``in_bed="table"``; and the
+        errors of :func:`read_psg` / :func:`read_hypnogram`; a subject or night number
+        that is not a whole number.
+    TypeError
+        ``subjects`` or ``nights`` (other than "placebo"/"temazepam") given as a string or
+        a bool instead of integers.
 
     Examples
     --------
@@ -196,9 +204,7 @@ def load_sleep_edf(
         if channels not in ("EEG Fpz-Cz", channel):
             raise ValueError(f"give channel={channel!r} or channels={channels!r}, not both")
         channels = channel
-    if isinstance(subjects, (int, np.integer)):
-        subjects = [int(subjects)]
-    subjects = [int(s) for s in subjects]
+    subjects = as_integers(subjects, "subjects")
     if not subjects:
         raise ValueError("subjects is empty: select at least one subject, e.g. range(20)")
     if len(set(subjects)) != len(subjects):
@@ -251,14 +257,18 @@ def load_sleep_edf(
             ys.append(hyp.stages[keep])
             groups.append(np.full(len(starts), subject, dtype=np.int64))
             recordings.append(np.full(len(starts), recording, dtype=object))
+            notes = psg.notes + coverage_notes(hyp, sel.offset, psg.duration,
+                                               hyp.onsets[keep])
             report.add(recording, kept=len(starts), excluded=excluded, trimmed=sel.dropped,
-                       notes=psg.notes)
+                       notes=notes)
             if verbose:
                 print(f"{recording}: {len(starts)} epochs kept, excluded {excluded}, "
                       f"trimmed {sel.dropped}")
     if not xs:
         raise ValueError(f"no recording loaded for subjects {subjects} and nights {nights}: "
                          f"{dict(report.skipped)}")
+    check_epochs_kept(report, f"Sleep-EDF {study} subjects {subjects}, nights {nights}, "
+                              f"in_bed={in_bed!r}")
     X = np.concatenate(xs)
     if X.shape[1] == 1:
         X = X[:, 0]
