@@ -283,7 +283,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
         network on every window (the plain reference computation).
     criterion, optimizer, lr, max_epochs, batch_size, device, verbose, **kwargs
         As in skorch. Defaults follow REFERENCE §4: cross-entropy, Adam, lr=1e-4,
-        max_epochs=10, batch_size=32 windows (the last partial batch is dropped).
+        max_epochs=10, batch_size=32 windows (the last partial batch is dropped; ``fit``
+        raises a ``ValueError`` when the training recordings have fewer windows than
+        ``batch_size``, since it would make no training step).
         ``device="auto"`` picks CUDA when available, else CPU, at initialisation (the
         parameter stays ``"auto"``; the device used is ``device_``).
 
@@ -697,6 +699,15 @@ class SeqSleepClassifier(NeuralNetClassifier):
             raise ValueError(
                 f"no training window: every training recording is shorter than seq_len="
                 f"{self.seq_len} epochs (recording lengths {train.recs.lengths[:5].tolist()})")
+        if len(train) < int(self.batch_size):
+            held_out = ("" if valid is None else
+                        f" (after train_split held out {len(valid.recs)} validation "
+                        "recording(s))")
+            raise ValueError(
+                f"only {len(train)} training window(s) of seq_len={self.seq_len} epochs"
+                f"{held_out} for batch_size={self.batch_size}: the last partial minibatch is "
+                "dropped (REFERENCE §4), so fit would make no training step; lower "
+                f"batch_size to at most {len(train)} or add recordings")
         if valid is not None and len(valid.recs) == 0:
             valid = None
         self.train_windows_ = train.train_windows.as_pairs(train.recs)

@@ -166,6 +166,26 @@ def test_short_recordings_in_fit_warn_and_all_short_is_an_error(cohort):
         SeqSleepClassifier(**TINY).fit(X[:6], y[:6], recordings=np.repeat(["a", "b"], 3))
 
 
+@pytest.mark.parametrize("sampler", ["per-window", "shared"])
+def test_fewer_training_windows_than_batch_size_is_an_error(cohort, sampler):
+    X, y, groups, recs = cohort
+    kw = {**TINY, "max_epochs": 1, "train_sampler": sampler}
+    # one recording of 12 epochs, L = 4: 12 - 4 + 1 = 9 windows, fewer than a minibatch
+    with pytest.raises(ValueError, match=r"only 9 training window\(s\) of seq_len=4 epochs for "
+                       r"batch_size=10: .*lower batch_size to at most 9 or add recordings"):
+        SeqSleepClassifier(**{**kw, "batch_size": 10}).fit(X[:12], y[:12], recordings=recs[:12])
+    # exactly one minibatch: one training step
+    clf = SeqSleepClassifier(**{**kw, "batch_size": 9}, random_state=0)
+    clf.fit(X[:12], y[:12], recordings=recs[:12])
+    assert clf.history[-1]["train_batch_count"] == 1
+    # the count is that of the training recordings left after the validation split:
+    # subject 0 trains (2 nights x 21 windows = 42), subject 1 validates (42 more windows)
+    with pytest.raises(ValueError, match=r"only 42 training window\(s\) .*after train_split "
+                       r"held out 2 validation recording\(s\)\) for batch_size=50"):
+        SeqSleepClassifier(**{**kw, "batch_size": 50}, train_split=PredefinedGroupSplit([1])).fit(
+            X[:96], y[:96], groups=groups[:96], recordings=recs[:96])
+
+
 # ------------------------------------------------------------------- no window crossing
 def test_prediction_windows_never_cross_recordings(fitted, cohort):
     X = cohort[0]
