@@ -8,7 +8,8 @@ Rules (documented on :class:`~skseqsleep.SeqSleepClassifier`):
 
 * recordings are contiguous runs of rows; with ``recordings`` given, a recording id that occurs
   in two separate runs is an error; without ``recordings``, contiguous runs of equal ``groups``
-  are recordings; without both, the whole X is one recording (with a warning);
+  are recordings (with a warning); without both, the whole X is one recording (with a
+  warning);
 * a recording of ``n >= seq_len`` epochs has ``n - seq_len + 1`` stride-1 windows; a recording
   shorter than ``seq_len`` has one shorter window covering it all (prediction and validation);
   training uses only full-length windows.
@@ -82,6 +83,12 @@ def find_recordings(n_epochs: int, recordings=None, groups=None, *,
         values = np.asarray(groups)
         starts, stops = _runs(values)
         names = np.asarray([f"{values[s]}#run{i}" for i, s in enumerate(starts)])
+        warnings.warn(
+            f"recordings was not given: the {len(starts)} contiguous run(s) of equal groups in "
+            f"{what} are treated as {len(starts)} recording(s), so the nights of a subject "
+            "stored next to each other are one recording and sequence windows may span the "
+            "boundary between them; pass recordings=... (one recording id per epoch)",
+            UserWarning, stacklevel=4)
         return Recordings(names, starts, stops)
     warnings.warn(
         f"neither recordings nor groups were given: the whole {what} ({n_epochs} epochs) "

@@ -312,7 +312,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
     -----
     Recordings. Pass ``recordings`` (one id per epoch) to ``fit`` and ``predict``; sequence
     windows never cross two recordings. Without it, contiguous runs of equal ``groups`` are
-    recordings; without both, the whole ``X`` is one recording (with a warning). With
+    recordings (with a warning: the nights of a subject stored next to each other become one
+    recording); without both, the whole ``X`` is one recording (with a warning). With
     scikit-learn metadata routing enabled, ``fit`` requests ``groups`` and ``recordings`` and
     ``predict``/``predict_proba``/``score`` request ``recordings`` and ``groups`` by default.
 

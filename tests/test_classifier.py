@@ -201,9 +201,28 @@ def test_prediction_windows_never_cross_recordings(fitted, cohort):
         crossing = fitted.predict_proba(both)
     assert np.abs(crossing - alone)[21:27].max() > 1e-4
     np.testing.assert_allclose(crossing[:21], alone[:21], rtol=1e-5, atol=1e-6)
-    # groups as fallback: contiguous runs of equal groups are recordings
-    np.testing.assert_allclose(fitted.predict_proba(both, groups=np.repeat([7, 8], 24)), alone,
-                               rtol=1e-5, atol=1e-6)
+    # groups as fallback: contiguous runs of equal groups are recordings (with a warning)
+    with pytest.warns(UserWarning, match=r"the 2 contiguous run\(s\) of equal groups"):
+        by_groups = fitted.predict_proba(both, groups=np.repeat([7, 8], 24))
+    np.testing.assert_allclose(by_groups, alone, rtol=1e-5, atol=1e-6)
+
+
+def test_groups_without_recordings_warn_with_the_number_of_recordings_formed(cohort):
+    X, y, groups, recs = cohort
+    # 2 subjects x 2 nights; each subject's nights are adjacent rows: groups alone give 2
+    # recordings (one per subject) instead of 4 nights
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}, random_state=0)
+    with pytest.warns(UserWarning, match=r"the 2 contiguous run\(s\) of equal groups in X are "
+                      r"treated as 2 recording\(s\).*pass recordings="):
+        clf.fit(X[:96], y[:96], groups=groups[:96])
+    assert len(clf.train_recordings_) == 2
+    with pytest.warns(UserWarning, match=r"the 1 contiguous run\(s\) .* as 1 recording"):
+        clf.score(X[:48], y[:48], groups=groups[:48])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)     # both given: no warning
+        clf.fit(X[:96], y[:96], groups=groups[:96], recordings=recs[:96])
+        clf.predict_proba(X[:48], groups=groups[:48], recordings=recs[:48])
+    assert len(clf.train_recordings_) == 4
 
 
 @settings(max_examples=15, deadline=None,
