@@ -83,6 +83,17 @@ def _normalise_parts(trainable_parts) -> tuple[str, ...]:
     return tuple(p for p in PARTS if p in parts)
 
 
+def _short_recordings_message(recs, seq_len: int) -> str | None:
+    """``"k recording(s) shorter than seq_len=L epochs (name: length, ...)"`` or None."""
+    short = np.flatnonzero(recs.lengths < seq_len)
+    if not len(short):
+        return None
+    listed = ", ".join(f"{recs.names[i]}: {int(recs.lengths[i])}" for i in short[:5])
+    more = f", ... ({len(short) - 5} more)" if len(short) > 5 else ""
+    return (f"{len(short)} recording(s) shorter than seq_len={seq_len} epochs "
+            f"(recording: epochs {listed}{more})")
+
+
 def _read_model_file(path) -> dict:
     from skseqsleep.pretrained import is_tf_checkpoint, load_tf_checkpoint_state
 
@@ -321,7 +332,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
     score of an epoch is the sum of the natural-log softmax outputs of all windows covering it;
     ``predict`` is its argmax and ``predict_proba`` the softmax of the mean log-probability.
     A recording shorter than ``seq_len`` is classified as one shorter window covering it all
-    (and contributes no training window; ``fit`` warns).
+    (``predict``, ``predict_proba`` and ``score`` warn, naming it and its length) and
+    contributes no training window (``fit`` warns).
 
     Examples
     --------
@@ -660,11 +672,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
             n_classes = int(self._peek_n_classes())
             y = self._check_y(y, len(X), n_classes)
             dataset = RecordingsDataset(X, y, groups, recs, int(self.seq_len))
-            short = recs.lengths < self.seq_len
-            if short.any():
-                warnings.warn(f"{int(short.sum())} recording(s) shorter than seq_len="
-                              f"{self.seq_len} epochs ({[str(n) for n in recs.names[short][:3]]}) give no "
-                              "training window", UserWarning, stacklevel=2)
+            short = _short_recordings_message(recs, int(self.seq_len))
+            if short:
+                warnings.warn(f"{short} give no training window", UserWarning, stacklevel=2)
             self.classes_inferred_ = np.arange(n_classes)
             self.validation_history_ = []
             try:
@@ -857,6 +867,11 @@ class SeqSleepClassifier(NeuralNetClassifier):
         self.check_is_fitted()
         X = self._check_X(X)
         recs = find_recordings(len(X), recordings, groups, what="X")
+        short = _short_recordings_message(recs, int(self.seq_len))
+        if short:
+            warnings.warn(f"{short} are each classified as one shorter window over all their "
+                          "epochs (less context than the training windows)", UserWarning,
+                          stacklevel=3)
         windows = make_windows(recs, int(self.seq_len), short="whole")
         k = int(self.module_config_["n_classes"])
         fused = np.zeros((len(X), k)), np.zeros(len(X), dtype=np.int64)

@@ -149,17 +149,33 @@ def test_predict_is_the_multiplicative_fusion_of_all_windows(fitted, cohort):
 def test_recording_shorter_than_seq_len_is_one_shorter_window(fitted, cohort):
     X = cohort[0][:3]
     expected = window_log_probas(fitted, X, 0, 3)
-    scores, counts = fitted.fused_log_scores(X, recordings=["r"] * 3)
+    with pytest.warns(UserWarning, match="1 recording"):
+        scores, counts = fitted.fused_log_scores(X, recordings=["r"] * 3)
     np.testing.assert_allclose(scores, expected, atol=1e-5)
     np.testing.assert_array_equal(counts, [1, 1, 1])
     # a single epoch is a window of length 1
-    assert fitted.predict(cohort[0][:1], recordings=["r"]).shape == (1,)
+    with pytest.warns(UserWarning, match="1 recording"):
+        assert fitted.predict(cohort[0][:1], recordings=["r"]).shape == (1,)
+
+
+def test_short_recordings_at_prediction_warn_with_names_and_lengths(fitted, cohort):
+    X, y, _, _ = cohort
+    recs = np.repeat(["long", "short", "tiny"], [10, 3, 1])
+    for method, args in [("predict", ()), ("predict_proba", ()), ("score", (y[:14],))]:
+        with pytest.warns(UserWarning, match=r"2 recording\(s\) shorter than seq_len=4 epochs "
+                          r"\(recording: epochs short: 3, tiny: 1\) are each classified as one "
+                          r"shorter window"):
+            getattr(fitted, method)(X[:14], *args, recordings=recs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)     # every recording long enough
+        fitted.predict(X[:14], recordings=np.repeat(["a", "b"], [10, 4]))
 
 
 def test_short_recordings_in_fit_warn_and_all_short_is_an_error(cohort):
     X, y, _, _ = cohort
     recs = np.repeat(["long", "short"], [20, 3])
-    with pytest.warns(UserWarning, match="1 recording.*shorter than seq_len=4"):
+    with pytest.warns(UserWarning, match=r"1 recording\(s\) shorter than seq_len=4 epochs "
+                      r"\(recording: epochs short: 3\) give no training window"):
         SeqSleepClassifier(**{**TINY, "max_epochs": 1}).fit(X[:23], y[:23], recordings=recs)
     with pytest.raises(ValueError, match="no training window"), \
             pytest.warns(UserWarning, match="2 recording"):
@@ -225,6 +241,7 @@ def test_groups_without_recordings_warn_with_the_number_of_recordings_formed(coh
     assert len(clf.train_recordings_) == 4
 
 
+@pytest.mark.filterwarnings("ignore:.*shorter than seq_len:UserWarning")
 @settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lengths=st.lists(st.integers(1, 9), min_size=1, max_size=5))
