@@ -328,6 +328,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
     scikit-learn metadata routing enabled, ``fit`` requests ``groups`` and ``recordings`` and
     ``predict``/``predict_proba``/``score`` request ``recordings`` and ``groups`` by default.
 
+    Continued training. ``partial_fit`` (inherited from skorch) is not supported and raises
+    ``NotImplementedError``; ``fit`` starts from ``warm_start_from`` (a fitted classifier or a
+    saved model) to continue training from a model.
+
     Prediction (REFERENCE §5). Every stride-1 window of each recording is classified; the fused
     score of an epoch is the sum of the natural-log softmax outputs of all windows covering it;
     ``predict`` is its argmax and ``predict_proba`` the softmax of the mean log-probability.
@@ -677,12 +681,42 @@ class SeqSleepClassifier(NeuralNetClassifier):
                 warnings.warn(f"{short} give no training window", UserWarning, stacklevel=2)
             self.classes_inferred_ = np.arange(n_classes)
             self.validation_history_ = []
+            self._in_fit_ = True     # lets skorch's fit call partial_fit (see partial_fit)
             try:
                 super().fit(dataset, None, **fit_params)
             finally:
+                self.__dict__.pop("_in_fit_", None)
                 self.__dict__.pop("valid_dataset_", None)
                 self.__dict__.pop("_step_cache_", None)
         return self
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Not supported: raises ``NotImplementedError``.
+
+        skorch's ``partial_fit`` would train further on ``X`` as given, without this
+        classifier's input checks, recordings and sequence windows, validation split and
+        early stopping. To continue training from a model, fit a classifier that starts from
+        its weights: ``SeqSleepClassifier(warm_start_from=fitted_clf).fit(X, y,
+        recordings=...)``, where ``warm_start_from`` may also be a file written by
+        :meth:`save_model` (``fit`` always starts from ``warm_start_from``, or from random
+        weights without it).
+
+        Parameters
+        ----------
+        X, y, classes, **fit_params
+            Ignored.
+
+        Raises
+        ------
+        NotImplementedError
+            Always (``fit`` uses skorch's ``partial_fit`` internally).
+        """
+        if self.__dict__.get("_in_fit_"):
+            return super().partial_fit(X, y, classes, **fit_params)
+        raise NotImplementedError(
+            f"{type(self).__name__} does not support partial_fit; use fit, and to continue "
+            "training from a model pass it as warm_start_from=<fitted classifier or file "
+            "written by save_model> to a new classifier's fit")
 
     def _peek_n_classes(self) -> int:
         extra = self.get_params_for("module")

@@ -617,6 +617,15 @@ def test_bad_labels_params_and_metadata(cohort):
         SeqSleepClassifier(**TINY, train_split=GroupHoldout(1)).fit(X, y, recordings=recs)
 
 
+def test_partial_fit_is_not_supported_and_says_what_to_use(fitted, cohort):
+    X, y, _, recs = cohort
+    for clf in (SeqSleepClassifier(**TINY), fitted):
+        with pytest.raises(NotImplementedError, match=r"does not support partial_fit; use fit.*"
+                           r"warm_start_from=<fitted classifier or file written by save_model>"):
+            clf.partial_fit(X[:48], y[:48], recordings=recs[:48])
+    assert "_in_fit_" not in vars(fitted)
+
+
 # ----------------------------------------------------------------- persistence & device
 def test_pickle_round_trip_identical_predictions(fitted, cohort):
     X, _, _, recs = cohort
