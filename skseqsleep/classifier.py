@@ -551,17 +551,51 @@ class SeqSleepClassifier(NeuralNetClassifier):
                       else (source_config or {}).get("cell", "gru"))
         return config
 
+    @contextlib.contextmanager
+    def _resolved_device(self):
+        """Let skorch's code, which reads ``self.device``, see the resolved device.
+
+        ``device="auto"`` is not a torch device: while the block runs, ``self.device`` is
+        ``resolve_device("auto")``; afterwards it is ``"auto"`` again (``get_params`` is
+        unchanged). Other values are left as they are (skorch may change them, e.g.
+        ``load_params`` maps an unavailable CUDA device to the CPU).
+        """
+        requested = self.device
+        if not (isinstance(requested, str) and requested == "auto"):
+            yield
+            return
+        self.device = resolve_device(requested)
+        try:
+            yield
+        finally:
+            self.device = requested
+
     def initialize(self):
         """Initialise the network on ``device_`` (``"auto"`` resolved here), load
         ``warm_start_from`` and freeze the parts outside ``trainable_parts``."""
         self.device_ = resolve_device(self.device)
-        requested = self.device
-        self.device = self.device_
-        try:
+        with self._resolved_device():
             super().initialize()
-        finally:
-            self.device = requested
         return self
+
+    def _initialize_module(self, reason=None):
+        # skorch moves the new network to self.device: also when set_params(module__...)
+        # re-initialises a fitted classifier
+        with self._resolved_device():
+            return super()._initialize_module(reason=reason)
+
+    def _initialize_criterion(self, reason=None):
+        with self._resolved_device():
+            return super()._initialize_criterion(reason=reason)
+
+    def load_params(self, *args, **kwargs):
+        """skorch's ``load_params``, with ``device="auto"`` resolved (see :meth:`initialize`).
+
+        :meth:`save_model` / :meth:`load_model` are the classifier's own format (weights,
+        architecture and classes, no pickle).
+        """
+        with self._resolved_device():
+            return super().load_params(*args, **kwargs)
 
     def initialize_module(self):
         source = (None if self.warm_start_from is None

@@ -669,6 +669,23 @@ def test_device_auto_resolution_and_cpu_loading_simulated(cohort, monkeypatch):
     assert clone(restored).get_params()["device"] == "auto"
 
 
+def test_device_auto_in_skorch_reinitialisation_and_load_params(cohort, tmp_path):
+    X, y, _, recs = cohort
+    clf = SeqSleepClassifier(**{**TINY, "device": "auto", "max_epochs": 1}, random_state=0)
+    clf.fit(X[:48], y[:48], recordings=recs[:48])
+    expected = clf.predict_proba(X[:48], recordings=recs[:48])
+    clf.save_params(f_params=tmp_path / "params.pt")
+    clf.set_params(module__dropout=0.3)          # skorch re-initialises the network
+    assert clf.module_config_["dropout"] == 0.3
+    assert next(clf.module_.parameters()).device.type == resolve_device("auto")
+    clf.set_params(criterion__label_smoothing=0.1)
+    assert clf.criterion_.label_smoothing == 0.1
+    clf.load_params(f_params=tmp_path / "params.pt")
+    # dropout is inactive in prediction: the loaded weights give the saved predictions
+    np.testing.assert_array_equal(clf.predict_proba(X[:48], recordings=recs[:48]), expected)
+    assert clf.device == "auto" and clf.get_params()["device"] == "auto"
+
+
 def test_frozen_bnlstm_parts_keep_their_batch_norm_statistics(cohort):
     X, y, _, recs = cohort
     kw = {**TINY, "cell": "bnlstm", "max_epochs": 1}
