@@ -67,6 +67,28 @@ def resolve_device(device: str | torch.device | None) -> str:
     return str(device)
 
 
+def _check_device(device, requested) -> str:
+    """``device`` (a resolved device) if torch can use it here, else a ``ValueError`` naming
+    ``requested`` (the ``device`` parameter) and what this machine has."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={requested!r} is not a torch device ({exc}); use 'auto', "
+                         "'cpu', 'cuda' or 'cuda:<index>'") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch build has no CUDA support" if torch.version.cuda is None
+                   else "torch finds no usable CUDA device")
+            raise ValueError(f"device={requested!r} asks for CUDA, but {why} on this machine "
+                             "(available: cpu); use device='cpu', or device='auto' (CUDA when "
+                             "available, else CPU)")
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(f"device={requested!r} asks for CUDA device {dev.index}, but this "
+                             f"machine has {n} (cuda:0 to cuda:{n - 1})")
+    return device
+
+
 def _normalise_parts(trainable_parts) -> tuple[str, ...]:
     if isinstance(trainable_parts, str):
         parts = PARTS if trainable_parts == "all" else (trainable_parts,)
@@ -298,7 +320,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
         raises a ``ValueError`` when the training recordings have fewer windows than
         ``batch_size``, since it would make no training step).
         ``device="auto"`` picks CUDA when available, else CPU, at initialisation (the
-        parameter stays ``"auto"``; the device used is ``device_``).
+        parameter stays ``"auto"``; the device used is ``device_``). A device this machine
+        lacks (e.g. ``"cuda"`` without CUDA) is a ``ValueError`` in ``fit``.
 
     Attributes
     ----------
@@ -572,8 +595,15 @@ class SeqSleepClassifier(NeuralNetClassifier):
 
     def initialize(self):
         """Initialise the network on ``device_`` (``"auto"`` resolved here), load
-        ``warm_start_from`` and freeze the parts outside ``trainable_parts``."""
-        self.device_ = resolve_device(self.device)
+        ``warm_start_from`` and freeze the parts outside ``trainable_parts``.
+
+        Raises
+        ------
+        ValueError
+            If ``device`` names a device this machine does not have (e.g. ``"cuda"``
+            without CUDA).
+        """
+        self.device_ = _check_device(resolve_device(self.device), self.device)
         with self._resolved_device():
             super().initialize()
         return self
@@ -680,6 +710,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         self
         """
         parts = self._check_params()
+        self.device_ = _check_device(resolve_device(self.device), self.device)
         X = np.asarray(X)
         if X.ndim == 4:
             self.n_channels_, self.n_frames_, self.n_freq_bins_ = (int(s) for s in X.shape[1:])
@@ -691,7 +722,6 @@ class SeqSleepClassifier(NeuralNetClassifier):
         rs = check_random_state(self.random_state)
         torch_seed = int(rs.randint(2**31 - 1)) if self.random_state is not None else None
         self.train_rng_ = np.random.default_rng(int(rs.randint(2**31 - 1)))
-        self.device_ = resolve_device(self.device)
         with self._seeded(torch_seed):
             if not parts:
                 # direct transfer: no training at all

@@ -686,6 +686,26 @@ def test_device_auto_in_skorch_reinitialisation_and_load_params(cohort, tmp_path
     assert clf.device == "auto" and clf.get_params()["device"] == "auto"
 
 
+def test_unavailable_device_is_a_clear_error_before_any_work(cohort, monkeypatch, tmp_path):
+    X, y, _, recs = cohort
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for device in ("cuda", "cuda:0"):
+        with pytest.raises(ValueError, match=rf"device='{device}' asks for CUDA, but .* "
+                           r"\(available: cpu\); use device='cpu', or device='auto'"):
+            SeqSleepClassifier(**{**TINY, "device": device}).fit(X[:48], y[:48],
+                                                                recordings=recs[:48])
+        with pytest.raises(ValueError, match=rf"device='{device}' asks for CUDA"):
+            SeqSleepClassifier(**{**TINY, "device": device}).fit(np.zeros(3), [0, 0, 0])
+    with pytest.raises(ValueError, match="device='gpu' is not a torch device"):
+        SeqSleepClassifier(**{**TINY, "device": "gpu"}).fit(X[:48], y[:48], recordings=recs[:48])
+    clf = SeqSleepClassifier(**{**TINY, "device": "auto", "max_epochs": 1}, random_state=0)
+    clf.fit(X[:48], y[:48], recordings=recs[:48])
+    assert clf.device_ == "cpu"
+    clf.save_model(tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="device='cuda' asks for CUDA"):
+        load_model(tmp_path / "model.pt", device="cuda")
+
+
 def test_frozen_bnlstm_parts_keep_their_batch_norm_statistics(cohort):
     X, y, _, recs = cohort
     kw = {**TINY, "cell": "bnlstm", "max_epochs": 1}
