@@ -9,6 +9,7 @@ overridable methods (``initialize``, ``initialize_module``, ``get_all_learnable_
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import math
 import os
@@ -278,7 +279,11 @@ class SeqSleepClassifier(NeuralNetClassifier):
     train_split : callable or None, default=None
         Inner validation split, e.g. :class:`~skseqsleep.model_selection.GroupHoldout` or
         :class:`~skseqsleep.model_selection.PredefinedGroupSplit` (whole subjects, needs
-        ``groups``). ``None``: no validation, train ``max_epochs`` epochs.
+        ``groups``). ``None``: no validation, train ``max_epochs`` epochs. A splitter whose
+        ``random_state`` is None (e.g. ``GroupHoldout(n_valid_groups=4)``) draws the
+        validation subjects from a seed derived from the classifier's ``random_state``
+        (``fit`` uses a copy of it; the splitter given is not modified); a splitter with its
+        own ``random_state`` keeps it.
     validate_every : int, default=10
         Validate every this many training steps (REFERENCE §4).
     patience : int, default=50
@@ -290,8 +295,11 @@ class SeqSleepClassifier(NeuralNetClassifier):
         batch size too: loss = mean CE + λ/(2·batch_size)·Σ‖θ‖² (= 1.5625e-5·Σ‖θ‖² with the
         defaults), the same optimum as the reference's loss / batch_size.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, window shuffling and dropout (torch's RNG is forked, so
-        the global torch RNG is left untouched). Same seed, same CPU: identical predictions.
+        Seeds weight initialisation, window shuffling, dropout and the validation subjects of
+        a ``train_split`` without a ``random_state`` of its own (torch's RNG is forked, so
+        the global torch RNG is left untouched). Same seed, same CPU type and same number of
+        torch threads (``torch.get_num_threads()``): bit-identical predictions (1 and 2
+        threads differ by about 1e-8).
     train_sampler : {"per-window", "shared"}, default="per-window"
         How training minibatches are built: ``"per-window"`` gathers ``batch_size`` shuffled
         windows and runs the whole network on each (reference behaviour). Every pass over the
@@ -722,6 +730,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         rs = check_random_state(self.random_state)
         torch_seed = int(rs.randint(2**31 - 1)) if self.random_state is not None else None
         self.train_rng_ = np.random.default_rng(int(rs.randint(2**31 - 1)))
+        self._train_split_ = self._seeded_split(int(rs.randint(2**31 - 1)))
         with self._seeded(torch_seed):
             if not parts:
                 # direct transfer: no training at all
@@ -750,6 +759,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
                 super().fit(dataset, None, **fit_params)
             finally:
                 self.__dict__.pop("_in_fit_", None)
+                self.__dict__.pop("_train_split_", None)
                 self.__dict__.pop("valid_dataset_", None)
                 self.__dict__.pop("_step_cache_", None)
         return self
@@ -782,6 +792,17 @@ class SeqSleepClassifier(NeuralNetClassifier):
             "training from a model pass it as warm_start_from=<fitted classifier or file "
             "written by save_model> to a new classifier's fit")
 
+    def _seeded_split(self, seed: int):
+        """``train_split``, or, if it has a ``random_state`` that is None, a shallow copy of it
+        with ``random_state=seed`` (drawn from the classifier's ``random_state``); the user's
+        splitter is not modified."""
+        split = self.train_split
+        if split is None or not hasattr(split, "random_state") or split.random_state is not None:
+            return split
+        split = copy.copy(split)
+        split.random_state = seed
+        return split
+
     def _peek_n_classes(self) -> int:
         extra = self.get_params_for("module")
         if "n_classes" in extra:
@@ -794,8 +815,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
         used by :class:`StepValidation` every ``validate_every`` steps, not per epoch."""
         dataset = self.get_dataset(X, y)
         valid = None
-        if self.train_split:
-            train, valid = self.train_split(dataset, **fit_params)
+        split = self.__dict__.get("_train_split_", self.train_split)
+        if split:
+            train, valid = split(dataset, **fit_params)
         else:
             train = dataset
         for part in (train, valid):

@@ -366,6 +366,35 @@ def test_learns_well_above_chance_and_same_seed_same_predictions(cohort):
                               clf.predict_proba(X[test], recordings=recs[test]))
 
 
+def test_unseeded_group_holdout_draws_from_the_classifier_random_state(cohort):
+    X, y, groups, recs = (a[:144] for a in cohort)          # 3 subjects x 2 nights
+    split = GroupHoldout(n_valid_groups=1)                 # random_state=None
+    kw = {**TINY, "max_epochs": 1, "validate_every": 100}
+
+    def fit(seed, global_seed, splitter=split):
+        np.random.seed(global_seed)        # the global numpy RNG must not matter
+        return SeqSleepClassifier(**kw, train_split=splitter, random_state=seed).fit(
+            X, y, groups=groups, recordings=recs)
+
+    saved = np.random.get_state()
+    try:
+        same_seed = [fit(0, g) for g in range(4)]
+        picks = {tuple(fit(s, 0).valid_recordings_) for s in range(1, 7)}
+        own = [fit(s, s, GroupHoldout(n_valid_groups=1, random_state=5)) for s in (0, 1)]
+    finally:
+        np.random.set_state(saved)
+    assert {tuple(c.valid_recordings_) for c in same_seed} == {tuple(same_seed[0].valid_recordings_)}
+    np.testing.assert_array_equal(same_seed[0].predict_proba(X, recordings=recs),
+                                  same_seed[3].predict_proba(X, recordings=recs))
+    picks.add(tuple(same_seed[0].valid_recordings_))
+    assert len(picks) > 1                  # different classifier seeds, different subjects
+    assert split.random_state is None      # the user's splitter is not modified
+    # a splitter with its own random_state keeps it, whatever the classifier's seed
+    _, valid = next(GroupHoldout(n_valid_groups=1, random_state=5).split(X, groups=groups))
+    expected = tuple(np.unique(recs[valid]))
+    assert [tuple(c.valid_recordings_) for c in own] == [expected, expected]
+
+
 def test_step_validation_history_early_stopping_and_best_weights(cohort):
     X, y, groups, recs = cohort
     rng = np.random.default_rng(0)
