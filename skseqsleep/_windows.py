@@ -9,7 +9,7 @@ Rules (documented on :class:`~skseqsleep.SeqSleepClassifier`):
 * recordings are contiguous runs of rows; with ``recordings`` given, a recording id that occurs
   in two separate runs is an error; without ``recordings``, contiguous runs of equal ``groups``
   are recordings (with a warning); without both, the whole X is one recording (with a
-  warning);
+  warning); with both, every recording must belong to one subject (one ``groups`` value);
 * a recording of ``n >= seq_len`` epochs has ``n - seq_len + 1`` stride-1 windows; a recording
   shorter than ``seq_len`` has one shorter window covering it all (prediction and validation);
   training uses only full-length windows.
@@ -57,6 +57,20 @@ def _runs(values: np.ndarray):
     return starts, stops
 
 
+def _several_subjects(name, subjects) -> ValueError:
+    return ValueError(f"recording '{name}' holds epochs of several subjects "
+                      f"{list(subjects)[:4]}; a recording belongs to one subject")
+
+
+def _check_one_subject_per_recording(groups, names, starts, stops) -> None:
+    """Raise if ``groups`` changes inside a recording (a change point that is no start)."""
+    change = np.flatnonzero(groups[1:] != groups[:-1]) + 1
+    inside = change[~np.isin(change, starts)]
+    if len(inside):
+        i = int(np.searchsorted(stops, inside[0], side="right"))
+        raise _several_subjects(names[i], np.unique(groups[starts[i]:stops[i]]).tolist())
+
+
 def find_recordings(n_epochs: int, recordings=None, groups=None, *,
                     what: str = "X") -> Recordings:
     """Locate the recordings of an epoch array (see the module docstring for the rules)."""
@@ -78,6 +92,8 @@ def find_recordings(n_epochs: int, recordings=None, groups=None, *,
                 f"recording '{bad}' is not contiguous in {what}: its epochs appear in "
                 f"{len(runs)} separate runs of rows {runs[:3]}; the epochs of one recording "
                 "must be adjacent rows in time order")
+        if groups is not None:
+            _check_one_subject_per_recording(np.asarray(groups), names, starts, stops)
         return Recordings(names, starts, stops)
     if groups is not None:
         values = np.asarray(groups)
@@ -213,8 +229,7 @@ class RecordingsDataset(Dataset):
         for name, a, b in zip(self.recs.names, self.recs.starts, self.recs.stops):
             g = np.unique(self.groups[a:b])
             if len(g) != 1:
-                raise ValueError(f"recording '{name}' holds epochs of several subjects "
-                                 f"{g.tolist()[:4]}; a recording belongs to one subject")
+                raise _several_subjects(name, g.tolist())
             out.append(g[0])
         return np.asarray(out)
 

@@ -355,7 +355,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
     Recordings. Pass ``recordings`` (one id per epoch) to ``fit`` and ``predict``; sequence
     windows never cross two recordings. Without it, contiguous runs of equal ``groups`` are
     recordings (with a warning: the nights of a subject stored next to each other become one
-    recording); without both, the whole ``X`` is one recording (with a warning). With
+    recording); without both, the whole ``X`` is one recording (with a warning). With both,
+    a recording whose epochs carry two ``groups`` values (subjects) is a ``ValueError``. With
     scikit-learn metadata routing enabled, ``fit`` requests ``groups`` and ``recordings`` and
     ``predict``/``predict_proba``/``score`` request ``recordings`` and ``groups`` by default.
 

@@ -655,6 +655,20 @@ def test_partial_fit_is_not_supported_and_says_what_to_use(fitted, cohort):
     assert "_in_fit_" not in vars(fitted)
 
 
+def test_recording_of_two_subjects_is_an_error_whenever_groups_are_given(fitted, cohort):
+    X, y, groups, recs = cohort
+    g = groups[:48].copy()
+    g[30] = 9                              # night S0N1 (rows 24..47) gets a second subject
+    msg = (r"recording 'S0N1' holds epochs of several subjects \[0, 9\]; a recording belongs "
+           "to one subject")
+    for split in (None, GroupHoldout(1, random_state=0)):
+        with pytest.raises(ValueError, match=msg):
+            SeqSleepClassifier(**TINY, train_split=split).fit(X[:48], y[:48], groups=g,
+                                                              recordings=recs[:48])
+    with pytest.raises(ValueError, match=msg):
+        fitted.predict(X[:48], groups=g, recordings=recs[:48])
+
+
 # ----------------------------------------------------------------- persistence & device
 def test_pickle_round_trip_identical_predictions(fitted, cohort):
     X, _, _, recs = cohort
