@@ -71,20 +71,50 @@ def _check_one_subject_per_recording(groups, names, starts, stops) -> None:
         raise _several_subjects(names[i], np.unique(groups[starts[i]:stops[i]]).tolist())
 
 
+def _check_labels(name: str, labels, n_epochs: int, what: str) -> np.ndarray:
+    """``labels`` as a 1-D array of ``n_epochs`` labels without None or NaN, else a ValueError."""
+    values = np.asarray(labels)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of {n_epochs} labels (one per epoch of "
+                         f"{what}); found an array of shape {values.shape}")
+    if len(values) != n_epochs:
+        raise ValueError(f"{name} has {len(values)} entries but {what} has {n_epochs} epochs; "
+                         "sample-aligned metadata needs one value per epoch")
+    if values.dtype.kind == "f":
+        missing = np.isnan(values)
+    elif values.dtype.kind == "O":
+        missing = np.fromiter((v is None or (isinstance(v, float) and v != v) for v in values),
+                              dtype=bool, count=len(values))
+    else:
+        missing = np.zeros(len(values), dtype=bool)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        more = ", ..." if len(rows) > 5 else ""
+        raise ValueError(f"{name} has missing labels (None or NaN) at rows "
+                         f"{rows[:5].tolist()}{more} ({len(rows)} in all); every epoch of {what} "
+                         "needs a label")
+    return values
+
+
 def find_recordings(n_epochs: int, recordings=None, groups=None, *,
                     what: str = "X") -> Recordings:
     """Locate the recordings of an epoch array (see the module docstring for the rules)."""
     if n_epochs == 0:
         raise ValueError(f"{what} has 0 epochs; at least one epoch is needed")
-    for name, arr in (("recordings", recordings), ("groups", groups)):
-        if arr is not None and len(arr) != n_epochs:
-            raise ValueError(f"{name} has {len(arr)} entries but {what} has {n_epochs} epochs; "
-                             "sample-aligned metadata needs one value per epoch")
     if recordings is not None:
-        values = np.asarray(recordings)
+        recordings = _check_labels("recordings", recordings, n_epochs, what)
+    if groups is not None:
+        groups = _check_labels("groups", groups, n_epochs, what)
+    if recordings is not None:
+        values = recordings
         starts, stops = _runs(values)
         names = values[starts]
-        uniq, counts = np.unique(names, return_counts=True)
+        try:
+            uniq, counts = np.unique(names, return_counts=True)
+        except TypeError:
+            kinds = sorted({type(v).__name__ for v in names})
+            raise ValueError(f"recordings must hold labels of one type (e.g. all str); found "
+                             f"{kinds}") from None
         if (counts > 1).any():
             bad = uniq[counts > 1][0]
             runs = [(int(a), int(b) - 1) for a, b, nm in zip(starts, stops, names) if nm == bad]
@@ -93,10 +123,10 @@ def find_recordings(n_epochs: int, recordings=None, groups=None, *,
                 f"{len(runs)} separate runs of rows {runs[:3]}; the epochs of one recording "
                 "must be adjacent rows in time order")
         if groups is not None:
-            _check_one_subject_per_recording(np.asarray(groups), names, starts, stops)
+            _check_one_subject_per_recording(groups, names, starts, stops)
         return Recordings(names, starts, stops)
     if groups is not None:
-        values = np.asarray(groups)
+        values = groups
         starts, stops = _runs(values)
         names = np.asarray([f"{values[s]}#run{i}" for i, s in enumerate(starts)])
         warnings.warn(

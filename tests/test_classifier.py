@@ -669,6 +669,35 @@ def test_recording_of_two_subjects_is_an_error_whenever_groups_are_given(fitted,
         fitted.predict(X[:48], groups=g, recordings=recs[:48])
 
 
+@pytest.mark.parametrize("name", ["recordings", "groups"])
+def test_malformed_recordings_or_groups_are_a_clear_error(fitted, cohort, name):
+    X, y, groups, recs = (a[:48] for a in cohort)
+    good = {"recordings": recs, "groups": groups}
+    with_none = good[name].astype(object)
+    with_none[[5, 30]] = None
+    with_nan = with_none.copy()
+    with_nan[[5, 30]] = np.nan
+    float_nan = np.where(np.isin(np.arange(48), [5, 30]), np.nan,
+                         np.repeat([1.0, 2.0], 24))
+    for bad, match in [
+        (np.stack([good[name]] * 2, axis=1),
+         rf"{name} must be a 1-D array of 48 labels \(one per epoch of X\); found an array of "
+         r"shape \(48, 2\)"),
+        (with_none, rf"{name} has missing labels \(None or NaN\) at rows \[5, 30\] \(2 in all\)"),
+        (with_nan, rf"{name} has missing labels \(None or NaN\) at rows \[5, 30\]"),
+        (float_nan, rf"{name} has missing labels \(None or NaN\) at rows \[5, 30\]"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            SeqSleepClassifier(**TINY).fit(X, y, **{**good, name: bad})
+        with pytest.raises(ValueError, match=match):
+            fitted.predict(X, **{**good, name: bad})
+    mixed = recs.astype(object)
+    mixed[24:] = 7
+    with pytest.raises(ValueError, match=r"recordings must hold labels of one type .*found "
+                       r"\['int', 'str'\]"):
+        SeqSleepClassifier(**TINY).fit(X, y, recordings=mixed)
+
+
 # ----------------------------------------------------------------- persistence & device
 def test_pickle_round_trip_identical_predictions(fitted, cohort):
     X, _, _, recs = cohort
