@@ -548,8 +548,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
                           UserWarning, stacklevel=3)
         if self.inference not in _INFERENCE:
             raise ValueError(f"inference must be one of {_INFERENCE}, got {self.inference!r}")
-        if self.l2_lambda < 0:
-            raise ValueError(f"l2_lambda must be >= 0, got {self.l2_lambda!r}")
+        lam = self.l2_lambda
+        if (isinstance(lam, bool) or not isinstance(lam, (int, float, np.integer, np.floating))
+                or not math.isfinite(lam) or lam < 0):
+            raise ValueError(f"l2_lambda must be a finite number >= 0, got {lam!r}")
         return _normalise_parts(self.trainable_parts)
 
     # ------------------------------------------------------------------ initialisation

@@ -7,6 +7,7 @@ network's own forward pass on each window directly).
 """
 
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -644,6 +645,10 @@ def test_bad_labels_params_and_metadata(cohort):
         SeqSleepClassifier(**TINY, module__seq_len=5).fit(X, y, recordings=recs)
     with pytest.raises(ValueError, match="needs the subject of every epoch"):
         SeqSleepClassifier(**TINY, train_split=GroupHoldout(1)).fit(X, y, recordings=recs)
+    for lam in ("1e-3", float("nan"), float("inf"), -1e-3, None, True):
+        with pytest.raises(ValueError, match=rf"l2_lambda must be a finite number >= 0, got "
+                           rf"{re.escape(repr(lam))}$"):
+            SeqSleepClassifier(**TINY, l2_lambda=lam).fit(X[:48], y[:48], recordings=recs[:48])
 
 
 def test_partial_fit_is_not_supported_and_says_what_to_use(fitted, cohort):
