@@ -1034,9 +1034,25 @@ class SeqSleepClassifier(NeuralNetClassifier):
         return self.classes_[scores.argmax(axis=1)]
 
     def score(self, X, y, recordings=None, groups=None, sample_weight=None):
-        """Accuracy of :meth:`predict` (recording-aware)."""
+        """Accuracy of :meth:`predict` (recording-aware).
+
+        Parameters
+        ----------
+        X : array of shape (n_epochs, n_channels, 29, 129)
+        y : int array of shape (n_epochs,)
+            Stage labels 0..4, checked as in ``fit``.
+        recordings, groups : array of shape (n_epochs,), optional
+        sample_weight : array of shape (n_epochs,), optional
+
+        Returns
+        -------
+        float
+        """
         from sklearn.metrics import accuracy_score
 
+        self.check_is_fitted()
+        X = self._check_X(X)
+        y = self._check_y(y, len(X), int(self.module_config_["n_classes"]))
         return accuracy_score(y, self.predict(X, recordings, groups),
                               sample_weight=sample_weight)
 

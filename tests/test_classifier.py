@@ -703,6 +703,16 @@ def test_malformed_recordings_or_groups_are_a_clear_error(fitted, cohort, name):
         SeqSleepClassifier(**TINY).fit(X, y, recordings=mixed)
 
 
+def test_score_checks_the_labels_like_fit(fitted, cohort):
+    X, y, _, recs = (a[:48] for a in cohort)
+    pred = fitted.predict(X, recordings=recs)
+    assert fitted.score(X, y, recordings=recs) == pytest.approx(np.mean(pred == y))
+    with pytest.raises(ValueError, match=r"y must hold stage labels 0..4; found \[10, 11"):
+        fitted.score(X, y + 10, recordings=recs)
+    with pytest.raises(ValueError, match=r"one stage label per epoch: expected shape \(48,\)"):
+        fitted.score(X, y[:40], recordings=recs)
+
+
 # ----------------------------------------------------------------- persistence & device
 def test_pickle_round_trip_identical_predictions(fitted, cohort):
     X, _, _, recs = cohort
