@@ -729,6 +729,12 @@ class SeqSleepClassifier(NeuralNetClassifier):
                      "train_windows_", "train_recordings_"):
             self.__dict__.pop(attr, None)
         X = self._check_X(X)
+        if X.shape[2] > X.shape[3]:
+            warnings.warn(
+                f"X has epochs of shape {X.shape[1:]} = (n_channels, n_frames, n_freq_bins): "
+                f"more time frames ({X.shape[2]}) than frequency bins ({X.shape[3]}), whereas "
+                "SpectrogramTransformer gives fewer, e.g. (1, 29, 129); are the last two axes "
+                "swapped? (np.swapaxes(X, 2, 3) swaps them)", UserWarning, stacklevel=2)
         recs = find_recordings(len(X), recordings, groups, what="X")
         rs = check_random_state(self.random_state)
         torch_seed = int(rs.randint(2**31 - 1)) if self.random_state is not None else None

@@ -631,6 +631,17 @@ def test_bad_X(bad, match):
         SeqSleepClassifier(**TINY).fit(bad, np.zeros(len(bad), int))
 
 
+def test_spectrograms_with_frames_and_bins_swapped_warn(cohort):
+    X, y, _, recs = (a[:48] for a in cohort)
+    kw = {**TINY, "max_epochs": 1}
+    with pytest.warns(UserWarning, match=r"X has epochs of shape \(1, 129, 29\) .* more time "
+                      r"frames \(129\) than frequency bins \(29\).*swapped"):
+        SeqSleepClassifier(**kw).fit(np.swapaxes(X, 2, 3), y, recordings=recs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)     # the transformer's layout: no warning
+        SeqSleepClassifier(**kw).fit(X, y, recordings=recs)
+
+
 def test_bad_labels_params_and_metadata(cohort):
     X, y, _groups, recs = cohort
     with pytest.raises(ValueError, match=r"stage labels 0..4; found \[7\]"):
