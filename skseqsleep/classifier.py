@@ -739,7 +739,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         rs = check_random_state(self.random_state)
         torch_seed = int(rs.randint(2**31 - 1)) if self.random_state is not None else None
         self.train_rng_ = np.random.default_rng(int(rs.randint(2**31 - 1)))
-        self._train_split_ = self._seeded_split(int(rs.randint(2**31 - 1)))
+        split_seed = int(rs.randint(2**31 - 1))
         with self._seeded(torch_seed):
             if not parts:
                 # direct transfer: no training at all
@@ -764,6 +764,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
             self.classes_inferred_ = np.arange(n_classes)
             self.validation_history_ = []
             self._in_fit_ = True     # lets skorch's fit call partial_fit (see partial_fit)
+            self._train_split_ = self._seeded_split(split_seed)    # see get_split_datasets
             try:
                 super().fit(dataset, None, **fit_params)
             finally:

@@ -195,6 +195,11 @@ def test_fewer_training_windows_than_batch_size_is_an_error(cohort, sampler):
     clf = SeqSleepClassifier(**{**kw, "batch_size": 9}, random_state=0)
     clf.fit(X[:12], y[:12], recordings=recs[:12])
     assert clf.history[-1]["train_batch_count"] == 1
+    # direct transfer trains nothing by design: no error
+    direct = SeqSleepClassifier(**{**kw, "batch_size": 10}, trainable_parts=(),
+                                warm_start_from=clf).fit(X[:12], y[:12], recordings=recs[:12])
+    assert len(direct.train_windows_) == 0
+    assert not {"_train_split_", "_in_fit_"} & (set(vars(direct)) | set(vars(clf)))
     # the count is that of the training recordings left after the validation split:
     # subject 0 trains (2 nights x 21 windows = 42), subject 1 validates (42 more windows)
     with pytest.raises(ValueError, match=r"only 42 training window\(s\) .*after train_split "
