@@ -8,7 +8,8 @@ Rules (documented on :class:`~skseqsleep.SeqSleepClassifier`):
 
 * recordings are contiguous runs of rows; with ``recordings`` given, a recording id that occurs
   in two separate runs is an error; without ``recordings``, contiguous runs of equal ``groups``
-  are recordings; without both, the whole X is one recording (with a warning);
+  are recordings (with a warning); without both, the whole X is one recording (with a
+  warning); with both, every recording must belong to one subject (one ``groups`` value);
 * a recording of ``n >= seq_len`` epochs has ``n - seq_len + 1`` stride-1 windows; a recording
   shorter than ``seq_len`` has one shorter window covering it all (prediction and validation);
   training uses only full-length windows.
@@ -56,20 +57,64 @@ def _runs(values: np.ndarray):
     return starts, stops
 
 
+def _several_subjects(name, subjects) -> ValueError:
+    return ValueError(f"recording '{name}' holds epochs of several subjects "
+                      f"{list(subjects)[:4]}; a recording belongs to one subject")
+
+
+def _check_one_subject_per_recording(groups, names, starts, stops) -> None:
+    """Raise if ``groups`` changes inside a recording (a change point that is no start)."""
+    change = np.flatnonzero(groups[1:] != groups[:-1]) + 1
+    inside = change[~np.isin(change, starts)]
+    if len(inside):
+        i = int(np.searchsorted(stops, inside[0], side="right"))
+        raise _several_subjects(names[i], np.unique(groups[starts[i]:stops[i]]).tolist())
+
+
+def _check_labels(name: str, labels, n_epochs: int, what: str) -> np.ndarray:
+    """``labels`` as a 1-D array of ``n_epochs`` labels without None or NaN, else a ValueError."""
+    values = np.asarray(labels)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of {n_epochs} labels (one per epoch of "
+                         f"{what}); found an array of shape {values.shape}")
+    if len(values) != n_epochs:
+        raise ValueError(f"{name} has {len(values)} entries but {what} has {n_epochs} epochs; "
+                         "sample-aligned metadata needs one value per epoch")
+    if values.dtype.kind == "f":
+        missing = np.isnan(values)
+    elif values.dtype.kind == "O":
+        missing = np.fromiter((v is None or (isinstance(v, float) and v != v) for v in values),
+                              dtype=bool, count=len(values))
+    else:
+        missing = np.zeros(len(values), dtype=bool)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        more = ", ..." if len(rows) > 5 else ""
+        raise ValueError(f"{name} has missing labels (None or NaN) at rows "
+                         f"{rows[:5].tolist()}{more} ({len(rows)} in all); every epoch of {what} "
+                         "needs a label")
+    return values
+
+
 def find_recordings(n_epochs: int, recordings=None, groups=None, *,
                     what: str = "X") -> Recordings:
     """Locate the recordings of an epoch array (see the module docstring for the rules)."""
     if n_epochs == 0:
         raise ValueError(f"{what} has 0 epochs; at least one epoch is needed")
-    for name, arr in (("recordings", recordings), ("groups", groups)):
-        if arr is not None and len(arr) != n_epochs:
-            raise ValueError(f"{name} has {len(arr)} entries but {what} has {n_epochs} epochs; "
-                             "sample-aligned metadata needs one value per epoch")
     if recordings is not None:
-        values = np.asarray(recordings)
+        recordings = _check_labels("recordings", recordings, n_epochs, what)
+    if groups is not None:
+        groups = _check_labels("groups", groups, n_epochs, what)
+    if recordings is not None:
+        values = recordings
         starts, stops = _runs(values)
         names = values[starts]
-        uniq, counts = np.unique(names, return_counts=True)
+        try:
+            uniq, counts = np.unique(names, return_counts=True)
+        except TypeError:
+            kinds = sorted({type(v).__name__ for v in names})
+            raise ValueError(f"recordings must hold labels of one type (e.g. all str); found "
+                             f"{kinds}") from None
         if (counts > 1).any():
             bad = uniq[counts > 1][0]
             runs = [(int(a), int(b) - 1) for a, b, nm in zip(starts, stops, names) if nm == bad]
@@ -77,11 +122,19 @@ def find_recordings(n_epochs: int, recordings=None, groups=None, *,
                 f"recording '{bad}' is not contiguous in {what}: its epochs appear in "
                 f"{len(runs)} separate runs of rows {runs[:3]}; the epochs of one recording "
                 "must be adjacent rows in time order")
+        if groups is not None:
+            _check_one_subject_per_recording(groups, names, starts, stops)
         return Recordings(names, starts, stops)
     if groups is not None:
-        values = np.asarray(groups)
+        values = groups
         starts, stops = _runs(values)
         names = np.asarray([f"{values[s]}#run{i}" for i, s in enumerate(starts)])
+        warnings.warn(
+            f"recordings was not given: the {len(starts)} contiguous run(s) of equal groups in "
+            f"{what} are treated as {len(starts)} recording(s), so the nights of a subject "
+            "stored next to each other are one recording and sequence windows may span the "
+            "boundary between them; pass recordings=... (one recording id per epoch)",
+            UserWarning, stacklevel=4)
         return Recordings(names, starts, stops)
     warnings.warn(
         f"neither recordings nor groups were given: the whole {what} ({n_epochs} epochs) "
@@ -206,8 +259,7 @@ class RecordingsDataset(Dataset):
         for name, a, b in zip(self.recs.names, self.recs.starts, self.recs.stops):
             g = np.unique(self.groups[a:b])
             if len(g) != 1:
-                raise ValueError(f"recording '{name}' holds epochs of several subjects "
-                                 f"{g.tolist()[:4]}; a recording belongs to one subject")
+                raise _several_subjects(name, g.tolist())
             out.append(g[0])
         return np.asarray(out)
 

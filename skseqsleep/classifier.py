@@ -9,6 +9,7 @@ overridable methods (``initialize``, ``initialize_module``, ``get_all_learnable_
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import math
 import os
@@ -67,6 +68,28 @@ def resolve_device(device: str | torch.device | None) -> str:
     return str(device)
 
 
+def _check_device(device, requested) -> str:
+    """``device`` (a resolved device) if torch can use it here, else a ``ValueError`` naming
+    ``requested`` (the ``device`` parameter) and what this machine has."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={requested!r} is not a torch device ({exc}); use 'auto', "
+                         "'cpu', 'cuda' or 'cuda:<index>'") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch build has no CUDA support" if torch.version.cuda is None
+                   else "torch finds no usable CUDA device")
+            raise ValueError(f"device={requested!r} asks for CUDA, but {why} on this machine "
+                             "(available: cpu); use device='cpu', or device='auto' (CUDA when "
+                             "available, else CPU)")
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(f"device={requested!r} asks for CUDA device {dev.index}, but this "
+                             f"machine has {n} (cuda:0 to cuda:{n - 1})")
+    return device
+
+
 def _normalise_parts(trainable_parts) -> tuple[str, ...]:
     if isinstance(trainable_parts, str):
         parts = PARTS if trainable_parts == "all" else (trainable_parts,)
@@ -81,6 +104,17 @@ def _normalise_parts(trainable_parts) -> tuple[str, ...]:
         raise ValueError(f"trainable_parts: unknown part(s) {bad}; expected 'all', () or names "
                          f"from {PARTS}, got {trainable_parts!r}")
     return tuple(p for p in PARTS if p in parts)
+
+
+def _short_recordings_message(recs, seq_len: int) -> str | None:
+    """``"k recording(s) shorter than seq_len=L epochs (name: length, ...)"`` or None."""
+    short = np.flatnonzero(recs.lengths < seq_len)
+    if not len(short):
+        return None
+    listed = ", ".join(f"{recs.names[i]}: {int(recs.lengths[i])}" for i in short[:5])
+    more = f", ... ({len(short) - 5} more)" if len(short) > 5 else ""
+    return (f"{len(short)} recording(s) shorter than seq_len={seq_len} epochs "
+            f"(recording: epochs {listed}{more})")
 
 
 def _read_model_file(path) -> dict:
@@ -245,7 +279,11 @@ class SeqSleepClassifier(NeuralNetClassifier):
     train_split : callable or None, default=None
         Inner validation split, e.g. :class:`~skseqsleep.model_selection.GroupHoldout` or
         :class:`~skseqsleep.model_selection.PredefinedGroupSplit` (whole subjects, needs
-        ``groups``). ``None``: no validation, train ``max_epochs`` epochs.
+        ``groups``). ``None``: no validation, train ``max_epochs`` epochs. A splitter whose
+        ``random_state`` is None (e.g. ``GroupHoldout(n_valid_groups=4)``) draws the
+        validation subjects from a seed derived from the classifier's ``random_state``
+        (``fit`` uses a copy of it; the splitter given is not modified); a splitter with its
+        own ``random_state`` keeps it.
     validate_every : int, default=10
         Validate every this many training steps (REFERENCE §4).
     patience : int, default=50
@@ -257,8 +295,11 @@ class SeqSleepClassifier(NeuralNetClassifier):
         batch size too: loss = mean CE + λ/(2·batch_size)·Σ‖θ‖² (= 1.5625e-5·Σ‖θ‖² with the
         defaults), the same optimum as the reference's loss / batch_size.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, window shuffling and dropout (torch's RNG is forked, so
-        the global torch RNG is left untouched). Same seed, same CPU: identical predictions.
+        Seeds weight initialisation, window shuffling, dropout and the validation subjects of
+        a ``train_split`` without a ``random_state`` of its own (torch's RNG is forked, so
+        the global torch RNG is left untouched). Same seed, same CPU type and same number of
+        torch threads (``torch.get_num_threads()``): bit-identical predictions (1 and 2
+        threads differ by about 1e-8).
     train_sampler : {"per-window", "shared"}, default="per-window"
         How training minibatches are built: ``"per-window"`` gathers ``batch_size`` shuffled
         windows and runs the whole network on each (reference behaviour). Every pass over the
@@ -283,9 +324,12 @@ class SeqSleepClassifier(NeuralNetClassifier):
         network on every window (the plain reference computation).
     criterion, optimizer, lr, max_epochs, batch_size, device, verbose, **kwargs
         As in skorch. Defaults follow REFERENCE §4: cross-entropy, Adam, lr=1e-4,
-        max_epochs=10, batch_size=32 windows (the last partial batch is dropped).
+        max_epochs=10, batch_size=32 windows (the last partial batch is dropped; ``fit``
+        raises a ``ValueError`` when the training recordings have fewer windows than
+        ``batch_size``, since it would make no training step).
         ``device="auto"`` picks CUDA when available, else CPU, at initialisation (the
-        parameter stays ``"auto"``; the device used is ``device_``).
+        parameter stays ``"auto"``; the device used is ``device_``). A device this machine
+        lacks (e.g. ``"cuda"`` without CUDA) is a ``ValueError`` in ``fit``.
 
     Attributes
     ----------
@@ -310,15 +354,22 @@ class SeqSleepClassifier(NeuralNetClassifier):
     -----
     Recordings. Pass ``recordings`` (one id per epoch) to ``fit`` and ``predict``; sequence
     windows never cross two recordings. Without it, contiguous runs of equal ``groups`` are
-    recordings; without both, the whole ``X`` is one recording (with a warning). With
+    recordings (with a warning: the nights of a subject stored next to each other become one
+    recording); without both, the whole ``X`` is one recording (with a warning). With both,
+    a recording whose epochs carry two ``groups`` values (subjects) is a ``ValueError``. With
     scikit-learn metadata routing enabled, ``fit`` requests ``groups`` and ``recordings`` and
     ``predict``/``predict_proba``/``score`` request ``recordings`` and ``groups`` by default.
+
+    Continued training. ``partial_fit`` (inherited from skorch) is not supported and raises
+    ``NotImplementedError``; ``fit`` starts from ``warm_start_from`` (a fitted classifier or a
+    saved model) to continue training from a model.
 
     Prediction (REFERENCE §5). Every stride-1 window of each recording is classified; the fused
     score of an epoch is the sum of the natural-log softmax outputs of all windows covering it;
     ``predict`` is its argmax and ``predict_proba`` the softmax of the mean log-probability.
     A recording shorter than ``seq_len`` is classified as one shorter window covering it all
-    (and contributes no training window; ``fit`` warns).
+    (``predict``, ``predict_proba`` and ``score`` warn, naming it and its length) and
+    contributes no training window (``fit`` warns).
 
     Examples
     --------
@@ -497,8 +548,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
                           UserWarning, stacklevel=3)
         if self.inference not in _INFERENCE:
             raise ValueError(f"inference must be one of {_INFERENCE}, got {self.inference!r}")
-        if self.l2_lambda < 0:
-            raise ValueError(f"l2_lambda must be >= 0, got {self.l2_lambda!r}")
+        lam = self.l2_lambda
+        if (isinstance(lam, bool) or not isinstance(lam, (int, float, np.integer, np.floating))
+                or not math.isfinite(lam) or lam < 0):
+            raise ValueError(f"l2_lambda must be a finite number >= 0, got {lam!r}")
         return _normalise_parts(self.trainable_parts)
 
     # ------------------------------------------------------------------ initialisation
@@ -532,17 +585,58 @@ class SeqSleepClassifier(NeuralNetClassifier):
                       else (source_config or {}).get("cell", "gru"))
         return config
 
-    def initialize(self):
-        """Initialise the network on ``device_`` (``"auto"`` resolved here), load
-        ``warm_start_from`` and freeze the parts outside ``trainable_parts``."""
-        self.device_ = resolve_device(self.device)
+    @contextlib.contextmanager
+    def _resolved_device(self):
+        """Let skorch's code, which reads ``self.device``, see the resolved device.
+
+        ``device="auto"`` is not a torch device: while the block runs, ``self.device`` is
+        ``resolve_device("auto")``; afterwards it is ``"auto"`` again (``get_params`` is
+        unchanged). Other values are left as they are (skorch may change them, e.g.
+        ``load_params`` maps an unavailable CUDA device to the CPU).
+        """
         requested = self.device
-        self.device = self.device_
+        if not (isinstance(requested, str) and requested == "auto"):
+            yield
+            return
+        self.device = resolve_device(requested)
         try:
-            super().initialize()
+            yield
         finally:
             self.device = requested
+
+    def initialize(self):
+        """Initialise the network on ``device_`` (``"auto"`` resolved here), load
+        ``warm_start_from`` and freeze the parts outside ``trainable_parts``.
+
+        Raises
+        ------
+        ValueError
+            If ``device`` names a device this machine does not have (e.g. ``"cuda"``
+            without CUDA).
+        """
+        self.device_ = _check_device(resolve_device(self.device), self.device)
+        with self._resolved_device():
+            super().initialize()
         return self
+
+    def _initialize_module(self, reason=None):
+        # skorch moves the new network to self.device: also when set_params(module__...)
+        # re-initialises a fitted classifier
+        with self._resolved_device():
+            return super()._initialize_module(reason=reason)
+
+    def _initialize_criterion(self, reason=None):
+        with self._resolved_device():
+            return super()._initialize_criterion(reason=reason)
+
+    def load_params(self, *args, **kwargs):
+        """skorch's ``load_params``, with ``device="auto"`` resolved (see :meth:`initialize`).
+
+        :meth:`save_model` / :meth:`load_model` are the classifier's own format (weights,
+        architecture and classes, no pickle).
+        """
+        with self._resolved_device():
+            return super().load_params(*args, **kwargs)
 
     def initialize_module(self):
         source = (None if self.warm_start_from is None
@@ -627,6 +721,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         self
         """
         parts = self._check_params()
+        self.device_ = _check_device(resolve_device(self.device), self.device)
         X = np.asarray(X)
         if X.ndim == 4:
             self.n_channels_, self.n_frames_, self.n_freq_bins_ = (int(s) for s in X.shape[1:])
@@ -634,11 +729,17 @@ class SeqSleepClassifier(NeuralNetClassifier):
                      "train_windows_", "train_recordings_"):
             self.__dict__.pop(attr, None)
         X = self._check_X(X)
+        if X.shape[2] > X.shape[3]:
+            warnings.warn(
+                f"X has epochs of shape {X.shape[1:]} = (n_channels, n_frames, n_freq_bins): "
+                f"more time frames ({X.shape[2]}) than frequency bins ({X.shape[3]}), whereas "
+                "SpectrogramTransformer gives fewer, e.g. (1, 29, 129); are the last two axes "
+                "swapped? (np.swapaxes(X, 2, 3) swaps them)", UserWarning, stacklevel=2)
         recs = find_recordings(len(X), recordings, groups, what="X")
         rs = check_random_state(self.random_state)
         torch_seed = int(rs.randint(2**31 - 1)) if self.random_state is not None else None
         self.train_rng_ = np.random.default_rng(int(rs.randint(2**31 - 1)))
-        self.device_ = resolve_device(self.device)
+        split_seed = int(rs.randint(2**31 - 1))
         with self._seeded(torch_seed):
             if not parts:
                 # direct transfer: no training at all
@@ -657,19 +758,60 @@ class SeqSleepClassifier(NeuralNetClassifier):
             n_classes = int(self._peek_n_classes())
             y = self._check_y(y, len(X), n_classes)
             dataset = RecordingsDataset(X, y, groups, recs, int(self.seq_len))
-            short = recs.lengths < self.seq_len
-            if short.any():
-                warnings.warn(f"{int(short.sum())} recording(s) shorter than seq_len="
-                              f"{self.seq_len} epochs ({[str(n) for n in recs.names[short][:3]]}) give no "
-                              "training window", UserWarning, stacklevel=2)
+            short = _short_recordings_message(recs, int(self.seq_len))
+            if short:
+                warnings.warn(f"{short} give no training window", UserWarning, stacklevel=2)
             self.classes_inferred_ = np.arange(n_classes)
             self.validation_history_ = []
+            self._in_fit_ = True     # lets skorch's fit call partial_fit (see partial_fit)
+            self._train_split_ = self._seeded_split(split_seed)    # see get_split_datasets
             try:
                 super().fit(dataset, None, **fit_params)
             finally:
+                self.__dict__.pop("_in_fit_", None)
+                self.__dict__.pop("_train_split_", None)
                 self.__dict__.pop("valid_dataset_", None)
                 self.__dict__.pop("_step_cache_", None)
         return self
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Not supported: raises ``NotImplementedError``.
+
+        skorch's ``partial_fit`` would train further on ``X`` as given, without this
+        classifier's input checks, recordings and sequence windows, validation split and
+        early stopping. To continue training from a model, fit a classifier that starts from
+        its weights: ``SeqSleepClassifier(warm_start_from=fitted_clf).fit(X, y,
+        recordings=...)``, where ``warm_start_from`` may also be a file written by
+        :meth:`save_model` (``fit`` always starts from ``warm_start_from``, or from random
+        weights without it).
+
+        Parameters
+        ----------
+        X, y, classes, **fit_params
+            Ignored.
+
+        Raises
+        ------
+        NotImplementedError
+            Always (``fit`` uses skorch's ``partial_fit`` internally).
+        """
+        if self.__dict__.get("_in_fit_"):
+            return super().partial_fit(X, y, classes, **fit_params)
+        raise NotImplementedError(
+            f"{type(self).__name__} does not support partial_fit; use fit, and to continue "
+            "training from a model pass it as warm_start_from=<fitted classifier or file "
+            "written by save_model> to a new classifier's fit")
+
+    def _seeded_split(self, seed: int):
+        """``train_split``, or, if it has a ``random_state`` that is None, a shallow copy of it
+        with ``random_state=seed`` (drawn from the classifier's ``random_state``); the user's
+        splitter is not modified."""
+        split = self.train_split
+        if split is None or not hasattr(split, "random_state") or split.random_state is not None:
+            return split
+        split = copy.copy(split)
+        split.random_state = seed
+        return split
 
     def _peek_n_classes(self) -> int:
         extra = self.get_params_for("module")
@@ -683,8 +825,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
         used by :class:`StepValidation` every ``validate_every`` steps, not per epoch."""
         dataset = self.get_dataset(X, y)
         valid = None
-        if self.train_split:
-            train, valid = self.train_split(dataset, **fit_params)
+        split = self.__dict__.get("_train_split_", self.train_split)
+        if split:
+            train, valid = split(dataset, **fit_params)
         else:
             train = dataset
         for part in (train, valid):
@@ -697,6 +840,15 @@ class SeqSleepClassifier(NeuralNetClassifier):
             raise ValueError(
                 f"no training window: every training recording is shorter than seq_len="
                 f"{self.seq_len} epochs (recording lengths {train.recs.lengths[:5].tolist()})")
+        if len(train) < int(self.batch_size):
+            held_out = ("" if valid is None else
+                        f" (after train_split held out {len(valid.recs)} validation "
+                        "recording(s))")
+            raise ValueError(
+                f"only {len(train)} training window(s) of seq_len={self.seq_len} epochs"
+                f"{held_out} for batch_size={self.batch_size}: the last partial minibatch is "
+                "dropped (REFERENCE §4), so fit would make no training step; lower "
+                f"batch_size to at most {len(train)} or add recordings")
         if valid is not None and len(valid.recs) == 0:
             valid = None
         self.train_windows_ = train.train_windows.as_pairs(train.recs)
@@ -845,6 +997,11 @@ class SeqSleepClassifier(NeuralNetClassifier):
         self.check_is_fitted()
         X = self._check_X(X)
         recs = find_recordings(len(X), recordings, groups, what="X")
+        short = _short_recordings_message(recs, int(self.seq_len))
+        if short:
+            warnings.warn(f"{short} are each classified as one shorter window over all their "
+                          "epochs (less context than the training windows)", UserWarning,
+                          stacklevel=3)
         windows = make_windows(recs, int(self.seq_len), short="whole")
         k = int(self.module_config_["n_classes"])
         fused = np.zeros((len(X), k)), np.zeros(len(X), dtype=np.int64)
@@ -884,9 +1041,25 @@ class SeqSleepClassifier(NeuralNetClassifier):
         return self.classes_[scores.argmax(axis=1)]
 
     def score(self, X, y, recordings=None, groups=None, sample_weight=None):
-        """Accuracy of :meth:`predict` (recording-aware)."""
+        """Accuracy of :meth:`predict` (recording-aware).
+
+        Parameters
+        ----------
+        X : array of shape (n_epochs, n_channels, 29, 129)
+        y : int array of shape (n_epochs,)
+            Stage labels 0..4, checked as in ``fit``.
+        recordings, groups : array of shape (n_epochs,), optional
+        sample_weight : array of shape (n_epochs,), optional
+
+        Returns
+        -------
+        float
+        """
         from sklearn.metrics import accuracy_score
 
+        self.check_is_fitted()
+        X = self._check_X(X)
+        y = self._check_y(y, len(X), int(self.module_config_["n_classes"]))
         return accuracy_score(y, self.predict(X, recordings, groups),
                               sample_weight=sample_weight)
 

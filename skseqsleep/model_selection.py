@@ -109,7 +109,10 @@ class GroupHoldout(_GroupSplitBase):
         Number of subjects (groups) held out for validation (REFERENCE §6: 4 of the 19
         training subjects of a Sleep-EDF-SC-20 fold).
     random_state : int, RandomState instance or None, default=None
-        Draws the validation subjects.
+        Draws the validation subjects. ``None`` as the ``train_split`` of a
+        :class:`~skseqsleep.SeqSleepClassifier`: each ``fit`` uses a copy of the splitter
+        seeded from the classifier's ``random_state`` (same classifier seed, same validation
+        subjects); ``None`` elsewhere: numpy's global random generator.
 
     Examples
     --------

@@ -7,6 +7,7 @@ network's own forward pass on each window directly).
 """
 
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -149,21 +150,62 @@ def test_predict_is_the_multiplicative_fusion_of_all_windows(fitted, cohort):
 def test_recording_shorter_than_seq_len_is_one_shorter_window(fitted, cohort):
     X = cohort[0][:3]
     expected = window_log_probas(fitted, X, 0, 3)
-    scores, counts = fitted.fused_log_scores(X, recordings=["r"] * 3)
+    with pytest.warns(UserWarning, match="1 recording"):
+        scores, counts = fitted.fused_log_scores(X, recordings=["r"] * 3)
     np.testing.assert_allclose(scores, expected, atol=1e-5)
     np.testing.assert_array_equal(counts, [1, 1, 1])
     # a single epoch is a window of length 1
-    assert fitted.predict(cohort[0][:1], recordings=["r"]).shape == (1,)
+    with pytest.warns(UserWarning, match="1 recording"):
+        assert fitted.predict(cohort[0][:1], recordings=["r"]).shape == (1,)
+
+
+def test_short_recordings_at_prediction_warn_with_names_and_lengths(fitted, cohort):
+    X, y, _, _ = cohort
+    recs = np.repeat(["long", "short", "tiny"], [10, 3, 1])
+    for method, args in [("predict", ()), ("predict_proba", ()), ("score", (y[:14],))]:
+        with pytest.warns(UserWarning, match=r"2 recording\(s\) shorter than seq_len=4 epochs "
+                          r"\(recording: epochs short: 3, tiny: 1\) are each classified as one "
+                          r"shorter window"):
+            getattr(fitted, method)(X[:14], *args, recordings=recs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)     # every recording long enough
+        fitted.predict(X[:14], recordings=np.repeat(["a", "b"], [10, 4]))
 
 
 def test_short_recordings_in_fit_warn_and_all_short_is_an_error(cohort):
     X, y, _, _ = cohort
     recs = np.repeat(["long", "short"], [20, 3])
-    with pytest.warns(UserWarning, match="1 recording.*shorter than seq_len=4"):
+    with pytest.warns(UserWarning, match=r"1 recording\(s\) shorter than seq_len=4 epochs "
+                      r"\(recording: epochs short: 3\) give no training window"):
         SeqSleepClassifier(**{**TINY, "max_epochs": 1}).fit(X[:23], y[:23], recordings=recs)
     with pytest.raises(ValueError, match="no training window"), \
             pytest.warns(UserWarning, match="2 recording"):
         SeqSleepClassifier(**TINY).fit(X[:6], y[:6], recordings=np.repeat(["a", "b"], 3))
+
+
+@pytest.mark.parametrize("sampler", ["per-window", "shared"])
+def test_fewer_training_windows_than_batch_size_is_an_error(cohort, sampler):
+    X, y, groups, recs = cohort
+    kw = {**TINY, "max_epochs": 1, "train_sampler": sampler}
+    # one recording of 12 epochs, L = 4: 12 - 4 + 1 = 9 windows, fewer than a minibatch
+    with pytest.raises(ValueError, match=r"only 9 training window\(s\) of seq_len=4 epochs for "
+                       r"batch_size=10: .*lower batch_size to at most 9 or add recordings"):
+        SeqSleepClassifier(**{**kw, "batch_size": 10}).fit(X[:12], y[:12], recordings=recs[:12])
+    # exactly one minibatch: one training step
+    clf = SeqSleepClassifier(**{**kw, "batch_size": 9}, random_state=0)
+    clf.fit(X[:12], y[:12], recordings=recs[:12])
+    assert clf.history[-1]["train_batch_count"] == 1
+    # direct transfer trains nothing by design: no error
+    direct = SeqSleepClassifier(**{**kw, "batch_size": 10}, trainable_parts=(),
+                                warm_start_from=clf).fit(X[:12], y[:12], recordings=recs[:12])
+    assert len(direct.train_windows_) == 0
+    assert not {"_train_split_", "_in_fit_"} & (set(vars(direct)) | set(vars(clf)))
+    # the count is that of the training recordings left after the validation split:
+    # subject 0 trains (2 nights x 21 windows = 42), subject 1 validates (42 more windows)
+    with pytest.raises(ValueError, match=r"only 42 training window\(s\) .*after train_split "
+                       r"held out 2 validation recording\(s\)\) for batch_size=50"):
+        SeqSleepClassifier(**{**kw, "batch_size": 50}, train_split=PredefinedGroupSplit([1])).fit(
+            X[:96], y[:96], groups=groups[:96], recordings=recs[:96])
 
 
 # ------------------------------------------------------------------- no window crossing
@@ -181,11 +223,31 @@ def test_prediction_windows_never_cross_recordings(fitted, cohort):
         crossing = fitted.predict_proba(both)
     assert np.abs(crossing - alone)[21:27].max() > 1e-4
     np.testing.assert_allclose(crossing[:21], alone[:21], rtol=1e-5, atol=1e-6)
-    # groups as fallback: contiguous runs of equal groups are recordings
-    np.testing.assert_allclose(fitted.predict_proba(both, groups=np.repeat([7, 8], 24)), alone,
-                               rtol=1e-5, atol=1e-6)
+    # groups as fallback: contiguous runs of equal groups are recordings (with a warning)
+    with pytest.warns(UserWarning, match=r"the 2 contiguous run\(s\) of equal groups"):
+        by_groups = fitted.predict_proba(both, groups=np.repeat([7, 8], 24))
+    np.testing.assert_allclose(by_groups, alone, rtol=1e-5, atol=1e-6)
 
 
+def test_groups_without_recordings_warn_with_the_number_of_recordings_formed(cohort):
+    X, y, groups, recs = cohort
+    # 2 subjects x 2 nights; each subject's nights are adjacent rows: groups alone give 2
+    # recordings (one per subject) instead of 4 nights
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}, random_state=0)
+    with pytest.warns(UserWarning, match=r"the 2 contiguous run\(s\) of equal groups in X are "
+                      r"treated as 2 recording\(s\).*pass recordings="):
+        clf.fit(X[:96], y[:96], groups=groups[:96])
+    assert len(clf.train_recordings_) == 2
+    with pytest.warns(UserWarning, match=r"the 1 contiguous run\(s\) .* as 1 recording"):
+        clf.score(X[:48], y[:48], groups=groups[:48])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)     # both given: no warning
+        clf.fit(X[:96], y[:96], groups=groups[:96], recordings=recs[:96])
+        clf.predict_proba(X[:48], groups=groups[:48], recordings=recs[:48])
+    assert len(clf.train_recordings_) == 4
+
+
+@pytest.mark.filterwarnings("ignore:.*shorter than seq_len:UserWarning")
 @settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lengths=st.lists(st.integers(1, 9), min_size=1, max_size=5))
@@ -308,6 +370,35 @@ def test_learns_well_above_chance_and_same_seed_same_predictions(cohort):
         X[~test], y[~test], groups=groups[~test], recordings=recs[~test])
     assert not np.array_equal(other.predict_proba(X[test], recordings=recs[test]),
                               clf.predict_proba(X[test], recordings=recs[test]))
+
+
+def test_unseeded_group_holdout_draws_from_the_classifier_random_state(cohort):
+    X, y, groups, recs = (a[:144] for a in cohort)          # 3 subjects x 2 nights
+    split = GroupHoldout(n_valid_groups=1)                 # random_state=None
+    kw = {**TINY, "max_epochs": 1, "validate_every": 100}
+
+    def fit(seed, global_seed, splitter=split):
+        np.random.seed(global_seed)        # the global numpy RNG must not matter
+        return SeqSleepClassifier(**kw, train_split=splitter, random_state=seed).fit(
+            X, y, groups=groups, recordings=recs)
+
+    saved = np.random.get_state()
+    try:
+        same_seed = [fit(0, g) for g in range(4)]
+        picks = {tuple(fit(s, 0).valid_recordings_) for s in range(1, 7)}
+        own = [fit(s, s, GroupHoldout(n_valid_groups=1, random_state=5)) for s in (0, 1)]
+    finally:
+        np.random.set_state(saved)
+    assert {tuple(c.valid_recordings_) for c in same_seed} == {tuple(same_seed[0].valid_recordings_)}
+    np.testing.assert_array_equal(same_seed[0].predict_proba(X, recordings=recs),
+                                  same_seed[3].predict_proba(X, recordings=recs))
+    picks.add(tuple(same_seed[0].valid_recordings_))
+    assert len(picks) > 1                  # different classifier seeds, different subjects
+    assert split.random_state is None      # the user's splitter is not modified
+    # a splitter with its own random_state keeps it, whatever the classifier's seed
+    _, valid = next(GroupHoldout(n_valid_groups=1, random_state=5).split(X, groups=groups))
+    expected = tuple(np.unique(recs[valid]))
+    assert [tuple(c.valid_recordings_) for c in own] == [expected, expected]
 
 
 def test_step_validation_history_early_stopping_and_best_weights(cohort):
@@ -545,6 +636,17 @@ def test_bad_X(bad, match):
         SeqSleepClassifier(**TINY).fit(bad, np.zeros(len(bad), int))
 
 
+def test_spectrograms_with_frames_and_bins_swapped_warn(cohort):
+    X, y, _, recs = (a[:48] for a in cohort)
+    kw = {**TINY, "max_epochs": 1}
+    with pytest.warns(UserWarning, match=r"X has epochs of shape \(1, 129, 29\) .* more time "
+                      r"frames \(129\) than frequency bins \(29\).*swapped"):
+        SeqSleepClassifier(**kw).fit(np.swapaxes(X, 2, 3), y, recordings=recs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)     # the transformer's layout: no warning
+        SeqSleepClassifier(**kw).fit(X, y, recordings=recs)
+
+
 def test_bad_labels_params_and_metadata(cohort):
     X, y, _groups, recs = cohort
     with pytest.raises(ValueError, match=r"stage labels 0..4; found \[7\]"):
@@ -559,6 +661,72 @@ def test_bad_labels_params_and_metadata(cohort):
         SeqSleepClassifier(**TINY, module__seq_len=5).fit(X, y, recordings=recs)
     with pytest.raises(ValueError, match="needs the subject of every epoch"):
         SeqSleepClassifier(**TINY, train_split=GroupHoldout(1)).fit(X, y, recordings=recs)
+    for lam in ("1e-3", float("nan"), float("inf"), -1e-3, None, True):
+        with pytest.raises(ValueError, match=rf"l2_lambda must be a finite number >= 0, got "
+                           rf"{re.escape(repr(lam))}$"):
+            SeqSleepClassifier(**TINY, l2_lambda=lam).fit(X[:48], y[:48], recordings=recs[:48])
+
+
+def test_partial_fit_is_not_supported_and_says_what_to_use(fitted, cohort):
+    X, y, _, recs = cohort
+    for clf in (SeqSleepClassifier(**TINY), fitted):
+        with pytest.raises(NotImplementedError, match=r"does not support partial_fit; use fit.*"
+                           r"warm_start_from=<fitted classifier or file written by save_model>"):
+            clf.partial_fit(X[:48], y[:48], recordings=recs[:48])
+    assert "_in_fit_" not in vars(fitted)
+
+
+def test_recording_of_two_subjects_is_an_error_whenever_groups_are_given(fitted, cohort):
+    X, y, groups, recs = cohort
+    g = groups[:48].copy()
+    g[30] = 9                              # night S0N1 (rows 24..47) gets a second subject
+    msg = (r"recording 'S0N1' holds epochs of several subjects \[0, 9\]; a recording belongs "
+           "to one subject")
+    for split in (None, GroupHoldout(1, random_state=0)):
+        with pytest.raises(ValueError, match=msg):
+            SeqSleepClassifier(**TINY, train_split=split).fit(X[:48], y[:48], groups=g,
+                                                              recordings=recs[:48])
+    with pytest.raises(ValueError, match=msg):
+        fitted.predict(X[:48], groups=g, recordings=recs[:48])
+
+
+@pytest.mark.parametrize("name", ["recordings", "groups"])
+def test_malformed_recordings_or_groups_are_a_clear_error(fitted, cohort, name):
+    X, y, groups, recs = (a[:48] for a in cohort)
+    good = {"recordings": recs, "groups": groups}
+    with_none = good[name].astype(object)
+    with_none[[5, 30]] = None
+    with_nan = with_none.copy()
+    with_nan[[5, 30]] = np.nan
+    float_nan = np.where(np.isin(np.arange(48), [5, 30]), np.nan,
+                         np.repeat([1.0, 2.0], 24))
+    for bad, match in [
+        (np.stack([good[name]] * 2, axis=1),
+         rf"{name} must be a 1-D array of 48 labels \(one per epoch of X\); found an array of "
+         r"shape \(48, 2\)"),
+        (with_none, rf"{name} has missing labels \(None or NaN\) at rows \[5, 30\] \(2 in all\)"),
+        (with_nan, rf"{name} has missing labels \(None or NaN\) at rows \[5, 30\]"),
+        (float_nan, rf"{name} has missing labels \(None or NaN\) at rows \[5, 30\]"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            SeqSleepClassifier(**TINY).fit(X, y, **{**good, name: bad})
+        with pytest.raises(ValueError, match=match):
+            fitted.predict(X, **{**good, name: bad})
+    mixed = recs.astype(object)
+    mixed[24:] = 7
+    with pytest.raises(ValueError, match=r"recordings must hold labels of one type .*found "
+                       r"\['int', 'str'\]"):
+        SeqSleepClassifier(**TINY).fit(X, y, recordings=mixed)
+
+
+def test_score_checks_the_labels_like_fit(fitted, cohort):
+    X, y, _, recs = (a[:48] for a in cohort)
+    pred = fitted.predict(X, recordings=recs)
+    assert fitted.score(X, y, recordings=recs) == pytest.approx(np.mean(pred == y))
+    with pytest.raises(ValueError, match=r"y must hold stage labels 0..4; found \[10, 11"):
+        fitted.score(X, y + 10, recordings=recs)
+    with pytest.raises(ValueError, match=r"one stage label per epoch: expected shape \(48,\)"):
+        fitted.score(X, y[:40], recordings=recs)
 
 
 # ----------------------------------------------------------------- persistence & device
@@ -602,6 +770,43 @@ def test_device_auto_resolution_and_cpu_loading_simulated(cohort, monkeypatch):
     assert restored.device == "auto" and restored.device_ == "cpu"
     np.testing.assert_array_equal(restored.predict_proba(X[:48], recordings=recs[:48]), expected)
     assert clone(restored).get_params()["device"] == "auto"
+
+
+def test_device_auto_in_skorch_reinitialisation_and_load_params(cohort, tmp_path):
+    X, y, _, recs = cohort
+    clf = SeqSleepClassifier(**{**TINY, "device": "auto", "max_epochs": 1}, random_state=0)
+    clf.fit(X[:48], y[:48], recordings=recs[:48])
+    expected = clf.predict_proba(X[:48], recordings=recs[:48])
+    clf.save_params(f_params=tmp_path / "params.pt")
+    clf.set_params(module__dropout=0.3)          # skorch re-initialises the network
+    assert clf.module_config_["dropout"] == 0.3
+    assert next(clf.module_.parameters()).device.type == resolve_device("auto")
+    clf.set_params(criterion__label_smoothing=0.1)
+    assert clf.criterion_.label_smoothing == 0.1
+    clf.load_params(f_params=tmp_path / "params.pt")
+    # dropout is inactive in prediction: the loaded weights give the saved predictions
+    np.testing.assert_array_equal(clf.predict_proba(X[:48], recordings=recs[:48]), expected)
+    assert clf.device == "auto" and clf.get_params()["device"] == "auto"
+
+
+def test_unavailable_device_is_a_clear_error_before_any_work(cohort, monkeypatch, tmp_path):
+    X, y, _, recs = cohort
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for device in ("cuda", "cuda:0"):
+        with pytest.raises(ValueError, match=rf"device='{device}' asks for CUDA, but .* "
+                           r"\(available: cpu\); use device='cpu', or device='auto'"):
+            SeqSleepClassifier(**{**TINY, "device": device}).fit(X[:48], y[:48],
+                                                                recordings=recs[:48])
+        with pytest.raises(ValueError, match=rf"device='{device}' asks for CUDA"):
+            SeqSleepClassifier(**{**TINY, "device": device}).fit(np.zeros(3), [0, 0, 0])
+    with pytest.raises(ValueError, match="device='gpu' is not a torch device"):
+        SeqSleepClassifier(**{**TINY, "device": "gpu"}).fit(X[:48], y[:48], recordings=recs[:48])
+    clf = SeqSleepClassifier(**{**TINY, "device": "auto", "max_epochs": 1}, random_state=0)
+    clf.fit(X[:48], y[:48], recordings=recs[:48])
+    assert clf.device_ == "cpu"
+    clf.save_model(tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="device='cuda' asks for CUDA"):
+        load_model(tmp_path / "model.pt", device="cuda")
 
 
 def test_frozen_bnlstm_parts_keep_their_batch_norm_statistics(cohort):
