@@ -26,6 +26,7 @@ from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog
 from skorch.utils import to_tensor
 
 from skseqsleep._fast import WindowBlockBatch, shared_forward, training_loader
+from skseqsleep._labels import check_stage_labels
 from skseqsleep._windows import (
     RecordingsDataset,
     WindowBatches,
@@ -512,23 +513,6 @@ class SeqSleepClassifier(NeuralNetClassifier):
                                  f"expects (n_channels, n_frames, n_freq_bins) = {expected}")
         return X
 
-    def _check_y(self, y, n_epochs: int, n_classes: int) -> np.ndarray:
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != n_epochs:
-            raise ValueError(f"y must have one stage label per epoch: expected shape "
-                             f"({n_epochs},), got {y.shape}")
-        if not (np.issubdtype(y.dtype, np.integer)
-                or (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)))):
-            raise ValueError(f"y must hold integer stage labels 0..{n_classes - 1}, "
-                             f"got dtype {y.dtype}")
-        y = y.astype(np.int64)
-        bad = (y < 0) | (y >= n_classes)
-        if bad.any():
-            raise ValueError(f"y must hold stage labels 0..{n_classes - 1}; found "
-                             f"{sorted(set(y[bad].tolist()))[:5]} (e.g. at epoch "
-                             f"{int(np.flatnonzero(bad)[0])})")
-        return y
-
     def _check_params(self):
         for name in ("seq_len", "validate_every", "patience", "batch_size", "max_epochs"):
             val = getattr(self, name)
@@ -745,7 +729,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
                 # direct transfer: no training at all
                 self.initialize()
                 n_classes = int(self.module_config_["n_classes"])
-                self._check_y(y, len(X), n_classes)
+                check_stage_labels(y, "y", n_classes=n_classes, n_epochs=len(X))
                 self.classes_inferred_ = np.arange(n_classes)
                 self.validation_history_ = []
                 self.train_windows_ = np.zeros((0, 2), np.int64)
@@ -756,7 +740,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
                                   UserWarning, stacklevel=2)
                 return self
             n_classes = int(self._peek_n_classes())
-            y = self._check_y(y, len(X), n_classes)
+            y = check_stage_labels(y, "y", n_classes=n_classes, n_epochs=len(X))
             dataset = RecordingsDataset(X, y, groups, recs, int(self.seq_len))
             short = _short_recordings_message(recs, int(self.seq_len))
             if short:
@@ -1059,7 +1043,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
 
         self.check_is_fitted()
         X = self._check_X(X)
-        y = self._check_y(y, len(X), int(self.module_config_["n_classes"]))
+        y = check_stage_labels(y, "y", n_classes=int(self.module_config_["n_classes"]),
+                               n_epochs=len(X))
         return accuracy_score(y, self.predict(X, recordings, groups),
                               sample_weight=sample_weight)
 

@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metadata_routing import MetadataRequest
 
 from skseqsleep._constants import N_STAGES, STAGES
+from skseqsleep._labels import check_stage_labels
 
 __all__ = [
     "SCORERS",
@@ -199,31 +200,9 @@ class PredefinedGroupSplit(_GroupSplitBase):
 # Metrics
 # --------------------------------------------------------------------------------------------
 
-def _stage_labels(name: str, labels, n_classes: int) -> np.ndarray:
-    """``labels`` as a 1-D int64 array of stage labels ``0..n_classes - 1``, or a clear error."""
-    arr = np.asarray(labels)
-    expected = f"{name} must be a 1-D array of integer stage labels 0..{n_classes - 1}"
-    if arr.ndim != 1:
-        raise ValueError(f"{expected}, got an array of shape {arr.shape}")
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(f"{expected}, got dtype {arr.dtype} (first values "
-                         f"{arr[:5].tolist()})")
-    if arr.dtype.kind == "f":
-        bad = ~np.isfinite(arr) | (arr != np.round(arr))
-        if bad.any():
-            raise ValueError(f"{expected}, found {int(bad.sum())} non-integral or non-finite "
-                             f"value(s), e.g. {arr[bad][:5].tolist()}")
-    arr = arr.astype(np.int64)
-    out = (arr < 0) | (arr >= n_classes)
-    if out.any():
-        raise ValueError(f"{name} must hold stage labels 0..{n_classes - 1}, found values "
-                         f"{sorted(set(arr[out].tolist()))[:5]}")
-    return arr
-
-
 def _confusion(y_true, y_pred, n_classes):
-    y_true = _stage_labels("y_true", y_true, n_classes)
-    y_pred = _stage_labels("y_pred", y_pred, n_classes)
+    y_true = check_stage_labels(y_true, "y_true", n_classes=n_classes)
+    y_pred = check_stage_labels(y_pred, "y_pred", n_classes=n_classes)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has {y_true.size} epochs but y_pred has {y_pred.size}")
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)

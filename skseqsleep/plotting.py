@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from skseqsleep._constants import EPOCH_SECONDS, STAGES
+from skseqsleep._labels import check_stage_labels
 
 __all__ = ["plot_confusion_matrix", "plot_finetuning_curves", "plot_hypnogram"]
 
@@ -40,24 +41,6 @@ def _new_axes(ax, figsize):
     return ax
 
 
-def _as_stage_array(y, name: str) -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of stage labels (one per 30-s epoch); "
-                         f"got an array of shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr)):
-            arr = arr.astype(np.int64)
-        else:
-            raise ValueError(f"{name} must hold integer stage labels 0..{len(STAGES) - 1} "
-                             f"({', '.join(STAGES)}); got dtype {arr.dtype}")
-    bad = (arr < 0) | (arr >= len(STAGES))
-    if np.any(bad):
-        raise ValueError(f"{name} must hold stage labels 0..{len(STAGES) - 1} "
-                         f"({', '.join(STAGES)}); found {sorted(set(arr[bad].tolist()))}")
-    return arr.astype(np.int64)
-
-
 def hypnogram_levels(y) -> np.ndarray:
     """Map stage labels 0..4 to the vertical levels of a hypnogram plot.
 
@@ -79,7 +62,7 @@ def hypnogram_levels(y) -> np.ndarray:
     >>> hypnogram_levels([0, 1, 2, 3, 4]).tolist()
     [4, 2, 1, 0, 3]
     """
-    y = _as_stage_array(y, "y")
+    y = check_stage_labels(y, "y")
     top_to_bottom = [STAGES.index(s) for s in HYPNOGRAM_ORDER]
     level_of_label = np.empty(len(STAGES), dtype=np.int64)
     for rank, label in enumerate(top_to_bottom):
@@ -123,10 +106,10 @@ def plot_hypnogram(y_true, y_pred=None, *, epoch_seconds: float = EPOCH_SECONDS,
     >>> len(ax.lines)
     2
     """
-    y_true = _as_stage_array(y_true, "y_true")
+    y_true = check_stage_labels(y_true, "y_true")
     series = [(y_true, labels[0])]
     if y_pred is not None:
-        y_pred = _as_stage_array(y_pred, "y_pred")
+        y_pred = check_stage_labels(y_pred, "y_pred")
         if y_pred.shape != y_true.shape:
             raise ValueError(f"y_pred has {y_pred.size} epochs but y_true has {y_true.size}; "
                              "a hypnogram compares the same epochs")
