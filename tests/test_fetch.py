@@ -345,3 +345,94 @@ def test_real_hypnogram_verifies_against_shipped_sum(shared_dir, server, tmp_pat
     files = fetch_sleep_edf(0, nights=1, data_home=tmp_path / "h", base_url=server.url,
                             checksums=sums, verbose=False)
     assert files[0][1].read_bytes() == real.read_bytes()
+
+
+class _RawServer:
+    """A bare TCP server on 127.0.0.1: accepts connections and either never answers
+    (``"silent"``: reads the request, sends nothing) or closes them without a response
+    (``"close"``)."""
+
+    def __init__(self, behaviour):
+        import socket
+
+        self.behaviour = behaviour
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/files/"
+        self.requests = []
+        self.conns = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import socket
+
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            conn.settimeout(2)
+            try:
+                self.requests.append(conn.recv(65536).decode("latin-1"))
+            except OSError:
+                pass
+            if self.behaviour == "close":
+                conn.close()
+            else:
+                self.conns.append(conn)  # held open, never answered
+
+    def close(self):
+        self._stop.set()
+        self.thread.join(2)
+        for conn in self.conns:
+            conn.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def raw_server(request):
+    srv = _RawServer(request.param)
+    yield srv
+    srv.close()
+
+
+@pytest.mark.parametrize("raw_server", ["silent"], indirect=True)
+def test_server_that_never_answers_names_url_and_timeout(raw_server, tmp_path):
+    import time
+
+    sums = {rel: hashlib.sha256(b"x").hexdigest() for rel in NIGHT_FILES[:2]}
+    home = tmp_path / "home"
+    part = home / (NIGHT_FILES[0] + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"12345")  # a partial download from an earlier call
+    start = time.monotonic()
+    with pytest.raises(OSError) as info:
+        fetch_sleep_edf(0, nights=1, data_home=home, base_url=raw_server.url,
+                        checksums=sums, verbose=False, timeout=0.5)
+    assert time.monotonic() - start < 4
+    msg = str(info.value)
+    assert raw_server.url + "sleep-cassette/SC4001E0-PSG.edf" in msg
+    assert "no answer within 0.5 s" in msg
+    assert type(info.value) is OSError  # the module's error, not a bare TimeoutError
+    assert part.read_bytes() == b"12345"  # kept for resuming
+    assert "Range: bytes=5-" in raw_server.requests[0]
+
+
+@pytest.mark.parametrize("raw_server", ["close"], indirect=True)
+def test_server_that_closes_without_answer_names_url(raw_server, tmp_path):
+    sums = {rel: hashlib.sha256(b"x").hexdigest() for rel in NIGHT_FILES[:2]}
+    home = tmp_path / "home"
+    part = home / (NIGHT_FILES[0] + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"12345")
+    with pytest.raises(OSError) as info:
+        fetch_sleep_edf(0, nights=1, data_home=home, base_url=raw_server.url,
+                        checksums=sums, verbose=False, timeout=2)
+    msg = str(info.value)
+    assert raw_server.url + "sleep-cassette/SC4001E0-PSG.edf" in msg
+    assert "closed the connection without a response" in msg
+    assert type(info.value) is OSError  # not http.client.RemoteDisconnected
+    assert part.read_bytes() == b"12345"
+    assert len(raw_server.requests) == 1

@@ -15,6 +15,7 @@ Only :mod:`urllib` is used.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import numbers
 import os
 import re
@@ -198,7 +199,12 @@ def _download(url: str, target: Path, expected: str, verbose: bool, timeout: flo
                                     "check base_url") from None
         raise OSError(f"downloading {url} failed: HTTP {err.code} {err.reason}") from None
     except urllib.error.URLError as err:
-        raise OSError(f"downloading {url} failed: {err.reason}") from None
+        raise OSError(f"downloading {url} failed: {_why(err.reason, timeout)}"
+                      f"{_kept(part)}") from None
+    except (OSError, http.client.HTTPException) as err:
+        # urllib wraps only errors raised while sending the request; waiting for the status
+        # line and headers can raise TimeoutError, RemoteDisconnected, BadStatusLine, ...
+        raise OSError(f"downloading {url} failed: {_why(err, timeout)}{_kept(part)}") from err
     with response:
         status = response.status
         if offset and status == 206:
@@ -230,7 +236,7 @@ def _download(url: str, target: Path, expected: str, verbose: bool, timeout: flo
         except Exception as err:  # socket errors, http.client.IncompleteRead, ...
             progress.close()
             raise OSError(f"downloading {url} was interrupted after {progress.done} bytes "
-                          f"({err!r}); the partial file {part} is kept and the next call "
+                          f"({_why(err, timeout)}); the partial file {part} is kept and the next call "
                           "resumes from it") from err
         progress.close()
     if total is not None and part.stat().st_size != total:
@@ -238,6 +244,25 @@ def _download(url: str, target: Path, expected: str, verbose: bool, timeout: flo
                       f"{part.stat().st_size}; the partial file {part} is kept and the next "
                       "call resumes from it")
     _verify_and_move(part, target, expected, url)
+
+
+def _why(err, timeout: float) -> str:
+    """Say in words why a request got no usable answer."""
+    if isinstance(err, TimeoutError):
+        return f"no answer within {timeout:g} s (timeout)"
+    if isinstance(err, http.client.RemoteDisconnected):
+        return "the server closed the connection without a response"
+    if isinstance(err, http.client.HTTPException):
+        return f"the server's answer is not valid HTTP ({type(err).__name__}: {err})"
+    if isinstance(err, BaseException):
+        return f"{type(err).__name__}: {err}"
+    return str(err)
+
+
+def _kept(part: Path) -> str:
+    if part.is_file():
+        return f"; the partial file {part} is kept and the next call resumes from it"
+    return ""
 
 
 def _verify_and_move(part: Path, target: Path, expected: str, url: str) -> None:
@@ -321,7 +346,9 @@ def fetch_sleep_edf(
     FileNotFoundError
         The server answered 404 for a file (the message has the URL).
     OSError
-        Other network failures; an interrupted download keeps its ``.part`` file for resuming.
+        Other network failures, with the URL and what happened (no connection, no answer
+        within ``timeout`` seconds, a connection closed without a response, an invalid HTTP
+        answer, an interrupted transfer); a ``.part`` file is kept for resuming.
 
     Examples
     --------
