@@ -13,6 +13,7 @@ import copy
 import inspect
 import math
 import os
+import secrets
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,6 +48,7 @@ _ARCH_KEYS = ("n_channels", "n_freq_bins", "n_frames", "n_filters", "rnn_hidden"
 #: Settings the classifier sets itself (estimator params or inferred from X).
 _OWN_KEYS = ("n_channels", "n_frames", "n_freq_bins", "seq_len", "cell")
 _MODEL_FORMAT = "skseqsleep.SeqSleepClassifier"
+_MODEL_FORMAT_VERSION = 1  # the newest format save_model writes and load_model reads
 _TRAIN_SAMPLERS = ("per-window", "shared")
 _INFERENCE = ("encode-once", "per-window")
 _ENCODE_CHUNK = 512     # epochs per encode_epochs call at inference
@@ -136,7 +138,67 @@ def _read_model_file(path) -> dict:
     if not isinstance(content, dict) or content.get("format") != _MODEL_FORMAT:
         raise ValueError(f"{path} is not a model saved by SeqSleepClassifier.save_model "
                          f"(expected a dict with format={_MODEL_FORMAT!r})")
+    version = content.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"{path}: format_version must be an integer, found {version!r}; the "
+                         "file is damaged or was not written by SeqSleepClassifier.save_model")
+    if version > _MODEL_FORMAT_VERSION:
+        by = content.get("skseqsleep_version")
+        by = f" by skseqsleep {by}" if by else ""
+        raise ValueError(f"{path} was written in model format version {version}{by}; this "
+                         f"skseqsleep reads format version {_MODEL_FORMAT_VERSION} or older: "
+                         "upgrade skseqsleep to load it")
+    missing = [k for k in ("config", "state_dict") if not isinstance(content.get(k), dict)]
+    if missing:
+        raise ValueError(f"{path}: the model file lacks {missing} (each a dict); found the "
+                         f"keys {sorted(content)}")
     return content
+
+
+def _check_save_path(path) -> Path:
+    """The file ``path`` as a Path, after checking that a file can be written there."""
+    target = Path(path).expanduser()
+    if target.is_symlink():
+        target = target.resolve()  # replace the file the link points to, not the link
+    if target.is_dir():
+        raise IsADirectoryError(f"cannot save the model to {target}: it is a directory; give "
+                                f"a file name, e.g. {target / 'model.pt'}")
+    folder = target.parent
+    if folder.is_dir():
+        return target
+    # the first ancestor that exists tells a missing folder from a file in the way
+    ancestor = folder
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise NotADirectoryError(f"cannot save the model to {target}: {ancestor} is a file, "
+                                 "not a folder")
+    raise FileNotFoundError(f"cannot save the model to {target}: the folder {folder} does not "
+                            "exist; create it first")
+
+
+def _load_state_checked(module, state, where: str) -> None:
+    """``module.load_state_dict(state, strict=True)``, naming ``where`` and the differences."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k}: {tuple(torch.as_tensor(state[k]).shape)} in the file, "
+              f"{tuple(own[k].shape)} in the network" for k in own
+              if k in state and tuple(torch.as_tensor(state[k]).shape) != tuple(own[k].shape)]
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected),
+                         ("shape mismatch", shapes)):
+        if items:
+            more = f", ... ({len(items) - 5} more)" if len(items) > 5 else ""
+            problems.append(f"{label} {', '.join(items[:5])}{more}")
+    if not problems:
+        try:
+            module.load_state_dict(state, strict=True)
+            return
+        except RuntimeError as exc:
+            problems.append(str(exc).splitlines()[0])
+    raise ValueError(f"{where}: the saved weights do not match the network described by the "
+                     f"file's config: " + "; ".join(problems))
 
 
 def _source_state(source) -> dict:
@@ -1054,7 +1116,23 @@ class SeqSleepClassifier(NeuralNetClassifier):
 
         The file is written with :func:`torch.save` and holds only a plain dict of tensors,
         strings and numbers (no pickled objects), so :meth:`load_model` reads it with
-        ``torch.load(weights_only=True)``.
+        ``torch.load(weights_only=True)``. It is first written to a temporary file in the
+        same folder, then renamed: a failed save leaves no partial file and keeps any
+        previous file at ``path`` as it was.
+
+        Parameters
+        ----------
+        path : path-like
+            The file to write (conventionally ``*.pt``). Its folder must exist.
+
+        Raises
+        ------
+        IsADirectoryError
+            ``path`` is a folder.
+        FileNotFoundError
+            The folder of ``path`` does not exist.
+        NotADirectoryError
+            A parent of ``path`` is a file, not a folder.
         """
         from skseqsleep import __version__
 
@@ -1063,14 +1141,31 @@ class SeqSleepClassifier(NeuralNetClassifier):
         for k, v in config.items():
             if not isinstance(v, (bool, int, float, str, type(None))):
                 raise TypeError(f"cannot save network setting {k}={v!r}: not JSON-able")
-        torch.save({
+        target = _check_save_path(path)
+        content = {
             "format": _MODEL_FORMAT,
-            "format_version": 1,
+            "format_version": _MODEL_FORMAT_VERSION,
             "skseqsleep_version": __version__,
             "config": config,
             "classes": [int(c) for c in self.classes_],
             "state_dict": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
-        }, Path(path).expanduser())
+        }
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            with open(tmp, "xb") as fh:  # created with the umask's permissions, as open() does
+                torch.save(content, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException as err:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if isinstance(err, OSError) and err.errno is not None:
+                # name the model file, not the temporary one, keeping the error's class
+                raise type(err)(err.errno, f"cannot save the model to {target}: "
+                                f"{err.strerror} (while writing the temporary file "
+                                f"{tmp.name} in its folder); nothing was written") from err
+            raise
 
     @classmethod
     def load_model(cls, path, **params) -> SeqSleepClassifier:
@@ -1083,18 +1178,28 @@ class SeqSleepClassifier(NeuralNetClassifier):
             Further estimator parameters (e.g. ``device="cpu"``, ``verbose=0``).
         """
         content = _read_model_file(path)
+        where = str(Path(path).expanduser())
         config = dict(content["config"])
-        own = {k: config.pop(k) for k in _OWN_KEYS if k in config}
+        missing = [k for k in _OWN_KEYS if k not in config]
+        if missing:
+            raise ValueError(f"{where}: the model's config lacks the key(s) {missing} "
+                             f"(found {sorted(config)}); the file is damaged or was not "
+                             "written by SeqSleepClassifier.save_model")
+        n_classes = config.get("n_classes", 5)
+        classes = content.get("classes")
+        if classes is not None and list(classes) != list(range(int(n_classes))):
+            raise ValueError(f"{where}: the model's classes {list(classes)!r} do not match its "
+                             f"network's n_classes={n_classes} (expected "
+                             f"{list(range(int(n_classes)))}); the file is inconsistent")
+        own = {k: config.pop(k) for k in _OWN_KEYS}
         module_params = {f"module__{k}": v for k, v in config.items()}
         clf = cls(seq_len=own["seq_len"], cell=own["cell"], **module_params, **params)
         clf.n_channels_ = int(own["n_channels"])
         clf.n_frames_ = int(own["n_frames"])
         clf.n_freq_bins_ = int(own["n_freq_bins"])
         clf.initialize()
-        clf.module_.load_state_dict(content["state_dict"], strict=True)
-        classes = content.get("classes")
-        clf.classes_inferred_ = np.asarray(
-            classes if classes is not None else np.arange(config.get("n_classes", 5)))
+        _load_state_checked(clf.module_, content["state_dict"], where)
+        clf.classes_inferred_ = np.arange(int(n_classes))
         clf.validation_history_ = []
         return clf
 

@@ -751,6 +751,124 @@ def test_save_and_load_model(fitted, cohort, tmp_path):
     assert loaded.seq_len == 4 and loaded.get_params()["module__rnn_hidden"] == 8
 
 
+def test_save_model_bad_destinations_name_the_path(fitted, tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match=re.escape(str(folder)) + ".*is a directory"):
+        fitted.save_model(folder)
+    assert list(folder.iterdir()) == []
+    missing = tmp_path / "nope" / "sub" / "m.pt"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "nope" / "sub"))
+                       + ".*does not exist"):
+        fitted.save_model(missing)
+    assert not (tmp_path / "nope").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for target in (afile / "m.pt", afile / "deeper" / "m.pt"):
+        with pytest.raises(NotADirectoryError, match=re.escape(str(afile)) + ".*not a folder"):
+            fitted.save_model(target)
+    assert afile.read_text() == "x"
+
+
+def test_failed_save_keeps_the_previous_file_and_leaves_no_partial_file(fitted, tmp_path,
+                                                                         monkeypatch):
+    import errno
+    import io
+
+    path = tmp_path / "model.pt"
+    fitted.save_model(path)
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def disk_full_half_way(obj, f, *args, **kwargs):
+        # torch.save's real output, of which only the first half reaches the disk
+        buf = io.BytesIO()
+        real_save(obj, buf, *args, **kwargs)
+        data = buf.getvalue()[: len(buf.getvalue()) // 2]
+        if isinstance(f, (str, bytes)) or hasattr(f, "__fspath__"):
+            with open(f, "wb") as fh:
+                fh.write(data)
+        else:
+            f.write(data)
+            f.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full_half_way)
+    with pytest.raises(OSError, match="No space left"):
+        fitted.save_model(path)
+    with pytest.raises(OSError, match="No space left"):
+        fitted.save_model(tmp_path / "new.pt")
+    monkeypatch.undo()
+    assert path.read_bytes() == before                 # the previous model is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]  # nothing else left
+    assert load_model(path, verbose=0).module_config_ == fitted.module_config_
+
+
+def _edited_model(fitted, tmp_path, name, edit):
+    """Save ``fitted``, apply ``edit`` to the saved dict and write it back; return the path."""
+    path = tmp_path / name
+    fitted.save_model(path)
+    content = torch.load(path, weights_only=True)
+    edit(content)
+    torch.save(content, path)
+    return path
+
+
+def test_load_model_refuses_a_newer_format_version(fitted, tmp_path):
+    path = _edited_model(fitted, tmp_path, "v99.pt",
+                         lambda c: c.update(format_version=99))
+    with pytest.raises(ValueError, match=re.escape(str(path)) + r".*format version 99.*"
+                       r"reads format version 1"):
+        load_model(path, verbose=0)
+    with pytest.raises(ValueError, match="format version 99"):  # warm start reads it too
+        SeqSleepClassifier(**TINY, warm_start_from=path).initialize()
+    path = _edited_model(fitted, tmp_path, "vstr.pt", lambda c: c.update(format_version="1"))
+    with pytest.raises(ValueError, match=r"format_version must be an integer, found '1'"):
+        load_model(path, verbose=0)
+
+
+def test_load_model_refuses_classes_inconsistent_with_n_classes(fitted, tmp_path):
+    path = _edited_model(fitted, tmp_path, "cls.pt", lambda c: c.update(classes=[0, 1, 2]))
+    with pytest.raises(ValueError, match=re.escape(str(path)) + r".*classes \[0, 1, 2\].*"
+                       r"n_classes=5.*\[0, 1, 2, 3, 4\]"):
+        load_model(path, verbose=0)
+
+
+def test_load_model_config_without_required_keys_names_them(fitted, tmp_path):
+    def drop(c):
+        del c["config"]["seq_len"], c["config"]["cell"]
+
+    path = _edited_model(fitted, tmp_path, "nocfg.pt", drop)
+    with pytest.raises(ValueError, match=re.escape(str(path)) + r".*config lacks .*'seq_len'"
+                       r".*'cell'|" + re.escape(str(path)) + r".*config lacks .*'cell'.*'seq_len'"):
+        load_model(path, verbose=0)
+    path = _edited_model(fitted, tmp_path, "nostate.pt", lambda c: c.pop("state_dict"))
+    with pytest.raises(ValueError, match=re.escape(str(path)) + r".*lacks.*'state_dict'"):
+        load_model(path, verbose=0)
+
+
+def test_load_model_weights_not_matching_config_name_file_keys_and_shapes(fitted, tmp_path):
+    path = _edited_model(fitted, tmp_path, "arch.pt",
+                         lambda c: c["config"].update(n_filters=16))
+    with pytest.raises(ValueError) as info:
+        load_model(path, verbose=0)
+    msg = str(info.value)
+    # saved for 8 filters, the edited config asks for 16: e.g. the filterbank is (129, 8) in
+    # the file and (129, 16) in the network
+    assert str(path) in msg
+    assert "arnn.filterbanks.0.V" in msg and "(129, 8)" in msg and "(129, 16)" in msg
+    assert "size mismatch" not in msg  # torch's own wording (one line per tensor) is not shown
+
+    def drop_softmax(c):
+        c["state_dict"] = {k: v for k, v in c["state_dict"].items() if "softmax" not in k}
+        c["state_dict"]["extra.weight"] = torch.zeros(2)
+
+    path = _edited_model(fitted, tmp_path, "keys.pt", drop_softmax)
+    with pytest.raises(ValueError, match=re.escape(str(path)) + r".*missing.*softmax\.weight"
+                       r".*unexpected.*extra\.weight"):
+        load_model(path, verbose=0)
+
+
 def test_device_auto_resolution_and_cpu_loading_simulated(cohort, monkeypatch):
     """Simulated: CUDA availability (torch.cuda.is_available patched) and a model whose
     resolved device was CUDA (``device_ = "cuda"`` set before pickling, tensors on CPU)."""
