@@ -140,8 +140,9 @@ def _read_model_file(path) -> dict:
                          f"(expected a dict with format={_MODEL_FORMAT!r})")
     version = content.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int):
-        raise ValueError(f"{path}: format_version must be an integer, found {version!r}; the "
-                         "file is damaged or was not written by SeqSleepClassifier.save_model")
+        raise ValueError(  # noqa: TRY004 - the file's content, not an argument, is wrong
+            f"{path}: format_version must be an integer, found {version!r}; the "
+            "file is damaged or was not written by SeqSleepClassifier.save_model")
     if version > _MODEL_FORMAT_VERSION:
         by = content.get("skseqsleep_version")
         by = f" by skseqsleep {by}" if by else ""

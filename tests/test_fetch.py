@@ -366,12 +366,10 @@ class _RawServer:
         self.thread.start()
 
     def _serve(self):
-        import socket
-
         while not self._stop.is_set():
             try:
                 conn, _ = self.sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             conn.settimeout(2)
             try:
