@@ -8,6 +8,7 @@ so that the plots can be combined and restyled.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -82,13 +83,14 @@ def plot_hypnogram(y_true, y_pred=None, *, epoch_seconds: float = EPOCH_SECONDS,
     y_pred : array-like of int, shape (n_epochs,), optional
         Predicted stages of the same epochs, drawn as a second line.
     epoch_seconds : float, default=30
-        Length of an epoch; the time axis is in hours from the first epoch.
+        Length of an epoch in seconds (a finite number > 0); the time axis is in hours from
+        the first epoch.
     ax : matplotlib Axes, optional
         Where to draw; a new figure is made when None.
     title : str, optional
         Axes title.
     labels : pair of str, default=("true", "predicted")
-        Legend entries of the two lines.
+        Legend entries of the two lines (a pair even without ``y_pred``).
 
     Returns
     -------
@@ -107,6 +109,16 @@ def plot_hypnogram(y_true, y_pred=None, *, epoch_seconds: float = EPOCH_SECONDS,
     2
     """
     y_true = check_stage_labels(y_true, "y_true")
+    if (isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence)
+            or len(labels) != 2 or not all(isinstance(lab, str) for lab in labels)):
+        raise ValueError("labels must be a pair of str (legend entries of the scored and "
+                         f"the predicted hypnogram, e.g. ('scored', 'predicted')); found "
+                         f"{labels!r}")
+    if (isinstance(epoch_seconds, bool)
+            or not isinstance(epoch_seconds, (numbers.Real, np.number))
+            or not np.isfinite(epoch_seconds) or not epoch_seconds > 0):
+        raise ValueError(f"epoch_seconds must be a finite number of seconds > 0 (30 for "
+                         f"AASM epochs); found {epoch_seconds!r}")
     series = [(y_true, labels[0])]
     if y_pred is not None:
         y_pred = check_stage_labels(y_pred, "y_pred")
@@ -116,8 +128,6 @@ def plot_hypnogram(y_true, y_pred=None, *, epoch_seconds: float = EPOCH_SECONDS,
         series.append((y_pred, labels[1]))
     if y_true.size == 0:
         raise ValueError("y_true is empty: a hypnogram needs at least one epoch")
-    if not epoch_seconds > 0:
-        raise ValueError(f"epoch_seconds must be positive; got {epoch_seconds}")
     ax = _new_axes(ax, (10, 3))
     n = y_true.size
     hours = np.arange(n + 1) * epoch_seconds / 3600.0
@@ -145,7 +155,11 @@ def plot_confusion_matrix(cm, *, normalize: bool = True, ax=None, title: str | N
     Parameters
     ----------
     cm : array-like of int, shape (n_stages, n_stages)
-        Counts; ``cm[i, j]`` = epochs of scored stage i predicted as stage j.
+        Raw counts; ``cm[i, j]`` = epochs of scored stage i predicted as stage j (e.g.
+        ``sklearn.metrics.confusion_matrix(y_true, y_pred)`` without ``normalize``). Floats
+        holding whole numbers are accepted; fractions (an already normalised matrix),
+        NaN, infinities, negative values, booleans and strings are a :class:`ValueError`:
+        the rows are normalised here, with ``normalize=True``.
     normalize : bool, default=True
         Colour by row-normalised fractions (per-stage sensitivity on the diagonal). Cells are
         always annotated with the counts, and with the row percentage when normalised.
@@ -178,8 +192,7 @@ def plot_confusion_matrix(cm, *, normalize: bool = True, ax=None, title: str | N
     if cm.shape != (k, k):
         raise ValueError(f"cm must be a ({k}, {k}) matrix of counts (rows: scored stage, "
                          f"columns: predicted stage); got shape {cm.shape}")
-    if np.any(cm < 0):
-        raise ValueError("cm holds negative counts")
+    cm = _check_counts(cm)
     ax = _new_axes(ax, (4.2, 3.8))
     row_sums = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, row_sums, out=np.zeros(cm.shape, dtype=float), where=row_sums > 0)
@@ -205,15 +218,81 @@ def plot_confusion_matrix(cm, *, normalize: bool = True, ax=None, title: str | N
     return ax
 
 
+def _check_counts(cm: np.ndarray) -> np.ndarray:
+    """``cm`` as an int64 array of counts, or a ValueError saying what was found."""
+    expected = ("cm must hold raw counts (finite, non-negative whole numbers, e.g. "
+                "sklearn.metrics.confusion_matrix(y_true, y_pred) without normalize=); rows "
+                "are normalised here with normalize=True")
+    if cm.dtype.kind not in "iuf":
+        raise ValueError(f"{expected}; found dtype {cm.dtype} (first row "
+                         f"{cm[0].tolist() if cm.size else []})")
+    if cm.dtype.kind == "f":
+        finite = np.isfinite(cm)
+        if not finite.all():
+            raise ValueError(f"{expected}; found {int((~finite).sum())} non-finite value(s), "
+                             f"e.g. {cm[~finite][:3].tolist()}")
+        whole = cm == np.round(cm)
+        if not whole.all():
+            hint = (" (a normalised matrix: its rows sum to 1)"
+                    if np.allclose(cm.sum(axis=1)[cm.sum(axis=1) > 0], 1) else "")
+            raise ValueError(f"{expected}; found {int((~whole).sum())} non-integral value(s), "
+                             f"e.g. {cm[~whole][:3].tolist()}{hint}")
+    if np.any(cm < 0):
+        raise ValueError(f"{expected}; cm holds negative counts, e.g. "
+                         f"{cm[cm < 0][:3].tolist()}")
+    return cm.astype(np.int64)
+
+
+def _as_folds(histories, name: str, key: str) -> list:
+    """The validation histories of the folds, checked; a single history is one fold."""
+    expected = (f"{name} must be a list of validation histories, one per fold, each a list "
+                f"of dicts with 'step' and {key!r} (a fitted classifier's "
+                "validation_history_); a single history counts as one fold")
+    if isinstance(histories, (str, bytes, Mapping)) or not isinstance(histories, Sequence):
+        raise TypeError(f"{expected}; found {type(histories).__name__}")
+    histories = list(histories)
+    is_entry = [isinstance(h, Mapping) for h in histories]
+    if histories and all(is_entry):
+        histories = [histories]  # one history: one fold
+    elif any(is_entry):
+        i = is_entry.index(True)
+        raise TypeError(f"{name} mixes histories and history entries (fold {i} is a dict); "
+                        f"{expected}")
+    folds = []
+    for i, h in enumerate(histories):
+        if isinstance(h, (str, bytes)) or not isinstance(h, Sequence):
+            raise TypeError(f"{name}[{i}] must be a validation history (a list of dicts with "
+                            f"'step' and {key!r}); found {type(h).__name__}")
+        for j, rec in enumerate(h):
+            where = f"{name}[{i}][{j}]"
+            if not isinstance(rec, Mapping):
+                raise TypeError(f"{where} must be a dict with 'step' and {key!r}; found "
+                                f"{type(rec).__name__}")
+            if "step" not in rec or key not in rec:
+                raise ValueError(f"validation history entry {j} lacks 'step' or {key!r}: "
+                                 f"{dict(rec)} ({where})")
+            step, value = rec["step"], rec[key]
+            if (isinstance(step, bool) or not isinstance(step, (numbers.Real, np.number))
+                    or not np.isfinite(step) or step != round(step)):
+                raise ValueError(f"{where}: 'step' must be a whole number, found {step!r}")
+            if (isinstance(value, bool) or not isinstance(value, (numbers.Real, np.number))
+                    or not np.isfinite(value)):
+                raise ValueError(f"{where}: {key!r} must be a finite number, found {value!r}")
+        folds.append(h)
+    return folds
+
+
 def mean_curve(histories: Sequence[Sequence[Mapping[str, Any]]], key: str = "valid_acc"):
     """Average validation curves of several folds at each training step.
 
     Parameters
     ----------
     histories : sequence of sequences of dict
-        One validation history per fold, each a list of dicts with at least ``step`` and
-        ``key`` (the ``validation_history_`` of a fitted
-        :class:`~skseqsleep.SeqSleepClassifier`).
+        One validation history per fold, each a list of dicts with at least ``step`` (a whole
+        number) and ``key`` (a finite number): the ``validation_history_`` of a fitted
+        :class:`~skseqsleep.SeqSleepClassifier`. A single history (a list of dicts) is taken
+        as one fold. Anything else is a :class:`TypeError` or :class:`ValueError` naming the
+        fold and entry.
     key : str, default="valid_acc"
         The value to average.
 
@@ -238,11 +317,8 @@ def mean_curve(histories: Sequence[Sequence[Mapping[str, Any]]], key: str = "val
     """
     sums: dict[int, float] = {}
     counts: dict[int, int] = {}
-    for h in histories:
-        for i, rec in enumerate(h):
-            if "step" not in rec or key not in rec:
-                raise ValueError(f"validation history entry {i} lacks 'step' or {key!r}: "
-                                 f"{dict(rec)}")
+    for h in _as_folds(histories, "histories", key):
+        for rec in h:
             step = int(rec["step"])
             sums[step] = sums.get(step, 0.0) + float(rec[key])
             counts[step] = counts.get(step, 0) + 1
@@ -260,8 +336,11 @@ def plot_finetuning_curves(curves: Mapping[str, Sequence[Sequence[Mapping[str, A
     ----------
     curves : mapping of str to list of validation histories
         For each strategy label, the validation history of every fold (see
-        :func:`mean_curve`); the line is the mean over folds at each step. Strategies whose
-        histories are all empty (direct transfer: no training) are skipped.
+        :func:`mean_curve`); the line is the mean over folds at each step. A single history
+        (e.g. ``{"softmax": clf.validation_history_}``) is taken as one fold. Strategies
+        whose histories are all empty (direct transfer: no training) are skipped. Any other
+        structure is a :class:`TypeError` or :class:`ValueError` naming the strategy, fold
+        and entry.
     key : str, default="valid_acc"
         Which value of the history to draw (``"valid_loss"`` also works).
     ax : matplotlib Axes, optional
@@ -287,9 +366,12 @@ def plot_finetuning_curves(curves: Mapping[str, Sequence[Sequence[Mapping[str, A
     if not isinstance(curves, Mapping):
         raise TypeError("curves must be a mapping {strategy: [history of each fold]}; "
                         f"got {type(curves).__name__}")
-    ax = _new_axes(ax, (6, 4))
+    lines = []
     for label, histories in curves.items():
-        steps, mean, _ = mean_curve(histories, key=key)
+        folds = _as_folds(histories, f"curves[{label!r}]", key)
+        lines.append((label, *mean_curve(folds, key=key)[:2]))
+    ax = _new_axes(ax, (6, 4))
+    for label, steps, mean in lines:
         if steps.size == 0:
             continue
         ax.plot(steps, 100 * mean if key.endswith("acc") else mean, marker=".", ms=3,

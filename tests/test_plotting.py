@@ -4,6 +4,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -118,3 +120,83 @@ def test_finetuning_curves_one_line_per_trained_strategy_in_percent():
     assert "accuracy" in ax.get_ylabel()
     with pytest.raises(TypeError, match="mapping"):
         plot_finetuning_curves([hist])
+
+
+@pytest.mark.parametrize("cm, found", [
+    (np.full((5, 5), 0.2), r"non-integral.*e\.g\. \[0\.2, 0\.2"),        # normalize='true'
+    (np.eye(5) * 2.6, r"non-integral.*e\.g\. \[2\.6, 2\.6"),
+    (np.where(np.eye(5) > 0, np.nan, 1.0), r"non-finite.*nan"),
+    (np.full((5, 5), np.inf), r"non-finite.*inf"),
+])
+def test_confusion_matrix_rejects_values_that_are_not_counts(cm, found):
+    with pytest.raises(ValueError, match=r"cm must hold raw counts.*" + found) as info:
+        plot_confusion_matrix(cm)
+    msg = str(info.value)
+    # says how to get counts and which option normalises here
+    assert "normalize=True" in msg and "confusion_matrix" in msg
+
+
+@pytest.mark.parametrize("cm, found", [
+    (np.full((5, 5), "a"), "dtype <U1"),
+    (np.eye(5, dtype=bool), "dtype bool"),
+    (np.full((5, 5), None), "dtype object"),
+])
+def test_confusion_matrix_rejects_non_numeric(cm, found):
+    with pytest.raises(ValueError, match=r"cm must hold raw counts.*" + found):
+        plot_confusion_matrix(cm)
+
+
+def test_confusion_matrix_accepts_whole_floats_as_counts():
+    ax = plot_confusion_matrix(np.eye(5) * 3.0 + 1.0)  # e.g. counts read back from a CSV
+    assert ax.texts[0].get_text() == "4\n50%"
+    assert ax.texts[1].get_text() == "1\n12%"
+
+
+def test_finetuning_curves_single_history_is_one_fold():
+    hist = [{"step": 5, "valid_acc": 0.6}, {"step": 10, "valid_acc": 0.8}]
+    ax = plot_finetuning_curves({"softmax": hist})  # a classifier's validation_history_
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [60.0, 80.0])
+    assert ax.lines[0].get_xdata().tolist() == [5, 10]
+    steps, mean, n = mean_curve(hist)
+    assert steps.tolist() == [5, 10] and n.tolist() == [1, 1]
+    np.testing.assert_allclose(mean, [0.6, 0.8])
+
+
+@pytest.mark.parametrize("histories, match", [
+    (None, r"curves\['s'\] must be a list of validation histories.*found NoneType"),
+    ("abc", r"curves\['s'\] must be a list of validation histories.*found str"),
+    ([[{"step": 1, "valid_acc": 0.5}], {"step": 2, "valid_acc": 0.5}],
+     r"curves\['s'\] mixes.*fold 1 is a dict"),
+    ([[{"step": 1, "valid_acc": 0.5}], None],
+     r"curves\['s'\]\[1\] must be a validation history.*found NoneType"),
+    ([[{"step": 1, "valid_acc": 0.5}, 3]],
+     r"curves\['s'\]\[0\]\[1\] must be a dict.*found int"),
+    ([[{"step": "x", "valid_acc": 0.5}]],
+     r"curves\['s'\]\[0\]\[0\]: 'step' must be a whole number.*'x'"),
+    ([[{"step": 1, "valid_acc": "high"}]],
+     r"curves\['s'\]\[0\]\[0\]: 'valid_acc' must be a finite number.*'high'"),
+    ([[{"step": 1, "valid_acc": float("nan")}]],
+     r"curves\['s'\]\[0\]\[0\]: 'valid_acc' must be a finite number.*nan"),
+])
+def test_finetuning_curves_bad_structure_says_what_is_expected(histories, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        plot_finetuning_curves({"s": histories})
+
+
+@pytest.mark.parametrize("labels", [("only",), "ab", ("a", 2), ("a", "b", "c")])
+def test_plot_hypnogram_rejects_bad_labels(labels):
+    with pytest.raises(ValueError, match=r"labels must be a pair of str.*found " +
+                       re.escape(repr(labels))):
+        plot_hypnogram([0, 1, 2], [0, 1, 2], labels=labels)
+
+
+@pytest.mark.parametrize("value", ["30", True, None, float("inf"), float("nan"), 0, -30])
+def test_plot_hypnogram_rejects_bad_epoch_seconds(value):
+    with pytest.raises(ValueError, match=r"epoch_seconds must be a finite number of seconds "
+                       r"> 0.*found " + re.escape(repr(value))):
+        plot_hypnogram([0, 1], epoch_seconds=value)
+
+
+def test_plot_hypnogram_whole_epoch_seconds_of_numpy_type():
+    ax = plot_hypnogram([0, 1], epoch_seconds=np.int64(1800))
+    assert ax.lines[0].get_xdata().tolist() == [0.0, 0.5, 1.0]
