@@ -49,6 +49,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if srv.stall_after is not None:
+            # announce the full length, send part of it, then go silent with the connection
+            # open (a stalled server): the client's read times out
+            sent, srv.stall_after = body[:srv.stall_after], None
+            srv.bytes_sent += len(sent)
+            self.wfile.write(sent)
+            self.wfile.flush()
+            srv.release.wait(10)
+            self.close_connection = True
+            return
         if srv.cut_after is not None:
             body = body[:srv.cut_after]  # announce the full length, send less, hang up
             srv.cut_after = None
@@ -66,11 +76,13 @@ def server(tmp_path):
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.root, httpd.requests, httpd.bytes_sent = root, [], 0
     httpd.honor_range, httpd.cut_after = True, None
+    httpd.stall_after, httpd.release = None, threading.Event()
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/files/"
     yield httpd
+    httpd.release.set()
     httpd.shutdown()
     httpd.server_close()
 
@@ -165,6 +177,24 @@ def test_interrupted_transfer_keeps_part_and_next_call_resumes(server, tmp_path)
     part = home / (NIGHT_FILES[0] + ".part")
     assert part.stat().st_size == 20_000
     assert not (home / NIGHT_FILES[0]).exists()
+    fetch_sleep_edf(0, nights=1, data_home=home, base_url=server.url, checksums=sums,
+                    verbose=False)
+    assert server.requests[-2] == ("/files/" + NIGHT_FILES[0], "bytes=20000-")
+    assert hashlib.sha256((home / NIGHT_FILES[0]).read_bytes()).hexdigest() == sums[
+        NIGHT_FILES[0]]
+
+
+def test_stalled_transfer_keeps_the_bytes_received_and_next_call_resumes(server, tmp_path):
+    sums = _publish(server, NIGHT_FILES[:2])
+    home = tmp_path / "home"
+    server.stall_after = 20_000
+    with pytest.raises(OSError, match=r"interrupted after 20000 bytes .*no answer within "
+                                      r"0\.5 s.*resumes"):
+        fetch_sleep_edf(0, nights=1, data_home=home, base_url=server.url, checksums=sums,
+                        verbose=False, timeout=0.5)
+    server.release.set()
+    part = home / (NIGHT_FILES[0] + ".part")
+    assert part.stat().st_size == 20_000      # what arrived before the stall is not lost
     fetch_sleep_edf(0, nights=1, data_home=home, base_url=server.url, checksums=sums,
                     verbose=False)
     assert server.requests[-2] == ("/files/" + NIGHT_FILES[0], "bytes=20000-")

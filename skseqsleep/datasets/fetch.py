@@ -228,7 +228,9 @@ def _download(url: str, target: Path, expected: str, verbose: bool, timeout: flo
         try:
             with open(part, mode) as f:
                 while True:
-                    block = response.read(_CHUNK)
+                    # read1: whatever has arrived, up to _CHUNK bytes; read(_CHUNK) waits for
+                    # a full chunk and loses what it got when the server stalls (timeout)
+                    block = response.read1(_CHUNK)
                     if not block:
                         break
                     f.write(block)
@@ -236,8 +238,8 @@ def _download(url: str, target: Path, expected: str, verbose: bool, timeout: flo
         except Exception as err:  # socket errors, http.client.IncompleteRead, ...
             progress.close()
             raise OSError(f"downloading {url} was interrupted after {progress.done} bytes "
-                          f"({_why(err, timeout)}); the partial file {part} is kept and the next call "
-                          "resumes from it") from err
+                          f"({_why(err, timeout)}); the partial file {part} is kept and the "
+                          "next call resumes from it") from err
         progress.close()
     if total is not None and part.stat().st_size != total:
         raise OSError(f"downloading {url}: expected {total} bytes, received "
