@@ -17,6 +17,7 @@ Rules (documented on :class:`~skseqsleep.SeqSleepClassifier`):
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -83,7 +84,7 @@ def _check_labels(name: str, labels, n_epochs: int, what: str) -> np.ndarray:
     if values.dtype.kind == "f":
         missing = np.isnan(values)
     elif values.dtype.kind == "O":
-        missing = np.fromiter((v is None or (isinstance(v, float) and v != v) for v in values),
+        missing = np.fromiter((v is None or (isinstance(v, float) and math.isnan(v)) for v in values),
                               dtype=bool, count=len(values))
     else:
         missing = np.zeros(len(values), dtype=bool)

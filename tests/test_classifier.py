@@ -702,8 +702,8 @@ def test_malformed_recordings_or_groups_are_a_clear_error(fitted, cohort, name):
                          np.repeat([1.0, 2.0], 24))
     for bad, match in [
         (np.stack([good[name]] * 2, axis=1),
-         rf"{name} must be a 1-D array of 48 labels \(one per epoch of X\); found an array of "
-         r"shape \(48, 2\)"),
+         (rf"{name} must be a 1-D array of 48 labels \(one per epoch of X\); found an array "
+          r"of shape \(48, 2\)")),
         (with_none, rf"{name} has missing labels \(None or NaN\) at rows \[5, 30\] \(2 in all\)"),
         (with_nan, rf"{name} has missing labels \(None or NaN\) at rows \[5, 30\]"),
         (float_nan, rf"{name} has missing labels \(None or NaN\) at rows \[5, 30\]"),

@@ -1,6 +1,7 @@
 """Tests of read_hypnogram on the 39 official Sleep-EDF-SC-20 hypnograms and on written files."""
 
 import datetime as dt
+import itertools
 import re
 from collections import Counter
 
@@ -60,7 +61,7 @@ def test_all_39_sc20_hypnograms(shared_dir):
         np.testing.assert_array_equal(hyp.onsets, 30.0 * np.arange(len(expected)))
         assert hyp.duration == tals[-1][0] + tals[-1][1]
         # every annotation starts where the previous one ends: no gap in the official files
-        assert all(b[0] == a[0] + a[1] for a, b in zip(tals, tals[1:])), path.name
+        assert all(b[0] == a[0] + a[1] for a, b in itertools.pairwise(tals)), path.name
         assert hyp.gaps.shape == (0, 2), path.name
         excluded_texts = set(hyp.texts[hyp.stages == EXCLUDED])
         assert excluded_texts <= {"Sleep stage ?", "Movement time"}

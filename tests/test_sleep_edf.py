@@ -352,8 +352,8 @@ def test_gaps_and_unscored_signal_are_noted(tmp_path):
                      seconds=3600, hyp_start=START + dt.timedelta(seconds=20))
     short = load_sleep_edf(tmp_path / "short", subjects=[20], nights=1, in_bed=None)
     assert short.report["SC4201E0"]["notes"] == [
-        "3400 s of signal after the end of the hypnogram (at 200 s) are unscored and not "
-        "loaded"]
+        ("3400 s of signal after the end of the hypnogram (at 200 s) are unscored and not "
+         "loaded")]
     # and 60 s before it is noted
     (tmp_path / "late").mkdir()
     _short_recording(tmp_path / "late", "SC4201E0", ["Sleep stage W"] * 6, START,
