@@ -22,6 +22,7 @@ only, so results do not depend on execution order or on the worker that ran the 
 from __future__ import annotations
 
 import csv
+import glob
 import hashlib
 import io
 import json
@@ -30,6 +31,7 @@ import platform
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -280,15 +282,36 @@ def _resolve_settings(target_kind: str, settings: Mapping[str, Any] | None) -> d
                                   f"{', '.join(sorted(_SETTING_TYPES))}")
         if value is None:
             continue
-        try:
-            value = _SETTING_TYPES[key](value)
-        except (TypeError, ValueError):
-            raise StudyInputError(f"setting {key} must be {_SETTING_TYPES[key].__name__}; "
-                                  f"got {value!r}") from None
-        if not isinstance(value, str) and value <= 0:
-            raise StudyInputError(f"setting {key} must be positive; got {value!r}")
-        base[key] = value
+        base[key] = _check_setting(key, value)
     return base
+
+
+def _check_setting(key: str, value: Any) -> Any:
+    """``value`` converted to the type of setting ``key``; bools, non-integral numbers for an
+    integer setting, non-finite or non-positive numbers are refused, naming the key."""
+    kind = _SETTING_TYPES[key]
+    if kind is str:
+        if not isinstance(value, str) or not value.strip():
+            raise StudyInputError(f"setting {key} must be a non-empty string; got {value!r}")
+        return value.strip()
+    if isinstance(value, (bool, np.bool_)):
+        raise StudyInputError(f"setting {key} must be a positive {kind.__name__}; got the "
+                              f"boolean {value!r}")
+    if isinstance(value, (int, np.integer)) and int(value) > 0:
+        return kind(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise StudyInputError(f"setting {key} must be a positive {kind.__name__}; got "
+                              f"{value!r}") from None
+    if not np.isfinite(number) or number <= 0:
+        raise StudyInputError(f"setting {key} must be a positive {kind.__name__}; got {value!r}")
+    if kind is int:
+        if number != int(number):
+            raise StudyInputError(f"setting {key} must be a positive integer; got {value!r} "
+                                  "(not a whole number)")
+        return int(number)
+    return number
 
 
 # --------------------------------------------------------------------------------------------
@@ -354,8 +377,19 @@ class ResultStore:
     def manifest_path(self) -> Path:
         return self.root / "study.json"
 
-    def claim(self, arguments: Mapping[str, Any]) -> bool:
+    def fold_files(self) -> list[Path]:
+        """The stored fold results (``folds/**/fold_*.npz``)."""
+        folds = self.root / "folds"
+        return sorted(folds.rglob("fold_*.npz")) if folds.is_dir() else []
+
+    def claim(self, arguments: Mapping[str, Any], log=None) -> bool:
         """Write the manifest, or check that the existing one has the same arguments.
+
+        A folder whose manifest has different arguments is refused
+        (:class:`StudyArgumentsError`) when it holds at least one finished fold result. When
+        it holds none (a run that failed before finishing a fold), it is taken over: its
+        manifest is replaced and its cached ``source_model.pt``, pretrained with the other
+        arguments, is deleted; ``log`` (a callable, optional) is told so.
 
         Returns True when the folder already held this study (a resumed run).
         """
@@ -370,19 +404,30 @@ class ResultStore:
                 raise StudyArgumentsError(
                     f"{self.manifest_path} exists but is not a readable study manifest "
                     f"({exc}); choose another --output-dir") from None
-            if old.get("fingerprint") != fp:
-                old_args = _flatten(old.get("arguments", {}))
-                new_args = _flatten(json.loads(json.dumps(dict(arguments), default=str)))
-                diff = sorted(k for k in set(old_args) | set(new_args)
-                              if old_args.get(k) != new_args.get(k))
-                details = "; ".join(f"{k}: {old_args.get(k)!r} there, {new_args.get(k)!r} now"
-                                    for k in diff) or "store format changed"
+            if old.get("fingerprint") == fp:
+                return True
+            old_args = _flatten(old.get("arguments", {}))
+            new_args = _flatten(json.loads(json.dumps(dict(arguments), default=str)))
+            diff = sorted(k for k in set(old_args) | set(new_args)
+                          if old_args.get(k) != new_args.get(k))
+            details = "; ".join(f"{k}: {old_args.get(k)!r} there, {new_args.get(k)!r} now"
+                                for k in diff) or "store format changed"
+            stored = self.fold_files()
+            if stored:
                 raise StudyArgumentsError(
                     f"the output folder {self.root} holds a study run with different "
-                    f"arguments ({details}). Use another --output-dir to run this study, or "
-                    "repeat the earlier arguments to resume that one.")
-            return True
-        if self.root.exists() and any(self.root.iterdir()):
+                    f"arguments ({details}) and {len(stored)} finished fold result(s). Use "
+                    "another --output-dir to run this study, or repeat the earlier "
+                    "arguments to resume that one.")
+            cache = self.root / "source_model.pt"
+            if log is not None:
+                log(f"the output folder {self.root} held a study run with different "
+                    f"arguments ({details}) but no finished fold result: taking it over"
+                    + (f" (deleting its cached source model {cache})"
+                       if cache.exists() else ""))
+            if cache.exists():
+                cache.unlink()
+        elif self.root.exists() and any(self.root.iterdir()):
             raise StudyArgumentsError(
                 f"the output folder {self.root} is not empty and holds no study.json; "
                 "choose an empty or new --output-dir")
@@ -408,12 +453,31 @@ class ResultStore:
         return path
 
     def load_fold(self, channel: str, strategy: str, fold: int) -> dict | None:
+        """The stored result of one fold, or None when there is none.
+
+        Raises
+        ------
+        StudyInputError
+            When the file exists but cannot be read (truncated, emptied, not written by
+            :meth:`save_fold`); the message names it and says to delete it, so that the next
+            run recomputes that fold.
+        """
         path = self.fold_path(channel, strategy, fold)
         if not path.exists():
             return None
-        with np.load(path, allow_pickle=False) as z:
-            out = json.loads(str(z["meta"]))
-            out.update(y_true=z["y_true"], y_pred=z["y_pred"], recordings=z["recordings"])
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                out = json.loads(str(z["meta"]))
+                out.update(y_true=z["y_true"], y_pred=z["y_pred"],
+                           recordings=z["recordings"])
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            raise StudyInputError(
+                f"the stored fold result {path} cannot be read ({type(exc).__name__}: "
+                f"{exc}); delete it and run the same command again to recompute that "
+                "fold") from None
+        if not isinstance(out, dict):
+            raise StudyInputError(f"the stored fold result {path} is not a fold result; "
+                                  "delete it and run the same command again to recompute it")
         return out
 
 
@@ -657,18 +721,102 @@ _ARCH_PARAMS = {"n_filters": "module__n_filters", "rnn_hidden": "module__rnn_hid
 
 
 def _arch_from_source(config: Mapping[str, Any], settings: dict, explicit: set,
-                      extra: dict) -> tuple[dict, dict]:
-    """Settings and classifier parameters that make the target network fit the source."""
+                      extra: dict, source: str = "the source model") -> tuple[dict, dict]:
+    """Settings and classifier parameters that make the target network fit the source.
+
+    The cell and the sizes (and L, unless given in ``explicit``) are taken from ``config``.
+    A setting given explicitly (its name in ``explicit``, or a ``module__*`` parameter in
+    ``extra``) that differs from the source's raises :class:`StudyInputError` naming both
+    values; so does an explicit L other than the source's for a BN-LSTM source, whose batch
+    normalisation statistics are stored per sequence step.
+    """
     settings = dict(settings)
     extra = dict(extra)
-    settings["cell"] = config.get("cell", settings.get("cell"))
-    if "seq_len" not in explicit and config.get("seq_len") is not None:
-        settings["seq_len"] = int(config["seq_len"])
+    conflicts = []
+    cell = config.get("cell", settings.get("cell"))
+    if "cell" in explicit and cell is not None and settings.get("cell") != cell:
+        conflicts.append(f"cell: the study sets {settings.get('cell')!r} (--cell), "
+                         f"the source has {cell!r}")
+    settings["cell"] = cell
+    if config.get("seq_len") is not None:
+        src_len = int(config["seq_len"])
+        if "seq_len" not in explicit:
+            settings["seq_len"] = src_len
+        elif cell == "bnlstm" and int(settings["seq_len"]) != src_len:
+            conflicts.append(f"seq_len: the study sets {settings['seq_len']} (--seq-len), "
+                             f"the source needs L={src_len} (its BN-LSTM keeps batch-norm "
+                             "statistics per sequence step)")
     for key, param in _ARCH_PARAMS.items():
-        if key in config:
-            settings[key] = config[key]
-            extra.pop(param, None)
+        if key not in config:
+            continue
+        given = [(f"--{key.replace('_', '-')}", settings.get(key))] if key in explicit else []
+        if param in extra:
+            given.append((f"--set {param}", extra[param]))
+        for option, value in given:
+            if value != config[key]:
+                conflicts.append(f"{key}: the study sets {value!r} ({option}), the source "
+                                 f"has {config[key]!r}")
+        settings[key] = config[key]
+        extra.pop(param, None)
+    if conflicts:
+        raise StudyInputError(
+            f"the network settings differ from those of {source}, whose architecture every "
+            "strategy uses: " + "; ".join(conflicts) + ". Leave these options out (they "
+            "then follow the source) or use another source.")
     return settings, extra
+
+
+def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
+                   source: str = "the source model") -> None:
+    """Build the network of the folds on the meta device (no weights, no training) and, when
+    ``source_state`` is given, load the source's weights into it, so that wrong classifier
+    parameters, an unknown cell or a source that does not fit the target end with a
+    :class:`StudyInputError` before any work is done."""
+    import warnings
+
+    import torch
+
+    from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
+    from skseqsleep.classifier import _ARCH_KEYS
+
+    clf = _classifier(settings, 0, extra=extra, max_epochs=settings.get("max_epochs"))
+    try:  # skorch's check of parameter names; module__* ones are checked by building the net
+        SeqSleepClassifier(**{k: v for k, v in extra.items()
+                              if not k.startswith("module__")})._validate_params()
+    except (TypeError, ValueError) as exc:
+        raise StudyInputError(f"unknown classifier parameter in --set / classifier_params: "
+                              f"{exc}") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        shape = SpectrogramTransformer(fs=fs).fit_transform(X[:1]).shape[1:]
+    clf.n_channels_, clf.n_frames_, clf.n_freq_bins_ = (int(v) for v in shape)
+    try:
+        config = clf._module_config(None if source_state is None else source_state["config"])
+        with torch.device("meta"):
+            net = clf._module_class()(**config)
+    except (TypeError, ValueError) as exc:
+        raise StudyInputError(f"the network settings are not valid: {exc}") from None
+    if source_state is None:
+        return
+    src = source_state["config"]
+    keys = list(_ARCH_KEYS) + (["seq_len"] if config.get("cell") == "bnlstm" else [])
+    diffs = [k for k in keys if k in src and k in config and src[k] != config[k]]
+    if diffs:
+        what = {"n_channels": "input channels", "n_freq_bins": "frequency bins",
+                "n_frames": "time frames", "n_classes": "classes", "seq_len": "L"}
+        details = []
+        for k in diffs:
+            text = f"{k} ({what.get(k, k)}): {source} needs {src[k]!r}, the study has {config[k]!r}"
+            if k == "n_channels":
+                text += " (each target channel is studied on its own, as a 1-channel input)"
+            details.append(text)
+        raise StudyInputError(f"{source} does not fit this study: " + "; ".join(details))
+    state = {k: torch.as_tensor(v) for k, v in source_state["state_dict"].items()}
+    try:
+        net.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as exc:
+        raise StudyInputError(f"the weights of {source} do not fit the network: "
+                              f"{exc}") from None
 
 
 def _train_split(valid_subjects, n_valid, seed):
@@ -792,41 +940,112 @@ def _with_threads(n_threads, func, *args):
         torch.set_num_threads(before)
 
 
-def _source_model(kind, path, store, settings, extra_params, random_state, log):
-    """The pretrained source as ``{"config", "state_dict", "classes"}``.
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
-    Loaded (or pretrained and cached) in the main process, so that workers of a cluster need
-    no access to the source files; passed to ``warm_start_from`` of every pretrained fold.
+
+def _is_saved_model(path: Path) -> bool:
+    from skseqsleep.classifier import _read_model_file
+
+    try:
+        _read_model_file(path)
+    except (OSError, ValueError, KeyError):
+        return False
+    return True
+
+
+def _external_source(kind: str, path: str) -> tuple[dict, dict[str, str]]:
+    """Read a ``checkpoint:`` or ``model:`` source.
+
+    Returns
+    -------
+    state : dict
+        ``{"config", "state_dict", "classes"}``, as ``warm_start_from`` reads it.
+    sha256 : dict
+        ``{file name: SHA-256}`` of the files read: the model file, or the checkpoint's
+        ``.index`` and ``.data-*`` files (part of the study's fingerprint).
+    """
+    from skseqsleep.classifier import _read_model_file
+    from skseqsleep.pretrained import is_tf_checkpoint, load_tf_checkpoint_state
+    from skseqsleep.pretrained.tensorbundle import resolve_checkpoint_prefix
+
+    p = Path(path)
+    if kind == "checkpoint":
+        if p.is_file() and p.suffix != ".index" and not Path(f"{p}.index").is_file() \
+                and _is_saved_model(p):
+            raise StudyInputError(
+                f"--source checkpoint:{p} is a model saved by "
+                "SeqSleepClassifier.save_model, not a TensorFlow checkpoint: use "
+                f"--source model:{p}")
+        try:
+            prefix = resolve_checkpoint_prefix(p)
+            state = load_tf_checkpoint_state(prefix)
+        except (OSError, ValueError, KeyError) as exc:
+            raise StudyInputError(f"cannot read the TensorFlow checkpoint {p}: {exc}") from None
+        files = [Path(f"{prefix}.index"),
+                 *sorted(prefix.parent.glob(f"{glob.escape(prefix.name)}.data-*"))]
+        state = {"config": dict(state["config"]), "state_dict": state["state_dict"],
+                 "classes": None}
+    else:
+        if is_tf_checkpoint(p):
+            raise StudyInputError(f"--source model:{p} is a TensorFlow checkpoint, not a "
+                                  f"model saved by SeqSleepClassifier.save_model: use "
+                                  f"--source checkpoint:{p}")
+        if not p.is_file():
+            raise StudyInputError(f"--source model:{p} is not a file: expected the file "
+                                  "written by SeqSleepClassifier.save_model (e.g. the "
+                                  "source_model.pt of an earlier study)")
+        try:
+            state = _read_model_file(p)
+        except (OSError, ValueError, KeyError) as exc:
+            raise StudyInputError(f"cannot load the model {p}: {exc}") from None
+        files = [p]
+    return state, {f.name: _sha256(f) for f in files}
+
+
+def _load_mass_source(path: str):
+    from skseqsleep.datasets import load_mass
+
+    try:
+        return load_mass(path)
+    except (FileNotFoundError, NotADirectoryError, KeyError, ValueError) as exc:
+        raise StudyInputError(f"cannot load MASS from {path}: {exc}") from exc
+
+
+def _pretrained_source(kind, path, store, settings, extra_params, random_state, log,
+                       data=None):
+    """The source pretrained here (``simulated`` or ``mass:``) as ``{"config", "state_dict",
+    "classes"}``: read from ``output_dir/source_model.pt`` when an earlier run with the same
+    arguments cached it, else pretrained and cached there.
+
+    Loaded (or pretrained) in the main process, so that workers of a cluster need no access
+    to the source files; passed to ``warm_start_from`` of every pretrained fold. ``data``: the
+    MASS recordings when already loaded.
     """
     # the same reader as SeqSleepClassifier(warm_start_from=...)
     from skseqsleep.classifier import _source_state
 
-    if kind in ("checkpoint", "model"):
-        what = "read the TensorFlow checkpoint" if kind == "checkpoint" else "load the model"
-        try:
-            state = _source_state(path)
-        except (OSError, ValueError, KeyError) as exc:
-            raise StudyInputError(f"cannot {what} {path}: {exc}") from exc
-        log(f"source model: the authors' checkpoint {path} "
-            f"(cell={state['config'].get('cell')})" if kind == "checkpoint"
-            else f"source model: {path}")
-        return state
     cache = store.root / "source_model.pt"
     if cache.is_file():
         log(f"source model: the cached pretrained model {cache}")
-        return _source_state(cache)
+        try:
+            return _source_state(cache)
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            raise StudyInputError(
+                f"the cached source model {cache} cannot be read ({exc}); delete it and run "
+                "the same command again to pretrain it anew") from None
     if kind == "simulated":
         data = _simulate(settings["sim_source_subjects"], settings["sim_nights"],
                          settings["sim_epochs_per_night"], (SIMULATED_SOURCE_CHANNEL,),
                          random_state)
         what = "simulated source cohort"
     else:
-        from skseqsleep.datasets import load_mass
-
-        try:
-            data = load_mass(path)
-        except (FileNotFoundError, KeyError, ValueError) as exc:
-            raise StudyInputError(f"cannot load MASS from {path}: {exc}") from exc
+        if data is None:
+            data = _load_mass_source(path)
         what = f"MASS at {path}"
     ch, X = next(iter(_split_channels(data, None, what)))
     n_subj = len(np.unique(data.groups))
@@ -853,6 +1072,96 @@ def _source_model(kind, path, store, settings, extra_params, random_state, log):
     return _source_state(clf)
 
 
+#: Seconds allowed to connect to a Dask scheduler (``distributed.Client``'s timeout); the
+#: connection is abandoned after twice this (a port that accepts TCP but never answers).
+SCHEDULER_TIMEOUT = 10.0
+
+
+def _check_scheduler_address(scheduler) -> None:
+    if not isinstance(scheduler, str) or not scheduler.strip():
+        raise StudyInputError(f"scheduler must be a Dask scheduler address such as "
+                              f"tcp://10.0.0.1:8786; got {scheduler!r}")
+    try:
+        from distributed.comm import parse_address
+        from distributed.comm.addressing import parse_host_port
+    except ImportError as exc:  # pragma: no cover
+        raise StudyInputError("--scheduler needs dask.distributed: "
+                              "pip install skseqsleep[distributed]") from exc
+    try:
+        scheme, loc = parse_address(scheduler.strip())
+        if scheme != "inproc":
+            host, port = parse_host_port(loc)
+            if not host or not 0 < int(port) < 65536:
+                raise ValueError(f"host {host!r}, port {port!r}")
+    except (ValueError, TypeError) as exc:
+        raise StudyInputError(f"--scheduler {scheduler!r} is not a Dask scheduler address "
+                              f"(expected e.g. tcp://10.0.0.1:8786): {exc}") from None
+
+
+def _connect_scheduler(address: str, log):
+    """A ``distributed.Client`` of ``address``, or :class:`StudyInputError` naming it.
+
+    ``Client(timeout=...)`` does not bound every wait (a port that accepts TCP connections
+    but never answers the handshake blocks it for ever), so it is created in a daemon thread
+    that is abandoned after ``2 * SCHEDULER_TIMEOUT`` seconds.
+    """
+    import threading
+
+    from distributed import Client
+
+    timeout = float(SCHEDULER_TIMEOUT)
+    box: dict[str, Any] = {}
+
+    def connect():
+        try:
+            box["client"] = Client(address, timeout=f"{timeout}s")
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    log(f"connecting to the Dask scheduler {address}")
+    thread = threading.Thread(target=connect, name="skseqsleep-dask-connect", daemon=True)
+    thread.start()
+    thread.join(2 * timeout)
+    if thread.is_alive():
+        raise StudyInputError(f"the Dask scheduler {address} did not answer within "
+                              f"{2 * timeout:g} s (is it a Dask scheduler's address?)")
+    if "error" in box:
+        exc = box["error"]
+        raise StudyInputError(f"cannot connect to the Dask scheduler {address}: "
+                              f"{type(exc).__name__}: {exc}") from exc
+    return box["client"]
+
+
+def _as_names(value, what: str) -> list[str] | None:
+    """A sequence of names as a list; a single string is one name."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    try:
+        names = list(value)
+    except TypeError:
+        raise StudyInputError(f"{what} must be a list of strings; got {value!r}") from None
+    bad = [v for v in names if not isinstance(v, str)]
+    if bad:
+        raise StudyInputError(f"{what} must be strings; got {bad[0]!r} in {value!r}")
+    return names
+
+
+def _check_int(value, what: str, *, allow_none: bool = False, positive: bool = False,
+               nonzero: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise StudyInputError(f"{what} must be an integer; got {value!r}")
+    value = int(value)
+    if positive and value <= 0:
+        raise StudyInputError(f"{what} must be a positive integer; got {value}")
+    if nonzero and value == 0:
+        raise StudyInputError(f"{what}=0 runs nothing; use 1, N or -1 (all cores)")
+    return value
+
+
 def run_study(output_dir: str | os.PathLike = "study_results", *,
               source: str = "simulated", target: str = "simulated",
               channels: Sequence[str] | None = None,
@@ -875,7 +1184,11 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     ----------
     output_dir : path, default="study_results"
         Results folder; re-running with the same arguments resumes (finished folds are
-        skipped), different arguments raise :class:`StudyArgumentsError`.
+        skipped), different arguments raise :class:`StudyArgumentsError` once a fold result
+        is stored (a folder without one is taken over, see :meth:`ResultStore.claim`).
+        Nothing is written before all arguments and the source are checked. An unreadable
+        fold result or cached source model raises :class:`StudyInputError` naming the file:
+        delete it to have it recomputed.
     source : str, default="simulated"
         ``"simulated"`` (a simulated C4-A1-like EEG cohort, pretrained here and cached),
         ``"mass:PATH"`` (MASS, via :func:`skseqsleep.datasets.load_mass`, pretrained here),
@@ -884,16 +1197,21 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         :meth:`SeqSleepClassifier.save_model <skseqsleep.SeqSleepClassifier.save_model>`,
         e.g. the ``source_model.pt`` of an earlier study). The source's network settings
         (cell, sizes, and L unless ``settings["seq_len"]`` is given) are used for every
-        strategy, including training from scratch.
+        strategy, including training from scratch; an explicit setting (``settings`` or
+        ``classifier_params["module__..."]``) that differs from them raises
+        :class:`StudyInputError`, as does another L than a BN-LSTM source's and a source
+        that does not fit the target. The SHA-256 of a ``model:`` or ``checkpoint:``
+        source's files is part of the fingerprint (not for ``mass:``, a data folder too
+        large to hash).
     target : str, default="simulated"
         ``"simulated"`` (a small simulated cohort with an Fpz-Cz-like EEG and an EOG-like
         channel), ``"sleep-edf:PATH"`` or ``"dreams:PATH"``.
-    channels : sequence of str, optional
-        Target channels, each studied separately (one table block each). Default: both
+    channels : str or sequence of str, optional
+        Target channels (a single string is one channel), each studied separately (one table block each). Default: both
         channels: ``"Fpz-Cz-like"`` and ``"EOG-like"`` for the simulated target,
         ``"EEG Fpz-Cz"`` and ``"EOG horizontal"`` for Sleep-EDF; DREAMS: its EEG channel.
-    strategies : sequence of str, optional
-        Keys of :data:`STRATEGIES`; default all six, in the paper's order.
+    strategies : str or sequence of str, optional
+        Keys of :data:`STRATEGIES` (a single string is one key); default all six, in the paper's order.
     subjects : iterable of int, optional
         Sleep-EDF subjects (default 0..19 = Sleep-EDF-SC-20, which uses the published
         20-fold split of REFERENCE §6).
@@ -917,7 +1235,8 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         Folds run in parallel through joblib (-1: all cores).
     scheduler : str, optional
         Address of a Dask scheduler (``"tcp://host:8786"``); folds then run on its workers
-        through joblib's dask backend.
+        through joblib's dask backend. It is connected before any data is loaded; no answer
+        within ``2 * SCHEDULER_TIMEOUT`` seconds raises :class:`StudyInputError`.
     torch_threads : int, optional
         Threads of torch in each fold (default 1: several threads per fold are slower on a
         busy machine and can change the last bits of results; use ``n_jobs`` for more cores).
@@ -942,20 +1261,23 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     """
     log = _Progress(verbose)
     t_start = time.perf_counter()
+    # 1. everything that can be checked without data: before any work, nothing written
     src_kind, src_path = parse_data_spec(source, "source")
     tgt_kind, tgt_path = parse_data_spec(target, "target")
-    strategies = list(strategies) if strategies is not None else list(STRATEGIES)
+    strategies = _as_names(strategies, "strategies")
+    strategies = strategies if strategies is not None else list(STRATEGIES)
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or not strategies:
         raise StudyInputError(f"unknown strategies {unknown or strategies}; choose from "
                               f"{', '.join(STRATEGIES)}")
     strategies = [s for s in STRATEGIES if s in strategies]  # paper order, no duplicates
+    channels = _as_names(channels, "channels")
     if channels is not None:
         channels = list(dict.fromkeys(channels))
         if not channels:
             raise StudyInputError("channels is empty")
     if subjects is not None:
-        subjects = sorted({int(s) for s in subjects})
+        subjects = sorted({_check_int(s, "a subject number") for s in subjects})
         if tgt_kind != "sleep-edf":
             raise StudyInputError("subjects only applies to a sleep-edf target")
     if tgt_kind == "simulated" and channels:
@@ -965,36 +1287,99 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
                                   f"has {', '.join(map(repr, SIMULATED_TARGET_CHANNELS))}")
     if tgt_kind != "sleep-edf" and fetch:
         raise StudyInputError("fetch only applies to a sleep-edf target")
-    if scheduler is not None and not isinstance(scheduler, str):
-        raise StudyInputError(f"scheduler must be an address string; got {scheduler!r}")
+    if fetch_url is not None and not fetch:
+        raise StudyInputError("fetch_url (--fetch-url) is only used with fetch=True "
+                              "(--fetch); add it or leave the URL out")
+    random_state = _check_int(random_state, "random_state")
+    n_jobs = _check_int(n_jobs, "n_jobs", allow_none=True, nonzero=True)
+    torch_threads = _check_int(torch_threads, "torch_threads", allow_none=True,
+                               positive=True)
+    if scheduler is not None:
+        _check_scheduler_address(scheduler)
     resolved = _resolve_settings(tgt_kind, settings)
+    explicit = {k for k, v in (settings or {}).items() if v is not None}
     extra = dict(classifier_params or {})
+    bad = [k for k in extra if not isinstance(k, str)]
+    if bad:
+        raise StudyInputError(f"classifier_params keys must be parameter names; got {bad[0]!r}")
+    for key, param in _ARCH_PARAMS.items():
+        if key in explicit and param in extra and extra[param] != resolved[key]:
+            raise StudyInputError(f"{key} is given twice with different values: "
+                                  f"{resolved[key]!r} (setting {key}) and {extra[param]!r} "
+                                  f"(classifier parameter {param})")
     for path, what in ((src_path, "source"), (tgt_path, "target")):
         if path is not None and src_kind != "checkpoint" and not Path(path).exists() \
                 and not (what == "target" and fetch):
             hint = (" (add --fetch to download Sleep-EDF there)"
                     if what == "target" and tgt_kind == "sleep-edf" else "")
             raise StudyInputError(f"the {what} path {path} does not exist{hint}")
+    needs_source = any(STRATEGIES[s].pretrained for s in strategies)
+    store = ResultStore(output_dir)
+    if store.root.exists() and not store.root.is_dir():
+        raise StudyArgumentsError(f"the output folder {store.root} is a file; choose a "
+                                  "folder for --output-dir")
 
-    arguments = {
-        "source": f"{src_kind}:{os.path.abspath(src_path)}" if src_path else src_kind,
-        "target": f"{tgt_kind}:{os.path.abspath(tgt_path)}" if tgt_path else tgt_kind,
-        "channels": channels, "strategies": strategies, "subjects": subjects,
-        "settings": resolved, "classifier_params": extra, "random_state": int(random_state),
-        "store_version": STORE_VERSION,
-    }
-    log(f"loading the target ({arguments['target']})")
+    client = _connect_scheduler(scheduler, log) if scheduler is not None else None
+    try:
+        return _run_study(
+            store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, channels,
+            strategies, subjects, fetch, fetch_url, resolved, explicit, extra, random_state,
+            n_jobs, scheduler, client, torch_threads, plot_recording, plots, verbose,
+            needs_source)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, channels,
+               strategies, subjects, fetch, fetch_url, resolved, explicit, extra,
+               random_state, n_jobs, scheduler, client, torch_threads, plot_recording, plots,
+               verbose, needs_source):
+    """The body of :func:`run_study`, once its arguments are checked."""
+    source_label = f"{src_kind}:{os.path.abspath(src_path)}" if src_path else src_kind
+    target_label = f"{tgt_kind}:{os.path.abspath(tgt_path)}" if tgt_path else tgt_kind
+    # 2. the data: target, then the source's files, checked against each other
+    log(f"loading the target ({target_label})")
     blocks = _load_target(tgt_kind, tgt_path, channels, subjects, fetch, resolved,
-                          int(random_state), verbose=verbose, fetch_url=fetch_url)
+                          random_state, verbose=verbose, fetch_url=fetch_url)
     if plot_recording is not None and plot_recording not in set(blocks[0][1].recordings):
         raise StudyInputError(
             f"--plot-recording {plot_recording!r} is not a recording of the target; it has "
             f"{', '.join(sorted(set(blocks[0][1].recordings.tolist())))}")
-    store = ResultStore(output_dir)
-    resumed = store.claim(arguments)
+    first = blocks[0][1]
+    source_model = source_sha256 = mass_data = None
+    if src_kind in ("checkpoint", "model"):
+        source_model, source_sha256 = _external_source(src_kind, src_path)
+        what = f"the source {src_kind} {src_path}"
+        resolved, extra = _arch_from_source(source_model["config"], resolved, explicit,
+                                            extra, source=what)
+        cfg = source_model["config"]
+        log(f"source model: {src_kind} {src_path} (cell={cfg.get('cell')}, "
+            f"n_channels={cfg.get('n_channels')}, n_filters={cfg.get('n_filters')}, "
+            f"rnn_hidden={cfg.get('rnn_hidden')}, attention_size="
+            f"{cfg.get('attention_size')}, seq_len={resolved.get('seq_len')}); every "
+            "strategy uses its architecture")
+        _check_network(resolved, extra, first.fs, first.X,
+                       source_model if needs_source else None, source=what)
+    else:
+        _check_network(resolved, extra, first.fs, first.X)
+        if needs_source and src_kind == "mass" and not (store.root / "source_model.pt").exists():
+            log(f"loading the source (MASS at {src_path})")
+            mass_data = _load_mass_source(src_path)
+
+    # 3. claim the folder: only now is anything written
+    arguments = {
+        "source": source_label, "target": target_label,
+        "channels": channels, "strategies": strategies, "subjects": subjects,
+        "settings": resolved, "classifier_params": extra, "random_state": random_state,
+        "store_version": STORE_VERSION,
+    }
+    if source_sha256 is not None:
+        arguments["source_sha256"] = source_sha256
+    resumed = store.claim(arguments, log=log)
     log(("resuming" if resumed else "starting") + f" the study in {store.root} "
         f"(source {arguments['source']}, target {arguments['target']})")
-    first_groups = blocks[0][1].groups
+    first_groups = first.groups
     n_subjects = len(np.unique(first_groups))
     if resolved.get("n_valid_subjects") is None:
         resolved = {**resolved, "n_valid_subjects": _default_n_valid(n_subjects)}
@@ -1002,16 +1387,14 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     log(f"target: {len(blocks)} channel(s) {[c for c, _ in blocks]}, {n_subjects} subjects, "
         f"{len(first_groups)} epochs, {len(folds)} folds x {len(strategies)} strategies")
 
-    needs_source = any(STRATEGIES[s].pretrained for s in strategies)
-    source_model = None
-    if needs_source or src_kind in ("checkpoint", "model"):
-        source_model = _with_threads(torch_threads or 1, _source_model, src_kind, src_path,
-                                     store, resolved, extra, int(random_state), log)
-        explicit = {k for k, v in (settings or {}).items() if v is not None}
+    if src_kind not in ("checkpoint", "model") and needs_source:
+        source_model = _with_threads(torch_threads or 1, _pretrained_source, src_kind,
+                                     src_path, store, resolved, extra, random_state, log,
+                                     mass_data)
         resolved, extra = _arch_from_source(source_model["config"], resolved, explicit,
                                             extra)
-        if not needs_source:
-            source_model = None
+    if not needs_source:
+        source_model = None
 
     # tasks -----------------------------------------------------------------------------
     done: dict[tuple, dict] = {}
@@ -1030,7 +1413,7 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     if done:
         log(f"{len(done)} of {n_total} fold results already stored: skipped")
     if todo:
-        _execute(todo, blocks, source_model, resolved, extra, n_jobs, scheduler,
+        _execute(todo, blocks, source_model, resolved, extra, n_jobs, scheduler, client,
                  torch_threads, store, done, n_total, len(folds), log)
 
     result = _assemble(blocks, strategies, folds, done, arguments, resolved, store,
@@ -1041,8 +1424,8 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     return result
 
 
-def _execute(todo, blocks, source_model, settings, extra, n_jobs, scheduler, torch_threads,
-             store, done, n_total, n_folds, log):
+def _execute(todo, blocks, source_model, settings, extra, n_jobs, scheduler, client,
+             torch_threads, store, done, n_total, n_folds, log):
     from joblib import Parallel, delayed, parallel_config
 
     threads = torch_threads if torch_threads is not None else 1
@@ -1066,22 +1449,9 @@ def _execute(todo, blocks, source_model, settings, extra, n_jobs, scheduler, tor
                 f"(test subject {res['test_subject']}): acc {100 * acc:.1f}% "
                 f"in {res['seconds']:.1f}s")
 
-    if scheduler is not None:
-        try:
-            from distributed import Client
-        except ImportError as exc:  # pragma: no cover
-            raise StudyInputError("--scheduler needs dask.distributed: "
-                                  "pip install skseqsleep[distributed]") from exc
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            raise StudyInputError(f"cannot connect to the Dask scheduler {scheduler}: "
-                                  f"{exc}") from exc
-        try:
-            with parallel_config(backend="dask", wait_for_workers_timeout=60):
-                consume(Parallel(return_as="generator_unordered")(calls))
-        finally:
-            client.close()
+    if client is not None:
+        with parallel_config(backend="dask", wait_for_workers_timeout=60):
+            consume(Parallel(return_as="generator_unordered")(calls))
     else:
         consume(Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls))
 

@@ -52,6 +52,12 @@ def test_no_command_is_a_usage_error():
                                  "it has 'Fpz-Cz-like', 'EOG-like'")),
     (["--strategies", "softmax,everything"], "unknown strategies ['everything']"),
     (["--subjects", "0-3"], "subjects only applies to a sleep-edf target"),
+    (["--fetch-url", "http://mirror"], "fetch_url (--fetch-url) is only used with fetch"),
+    (["--scheduler", "notanaddress"], ("--scheduler 'notanaddress' is not a Dask scheduler "
+                                       "address (expected e.g. tcp://10.0.0.1:8786)")),
+    (["--source", "checkpoint:/no/such/x.ckpt"], "cannot read the TensorFlow checkpoint"),
+    (["--cell", "foo"], "cell must be one of ('gru', 'lstm', 'bnlstm'), got 'foo'"),
+    (["--set", "foo=1"], "unknown classifier parameter in --set"),
 ])
 def test_bad_study_arguments_exit_2_with_a_message(tmp_path, capsys, args, message):
     code = main(["study", "--output-dir", str(tmp_path / "out"), "--quiet", *args])
@@ -183,3 +189,16 @@ def test_fetch_from_a_local_mirror_checks_sha256_and_errors_cleanly(shared_dir, 
     assert "SC4001E0-PSG.edf" in err and ("checksum" in err or "SHA-256" in err)
     assert not (tmp_path / "data" / "sleep-cassette" / "SC4001E0-PSG.edf").exists()
     assert not (tmp_path / "out").exists()
+
+
+def test_a_typo_fixed_reruns_in_the_same_output_folder(tmp_path, capsys):
+    # the rejected command claims nothing, so the corrected one may use the same folder
+    from test_study import TINY_CLI
+
+    out = str(tmp_path / "out")
+    common = ["study", "--output-dir", out, "--quiet", "--no-plots", "--strategies", "direct",
+              *TINY_CLI]
+    assert main([*common, "--cell", "gruu"]) == 2
+    assert "cell must be one of" in capsys.readouterr().err
+    assert main([*common, "--cell", "gru"]) == 0
+    assert "direct transfer" in capsys.readouterr().out

@@ -137,7 +137,21 @@ def test_parse_data_spec_errors(spec, role, match):
     ({"target": "sleep-edf:/no/such/folder"}, "/no/such/folder does not exist"),
     ({"source": "mass:/no/such/mass"}, "/no/such/mass does not exist"),
     ({"subjects": [0, 1]}, "only applies to a sleep-edf target"),
-    ({"settings": {"max_epochs": 0}}, "max_epochs must be positive"),
+    ({"settings": {"max_epochs": 0}}, "max_epochs must be a positive int"),
+    ({"settings": {"max_epochs": 2.7}}, (r"max_epochs must be a positive integer; got 2.7 "
+                                         r"\(not a whole number\)")),
+    ({"settings": {"max_epochs": True}}, "max_epochs must be a positive int; got the boolean"),
+    ({"settings": {"lr": float("nan")}}, "lr must be a positive float; got nan"),
+    ({"channels": "EEG C3-A2"}, "unknown channel 'EEG C3-A2' for the simulated target"),
+    ({"strategies": "bogus"}, r"unknown strategies \['bogus'\]"),
+    ({"n_jobs": 0}, "n_jobs=0 runs nothing"),
+    ({"n_jobs": "2"}, "n_jobs must be an integer; got '2'"),
+    ({"torch_threads": 0}, "torch_threads must be a positive integer; got 0"),
+    ({"random_state": True}, "random_state must be an integer; got True"),
+    ({"scheduler": "notanaddress"}, ("--scheduler 'notanaddress' is not a Dask "
+                                     "scheduler address.*missing port")),
+    ({"scheduler": 123}, "scheduler must be a Dask scheduler address"),
+    ({"fetch_url": "http://mirror"}, r"fetch_url \(--fetch-url\) is only used with fetch"),
     ({"settings": {"nope": 1}}, "unknown study setting 'nope'"),
 ])
 def test_run_study_argument_errors_leave_no_output(tmp_path, kwargs, match):
@@ -172,11 +186,27 @@ def test_store_round_trip_and_atomic_files(tmp_path):
 
 
 def test_store_refuses_different_arguments_and_names_the_difference(tmp_path):
-    ResultStore(tmp_path).claim({"max_epochs": 2, "target": "simulated"})
-    with pytest.raises(StudyArgumentsError, match=r"max_epochs: 2 there, 3 now"):
+    store = ResultStore(tmp_path)
+    store.claim({"max_epochs": 2, "target": "simulated"})
+    store.save_fold("c", "direct", 1, {"y_true": [0], "y_pred": [0], "recordings": ["r"]})
+    with pytest.raises(StudyArgumentsError, match=r"max_epochs: 2 there, 3 now.*1 finished"):
         ResultStore(tmp_path).claim({"max_epochs": 3, "target": "simulated"})
     manifest = json.loads((tmp_path / "study.json").read_text())
     assert manifest["arguments"]["max_epochs"] == 2
+
+
+def test_store_without_a_finished_fold_is_taken_over_by_other_arguments(tmp_path):
+    # a run that failed before finishing a fold does not block its folder
+    ResultStore(tmp_path).claim({"max_epochs": 2})
+    (tmp_path / "source_model.pt").write_bytes(b"pretrained with max_epochs=2")
+    messages = []
+    assert ResultStore(tmp_path).claim({"max_epochs": 3}, log=messages.append) is False
+    manifest = json.loads((tmp_path / "study.json").read_text())
+    assert manifest["arguments"] == {"max_epochs": 3}
+    assert not (tmp_path / "source_model.pt").exists()  # it belonged to the other arguments
+    assert len(messages) == 1
+    assert "max_epochs: 2 there, 3 now" in messages[0] and "taking it over" in messages[0]
+    assert "deleting its cached source model" in messages[0]
 
 
 def test_store_refuses_a_file_as_output_folder(tmp_path):
@@ -441,3 +471,234 @@ def test_in_process_run_leaves_the_callers_torch_threads_and_plot_backend(tmp_pa
         assert len(list((tmp_path / "out" / "confusion").glob("*.png"))) == 1
     finally:
         torch.set_num_threads(before_threads)
+
+
+# --------------------------------------------------------------------------------------------
+# bad input is refused before the output folder is claimed, and never blocks it
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"source": "checkpoint:/no/such/x.ckpt"}, ("cannot read the TensorFlow checkpoint "
+                                                "/no/such/x.ckpt: no TensorBundle checkpoint")),
+    ({"settings": {**TINY_SETTINGS, "cell": "foo"}}, "cell must be one of"),
+    ({"classifier_params": {"foo": 1}}, "unknown classifier parameter.*foo"),
+    ({"classifier_params": {"module__foo": 1}}, "unexpected keyword argument 'foo'"),
+    ({"classifier_params": {"module__n_filters": 8}},
+     "n_filters is given twice with different values: 4 .* and 8"),
+])
+def test_bad_source_or_parameter_leaves_no_output_folder(tmp_path, kwargs, match):
+    out = tmp_path / "out"
+    with pytest.raises(StudyInputError, match=match):
+        run_study(out, verbose=0, plots=False, **{**TINY, **kwargs})
+    assert not out.exists()
+
+
+def test_not_a_model_file_and_an_empty_mass_folder_leave_no_output_folder(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(StudyInputError, match=f"cannot load the model {junk}.*not a model saved"):
+        run_study(tmp_path / "a", source=f"model:{junk}", verbose=0, **TINY)
+    (tmp_path / "mass").mkdir()
+    with pytest.raises(StudyInputError, match="cannot load MASS from .*mass"):
+        run_study(tmp_path / "b", source=f"mass:{tmp_path / 'mass'}", verbose=0, **TINY)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_run_fixed_after_a_late_failure_can_reuse_its_folder(tmp_path, monkeypatch):
+    # a failure after the folder was claimed (here: inside the first fold) leaves study.json
+    # but no fold result; the corrected run, with other arguments, takes the folder over
+    from skseqsleep import study
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("fold failed")
+
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        m.setattr(study, "_fit_fold", broken)
+        with pytest.raises(RuntimeError, match="fold failed"):
+            run_study(out, strategies=["direct"], verbose=0, plots=False, **TINY)
+    assert (out / "study.json").is_file() and not _fold_files(out)
+    fixed = {**TINY, "settings": {**TINY_SETTINGS, "max_epochs": 2}}
+    result = run_study(out, strategies=["direct"], verbose=0, plots=False, **fixed)
+    assert [r.strategy for r in result.rows] == ["direct"] and len(_fold_files(out)) == 3
+    assert json.loads((out / "study.json").read_text())["arguments"]["settings"][
+        "max_epochs"] == 2
+
+
+# --------------------------------------------------------------------------------------------
+# the source's architecture, its file contents, and the authors' checkpoints
+# --------------------------------------------------------------------------------------------
+
+
+def test_explicit_network_settings_that_differ_from_the_source_are_refused(reference,
+                                                                           tmp_path):
+    _, ref_out = reference
+    src = f"model:{ref_out / 'source_model.pt'}"       # n_filters = rnn_hidden = 4
+    with pytest.raises(StudyInputError, match=r"n_filters: the study sets 8 \(--n-filters\), "
+                                              r"the source has 4"):
+        run_study(tmp_path / "a", source=src, verbose=0,
+                  **{**TINY, "settings": {**TINY_SETTINGS, "n_filters": 8}})
+    with pytest.raises(StudyInputError, match=r"rnn_hidden: the study sets 16 \(--set "
+                                              r"module__rnn_hidden\), the source has 4"):
+        run_study(tmp_path / "b", source=src, verbose=0, strategies=["scratch"],
+                  classifier_params={"module__rnn_hidden": 16},
+                  **{**TINY, "settings": {k: v for k, v in TINY_SETTINGS.items()
+                                          if k != "rnn_hidden"}})
+    with pytest.raises(StudyInputError, match=r"cell: the study sets 'lstm' \(--cell\), the "
+                                              r"source has 'gru'"):
+        run_study(tmp_path / "c", source=src, verbose=0,
+                  **{**TINY, "settings": {**TINY_SETTINGS, "cell": "lstm"}})
+    assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_settings_left_to_the_source_are_recorded_as_used(reference, tmp_path):
+    _, ref_out = reference
+    sizes = ("n_filters", "rnn_hidden", "attention_size")
+    settings = {k: v for k, v in TINY_SETTINGS.items() if k not in sizes}
+    out = tmp_path / "out"
+    run_study(out, source=f"model:{ref_out / 'source_model.pt'}", strategies=["direct"],
+              verbose=0, plots=False, **{**TINY, "settings": settings})
+    recorded = json.loads((out / "study.json").read_text())["arguments"]["settings"]
+    # the simulated defaults are 16/32/32; the source (and so every fold) has 4/4/4
+    assert [recorded[k] for k in sizes] == [4, 4, 4] and recorded["cell"] == "gru"
+    # the direct transfer predicted exactly as with the same model given explicit sizes
+    ref = {k: v for k, v in _predictions(ref_out).items() if k[0] == "direct"}
+    assert _predictions(out) == ref
+
+
+def test_a_changed_source_file_at_the_same_path_is_refused(reference, tmp_path):
+    import hashlib
+    import shutil
+
+    import torch
+
+    _, ref_out = reference
+    model = tmp_path / "model.pt"
+    shutil.copyfile(ref_out / "source_model.pt", model)
+    out = tmp_path / "out"
+    kw = {**TINY, "source": f"model:{model}", "strategies": ["direct"], "plots": False}
+    run_study(out, verbose=0, **kw)
+    recorded = json.loads((out / "study.json").read_text())["arguments"]["source_sha256"]
+    assert recorded == {"model.pt": hashlib.sha256(model.read_bytes()).hexdigest()}
+    content = torch.load(model, weights_only=True)
+    key = next(iter(content["state_dict"]))
+    content["state_dict"][key] = content["state_dict"][key] + 1.0
+    torch.save(content, model)
+    with pytest.raises(StudyArgumentsError, match=r"source_sha256\.model\.pt: '[0-9a-f]{64}' "
+                                                  r"there, '[0-9a-f]{64}' now"):
+        run_study(out, verbose=0, **kw)
+
+
+def test_authors_checkpoints_that_do_not_fit_the_study_are_refused_up_front(shared_dir,
+                                                                          tmp_path):
+    ckpts = shared_dir / "pretrained" / "phan2019-mass"
+    small = {k: v for k, v in TINY_SETTINGS.items()
+             if k not in ("n_filters", "rnn_hidden", "attention_size", "seq_len")}
+    with pytest.raises(StudyInputError, match=r"n_channels \(input channels\): the source "
+                                              r"checkpoint .*2chan_eegeog needs 2, the study "
+                                              r"has 1"):
+        run_study(tmp_path / "a", source=f"checkpoint:{ckpts / '2chan_eegeog'}",
+                  strategies=["direct"], verbose=0, **{**TINY, "settings": small})
+    with pytest.raises(StudyInputError, match=r"seq_len: the study sets 5 \(--seq-len\), the "
+                                              r"source needs L=20"):
+        run_study(tmp_path / "b", source=f"checkpoint:{ckpts / '1chan_eeg'}",
+                  strategies=["direct"], verbose=0,
+                  **{**TINY, "settings": {**small, "seq_len": 5}})
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_source_kinds_are_enforced_and_checkpoint_errors_surface(shared_dir, reference,
+                                                                 tmp_path):
+    import shutil
+
+    _, ref_out = reference
+    one = shared_dir / "pretrained" / "phan2019-mass" / "1chan_eeg"
+    two = tmp_path / "two"
+    two.mkdir()
+    for f in one.glob("pretrained_model.ckpt.*"):
+        shutil.copyfile(f, two / f.name)
+        shutil.copyfile(f, two / f.name.replace("pretrained_model", "other"))
+    with pytest.raises(StudyInputError, match=r"expected exactly one TensorBundle '\*\.index' "
+                                              r"file in folder .*two.*found 2"):
+        run_study(tmp_path / "a", source=f"checkpoint:{two}", verbose=0, **TINY)
+    pt = ref_out / "source_model.pt"
+    with pytest.raises(StudyInputError, match=f"checkpoint:{pt} is a model saved by "
+                                              f".*use --source model:{pt}"):
+        run_study(tmp_path / "b", source=f"checkpoint:{pt}", verbose=0, **TINY)
+    with pytest.raises(StudyInputError, match=f"model:{one} is a TensorFlow checkpoint.*use "
+                                              f"--source checkpoint:{one}"):
+        run_study(tmp_path / "c", source=f"model:{one}", verbose=0, **TINY)
+    assert not any((tmp_path / d).exists() for d in "abc")
+
+
+# --------------------------------------------------------------------------------------------
+# corrupt files in the output folder; single strings; Dask scheduler addresses
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_corrupt_fold_file_or_cached_source_is_named(reference, tmp_path):
+    import shutil
+
+    _, ref_out = reference
+    out = tmp_path / "copy"
+    shutil.copytree(ref_out, out)
+    fold = out / "folds" / "Fpz-Cz-like" / "softmax" / "fold_02.npz"
+    fold.write_bytes(b"")
+    with pytest.raises(StudyInputError, match=f"the stored fold result {fold} cannot be read.*"
+                                              "delete it and run the same command again"):
+        run_study(out, verbose=0, plots=False, **TINY)
+    fold.unlink()  # as the message says: it is recomputed, with the same result
+    run_study(out, verbose=0, plots=False, **TINY)
+    assert _predictions(out) == _predictions(ref_out)
+    cache = out / "source_model.pt"
+    cache.write_bytes(cache.read_bytes()[:100])
+    with pytest.raises(StudyInputError, match=f"the cached source model {cache} cannot be read"
+                                              ".*delete it"):
+        run_study(out, verbose=0, plots=False, **TINY)
+
+
+def test_a_single_string_is_one_channel_and_one_strategy(tmp_path):
+    result = run_study(tmp_path / "out", verbose=0, plots=False,
+                       **{**TINY, "channels": "Fpz-Cz-like", "strategies": "scratch"})
+    assert [(r.channel, r.strategy) for r in result.rows] == [("Fpz-Cz-like", "scratch")]
+
+
+def test_a_scheduler_that_never_answers_or_is_closed_is_refused_before_any_work(tmp_path,
+                                                                                monkeypatch):
+    import socket
+    import threading
+    import time
+
+    from skseqsleep import study
+
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(study, "SCHEDULER_TIMEOUT", 1.0)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    accepted = []
+
+    def accept():  # accepts TCP connections and never writes a byte
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(StudyInputError, match=f"the Dask scheduler {address} did not "
+                                                  "answer within 2 s"):
+            run_study(tmp_path / "silent", scheduler=address, verbose=0, **TINY)
+    finally:
+        server.close()
+        for c in accepted:
+            c.close()
+    assert time.monotonic() - t0 < 30 and accepted
+    # nothing listens there any more: refused (within the deadline), naming the address
+    with pytest.raises(StudyInputError, match=f"Dask scheduler {address}"):
+        run_study(tmp_path / "closed", scheduler=address, verbose=0, **TINY)
+    assert not (tmp_path / "silent").exists() and not (tmp_path / "closed").exists()
