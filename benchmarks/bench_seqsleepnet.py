@@ -19,8 +19,11 @@ Prints, on this machine:
 6. optionally (``--accuracy-seeds S ...``) test accuracy of the samplers on simulated cohorts
    (``skseqsleep.datasets.make_sleep_cohort``), one per seed: per-window, shared, shared with
    each ``--block-sizes`` block, and optionally per-window with another training seed (the
-   noise floor, ``--accuracy-noise``) and shared with more passes
-   (``--accuracy-shared-passes``).
+   noise floor, ``--accuracy-noise``), shared with more passes
+   (``--accuracy-shared-passes``) and, as a control (``--accuracy-composition``), the shared
+   sampler's minibatches computed window by window (:class:`BlockedPerWindow`: dropout masks
+   and batch statistics per window, as the reference), which separates the effect of the
+   minibatch composition from that of sharing the epoch computation.
 
 Run from the repository root::
 
@@ -53,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 import torch
 
 from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
+from skseqsleep._fast import WindowBlockBatch
 
 BATCH, L, T, F = 32, 20, 29, 129
 PHYSIOEX = "physioex==2.0.4"
@@ -80,6 +84,23 @@ def machine() -> dict:
         "load_avg": os.getloadavg(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+
+
+class BlockedPerWindow(SeqSleepClassifier):
+    """Control for the accuracy section: the shared sampler's minibatches (blocks of
+    neighbouring windows), but every window runs the whole network, with its own dropout
+    masks, as in the per-window sampler. Only the minibatch composition differs from the
+    reference; only the shared computation differs from ``train_sampler="shared"``."""
+
+    def infer(self, x, **fit_params):
+        if not isinstance(x, WindowBlockBatch):
+            return super().infer(x, **fit_params)
+        module = self.module_
+        if module.training:
+            for part in self._step_setup()[0]:
+                getattr(module, part).eval()
+        windows = torch.as_tensor(x.windows)
+        return module(x.epochs.to(self.device_)[windows])
 
 
 def make_classifier(sampler: str, block_size: int | None = None, **kw) -> SeqSleepClassifier:
@@ -353,6 +374,10 @@ def accuracy_variants(args) -> list[tuple[str, dict]]:
         name = "shared" if block is None else f"shared, blocks of {block}"
         out.append((name, {"train_sampler": "shared", "train_block_size": block,
                            "max_epochs": passes}))
+    if args.accuracy_composition:
+        out.append(("shared minibatches, per-window computation",
+                    {"train_sampler": "shared", "max_epochs": passes,
+                     "estimator": BlockedPerWindow}))
     if args.accuracy_shared_passes:
         out.append((f"shared, {args.accuracy_shared_passes} passes",
                     {"train_sampler": "shared", "max_epochs": args.accuracy_shared_passes}))
@@ -377,8 +402,9 @@ def bench_accuracy(args) -> dict:
         for name, settings in variants:
             settings = dict(settings)
             random_state = seed + settings.pop("seed_offset", 0)
-            clf = SeqSleepClassifier(verbose=0, device=args.device, random_state=random_state,
-                                     **settings)
+            estimator = settings.pop("estimator", SeqSleepClassifier)
+            clf = estimator(verbose=0, device=args.device, random_state=random_state,
+                            **settings)
             t0 = time.perf_counter()
             clf.fit(Xtr, data.y[~test], recordings=data.recordings[~test])
             fit_s = time.perf_counter() - t0
@@ -468,7 +494,7 @@ def report(results: dict) -> None:
             diff = "" if name == "per-window" else (
                 f"; minus per-window {d.mean():+.2f} points (standard error {se:.2f}, "
                 f"worse in {int((d < 0).sum())} of {len(d)})")
-            print(f"    {name:28s} mean {v.mean():.4f}, mean fit "
+            print(f"    {name:42s} mean {v.mean():.4f}, mean fit "
                   f"{np.mean(a['fit_s'][name]):.0f} s{diff}")
 
 
@@ -495,6 +521,9 @@ def main(argv=None) -> dict:
                     help="also train per-window with another seed (the noise floor)")
     ap.add_argument("--accuracy-shared-passes", type=int, default=None,
                     help="also train the shared sampler (blocks of 32) this many passes")
+    ap.add_argument("--accuracy-composition", action="store_true",
+                    help="also train with the shared sampler's minibatches computed window by "
+                         "window (composition control)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (default: torch's default); 1 is far more stable on "
                          "a machine shared with other jobs")
