@@ -124,7 +124,9 @@ def _read_model_file(path) -> dict:
     from skseqsleep.pretrained import is_tf_checkpoint, load_tf_checkpoint_state
 
     path = Path(path).expanduser()
-    if is_tf_checkpoint(path):
+    # a folder is never a saved model: let the checkpoint reader say what it found there
+    # (none or several '*.index' files) instead of "no model file"
+    if path.is_dir() or is_tf_checkpoint(path):
         state = load_tf_checkpoint_state(path)
         return {"config": dict(state["config"]), "state_dict": state["state_dict"],
                 "classes": None}

@@ -555,6 +555,18 @@ def test_warm_start_bad_sources(tmp_path, cohort):
         SeqSleepClassifier(**TINY, warm_start_from=tmp_path / "junk.pt").fit(X, y, recordings=recs)
     with pytest.raises(ValueError, match="is not fitted"):
         SeqSleepClassifier(**TINY, warm_start_from=SeqSleepClassifier()).fit(X, y, recordings=recs)
+    # a folder of two checkpoints: the reader's count, not "no model file"
+    two = tmp_path / "two"
+    two.mkdir()
+    for name in ("a.ckpt", "b.ckpt"):
+        (two / f"{name}.index").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"exactly one .*found 2: \['a\.ckpt\.index', "
+                                                r"'b\.ckpt\.index'\]"):
+        SeqSleepClassifier(**TINY, warm_start_from=two).fit(X, y, recordings=recs)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"exactly one .*found 0"):
+        SeqSleepClassifier(**TINY, warm_start_from=empty).fit(X, y, recordings=recs)
 
 
 # ------------------------------------------------------------------- sklearn integration
