@@ -412,6 +412,14 @@ class ResultStore:
                           if old_args.get(k) != new_args.get(k))
             details = "; ".join(f"{k}: {old_args.get(k)!r} there, {new_args.get(k)!r} now"
                                 for k in diff) or "store format changed"
+            def hashed(flat):
+                return any(k.split(".")[0] == "source_sha256" for k in flat)
+
+            old_source = str(old_args.get("source", ""))
+            if (hashed(new_args) and not hashed(old_args)
+                    and old_source.startswith(("model:", "checkpoint:"))):
+                details += ("; that run was written before the source file's SHA-256 was "
+                            "recorded, so it cannot be resumed")
             stored = self.fold_files()
             if stored:
                 raise StudyArgumentsError(
@@ -420,13 +428,25 @@ class ResultStore:
                     "another --output-dir to run this study, or repeat the earlier "
                     "arguments to resume that one.")
             cache = self.root / "source_model.pt"
+            kept = None
+            if cache.exists():
+                source = str(arguments.get("source", ""))
+                kind, _, path = source.partition(":")
+                if kind == "model" and path and os.path.exists(path) and os.path.samefile(
+                        path, cache):
+                    raise StudyArgumentsError(
+                        f"the output folder {self.root} holds a study run with different "
+                        f"arguments ({details}) and no finished fold result, and its cached "
+                        f"source model {cache} is this run's --source: copy it elsewhere and "
+                        "use that copy, or use another --output-dir")
+                # never deleted: it may be hours of pretraining; it is kept under another
+                # name, and this run pretrains (or loads) its own source
+                kept = cache.with_name("source_model.previous.pt")
+                os.replace(cache, kept)
             if log is not None:
                 log(f"the output folder {self.root} held a study run with different "
                     f"arguments ({details}) but no finished fold result: taking it over"
-                    + (f" (deleting its cached source model {cache})"
-                       if cache.exists() else ""))
-            if cache.exists():
-                cache.unlink()
+                    + (f" (its cached source model is kept as {kept})" if kept else ""))
         elif self.root.exists() and any(self.root.iterdir()):
             raise StudyArgumentsError(
                 f"the output folder {self.root} is not empty and holds no study.json; "
@@ -1111,18 +1131,28 @@ def _connect_scheduler(address: str, log):
 
     timeout = float(SCHEDULER_TIMEOUT)
     box: dict[str, Any] = {}
+    lock = threading.Lock()
 
     def connect():
         try:
-            box["client"] = Client(address, timeout=f"{timeout}s")
+            client = Client(address, timeout=f"{timeout}s")
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             box["error"] = exc
+            return
+        with lock:
+            abandoned = box.get("abandoned", False)
+            if not abandoned:
+                box["client"] = client
+        if abandoned:  # the caller gave up: do not leave a connected client behind
+            client.close()
 
     log(f"connecting to the Dask scheduler {address}")
     thread = threading.Thread(target=connect, name="skseqsleep-dask-connect", daemon=True)
     thread.start()
     thread.join(2 * timeout)
-    if thread.is_alive():
+    with lock:
+        box["abandoned"] = "client" not in box and "error" not in box
+    if box["abandoned"]:
         raise StudyInputError(f"the Dask scheduler {address} did not answer within "
                               f"{2 * timeout:g} s (is it a Dask scheduler's address?)")
     if "error" in box:

@@ -196,17 +196,50 @@ def test_store_refuses_different_arguments_and_names_the_difference(tmp_path):
 
 
 def test_store_without_a_finished_fold_is_taken_over_by_other_arguments(tmp_path):
-    # a run that failed before finishing a fold does not block its folder
+    # a run that failed before finishing a fold (and before caching a source) does not block
+    # its folder
     ResultStore(tmp_path).claim({"max_epochs": 2})
-    (tmp_path / "source_model.pt").write_bytes(b"pretrained with max_epochs=2")
     messages = []
     assert ResultStore(tmp_path).claim({"max_epochs": 3}, log=messages.append) is False
     manifest = json.loads((tmp_path / "study.json").read_text())
     assert manifest["arguments"] == {"max_epochs": 3}
-    assert not (tmp_path / "source_model.pt").exists()  # it belonged to the other arguments
     assert len(messages) == 1
     assert "max_epochs: 2 there, 3 now" in messages[0] and "taking it over" in messages[0]
-    assert "deleting its cached source model" in messages[0]
+
+
+def test_store_takeover_keeps_the_cached_source_model_under_another_name(tmp_path):
+    # the cache may be hours of pretraining: never deleted
+    ResultStore(tmp_path).claim({"max_epochs": 2})
+    cache = tmp_path / "source_model.pt"
+    cache.write_bytes(b"pretrained with max_epochs=2")
+    messages = []
+    assert ResultStore(tmp_path).claim({"max_epochs": 3}, log=messages.append) is False
+    assert not cache.exists()            # this run must not load the other run's model
+    assert (tmp_path / "source_model.previous.pt").read_bytes() == (
+        b"pretrained with max_epochs=2")
+    assert "kept as" in messages[0] and "source_model.previous.pt" in messages[0]
+
+
+def test_store_refuses_a_takeover_whose_cache_is_the_new_source(tmp_path):
+    ResultStore(tmp_path).claim({"source": "simulated", "max_epochs": 2})
+    cache = tmp_path / "source_model.pt"
+    cache.write_bytes(b"a saved model")
+    with pytest.raises(StudyArgumentsError, match=r"is this run's --source: copy it elsewhere"):
+        ResultStore(tmp_path).claim({"source": f"model:{cache}", "max_epochs": 2})
+    assert cache.read_bytes() == b"a saved model"
+    assert json.loads((tmp_path / "study.json").read_text())["arguments"]["source"] == (
+        "simulated")
+
+
+def test_store_written_before_source_hashes_says_why_it_cannot_resume(tmp_path):
+    old = {"source": "model:/m.pt", "settings": {"max_epochs": 2}}
+    store = ResultStore(tmp_path)
+    store.claim(old)
+    done = store.fold_path("EEG", "direct", 1)       # one finished fold of the old run
+    done.parent.mkdir(parents=True)
+    done.write_bytes(b"a fold result")
+    with pytest.raises(StudyArgumentsError, match=r"written before the source file's SHA-256"):
+        ResultStore(tmp_path).claim({**old, "source_sha256": {"m.pt": "ab" * 32}})
 
 
 def test_store_refuses_a_file_as_output_folder(tmp_path):
