@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
@@ -80,11 +81,17 @@ def open_edf(path):
         When the file does not exist.
     ValueError
         When the file is EDF+D/BDF+D (discontinuous, not supported: the message suggests
-        converting it to EDF+C); when its size is not the header's size plus the declared
-        number of data records (the message names the declared and the found number of
-        records: fewer is a truncated file, more would be silently dropped); or when pyedflib
-        cannot read it (corrupt EDF; the message names the file and repeats pyedflib's
-        reason).
+        converting it to EDF+C); when it is shorter than the header's size plus the declared
+        number of data records (truncated: the message names the declared and the found
+        number of records); or when pyedflib cannot read it (corrupt EDF; the message names
+        the file and repeats pyedflib's reason).
+
+    Warns
+    -----
+    UserWarning
+        When the file holds more than the declared data records (some exporters leave
+        undeclared records or padding): only the declared records are read, and the
+        warning names both counts.
 
     Examples
     --------
@@ -122,13 +129,15 @@ def open_edf(path):
                 f"{holds}; download it again or check its checksum."
             )
         if size > expected:
-            raise ValueError(
+            # some exporters leave undeclared records (or padding) at the end; EDF readers
+            # read the declared ones, so this is a warning, never silent
+            warnings.warn(
                 f"{path!r} holds more data than its header declares: the header says "
                 f"{n_records} data records of {record_bytes} bytes ({expected} bytes with the "
                 f"{header_bytes}-byte header), but the file has {size} bytes, i.e. {holds}; "
-                "reading it would silently drop the rest. Fix the number of data records in "
-                "the header (bytes 236-243) or check how the file was written."
-            )
+                f"only the {n_records} declared records are read. Fix the number of data "
+                "records in the header (bytes 236-243) to read the rest.",
+                UserWarning, stacklevel=2)
     try:
         return pyedflib.EdfReader(path)
     except OSError as exc:
