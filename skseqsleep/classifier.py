@@ -109,6 +109,12 @@ def _normalise_parts(trainable_parts) -> tuple[str, ...]:
     return tuple(p for p in PARTS if p in parts)
 
 
+def _looks_like_bins(n: int) -> bool:
+    """Whether ``n`` is ``nfft / 2 + 1`` for a power-of-two ``nfft`` >= 16 (the usual counts of
+    frequency bins; used to spot spectrograms with frames and bins swapped)."""
+    return n >= 9 and ((n - 1) & (n - 2)) == 0
+
+
 def _short_recordings_message(recs, seq_len: int) -> str | None:
     """``"k recording(s) shorter than seq_len=L epochs (name: length, ...)"`` or None."""
     short = np.flatnonzero(recs.lengths < seq_len)
@@ -778,12 +784,13 @@ class SeqSleepClassifier(NeuralNetClassifier):
                      "train_windows_", "train_recordings_"):
             self.__dict__.pop(attr, None)
         X = self._check_X(X)
-        if X.shape[2] > X.shape[3]:
+        if _looks_like_bins(X.shape[2]) and not _looks_like_bins(X.shape[3]):
             warnings.warn(
                 f"X has epochs of shape {X.shape[1:]} = (n_channels, n_frames, n_freq_bins): "
-                f"more time frames ({X.shape[2]}) than frequency bins ({X.shape[3]}), whereas "
-                "SpectrogramTransformer gives fewer, e.g. (1, 29, 129); are the last two axes "
-                "swapped? (np.swapaxes(X, 2, 3) swaps them)", UserWarning, stacklevel=2)
+                f"n_frames={X.shape[2]} is a number of frequency bins of an FFT (nfft / 2 + 1 "
+                f"with nfft a power of two, as SpectrogramTransformer gives, e.g. (1, 29, "
+                f"129)) and n_freq_bins={X.shape[3]} is not; are the last two axes swapped? "
+                "(np.swapaxes(X, 2, 3) swaps them)", UserWarning, stacklevel=2)
         recs = find_recordings(len(X), recordings, groups, what="X")
         rs = check_random_state(self.random_state)
         torch_seed = int(rs.randint(2**31 - 1)) if self.random_state is not None else None

@@ -651,12 +651,18 @@ def test_bad_X(bad, match):
 def test_spectrograms_with_frames_and_bins_swapped_warn(cohort):
     X, y, _, recs = (a[:48] for a in cohort)
     kw = {**TINY, "max_epochs": 1}
-    with pytest.warns(UserWarning, match=r"X has epochs of shape \(1, 129, 29\) .* more time "
-                      r"frames \(129\) than frequency bins \(29\).*swapped"):
+    with pytest.warns(UserWarning, match=r"X has epochs of shape \(1, 129, 29\) .* "
+                      r"n_frames=129 is a number of frequency bins .*n_freq_bins=29 is not.*"
+                      r"swapped"):
         SeqSleepClassifier(**kw).fit(np.swapaxes(X, 2, 3), y, recordings=recs)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)     # the transformer's layout: no warning
         SeqSleepClassifier(**kw).fit(X, y, recordings=recs)
+        # valid transformer settings with more frames than bins (overlap=0.9: 141 x 129)
+        raw = np.random.default_rng(0).normal(size=(48, 3000))
+        X141 = SpectrogramTransformer(overlap=0.9).fit_transform(raw)
+        assert X141.shape[2:] == (141, 129)
+        SeqSleepClassifier(**kw).fit(X141, y, recordings=recs)
 
 
 def test_bad_labels_params_and_metadata(cohort):
