@@ -179,9 +179,11 @@ class PredefinedGroupSplit(_GroupSplitBase):
                     "identifies the fold by the one key absent from the training data; found "
                     f"{len(absent)} absent keys ({absent[:5]}) among training subjects "
                     f"{sorted(present)[:10]}...")
-            wanted = list(self.valid_groups[absent[0]])
+            wanted = _subject_list(self.valid_groups[absent[0]],
+                                   f"valid_groups[{absent[0]!r}]")
         else:
-            wanted = list(self.valid_groups)
+            wanted = _subject_list(self.valid_groups, "valid_groups")
+        wanted = list(dict.fromkeys(wanted))          # a subject named twice counts once
         missing = [g for g in wanted if g not in present]
         found = [g for g in wanted if g in present]
         if not found:
@@ -192,8 +194,19 @@ class PredefinedGroupSplit(_GroupSplitBase):
             warnings.warn(f"validation subjects {missing} are not in the training data; "
                           f"validating on {found}", UserWarning, stacklevel=3)
         if len(found) == len(present):
-            raise ValueError("every training subject would be a validation subject")
+            raise ValueError(f"every training subject would be a validation subject: "
+                             f"{sorted(present)} are all in valid_groups")
         return np.asarray(found, dtype=unique_groups.dtype)
+
+
+def _subject_list(value, name: str) -> list:
+    """Validation subjects as a list; a string or a scalar is refused, not iterated."""
+    if isinstance(value, (str, bytes)) or np.ndim(value) == 0:
+        hint = (f" (for one subject write [{value!r}])"
+                if isinstance(value, (str, bytes, numbers.Number)) else "")
+        raise TypeError(f"PredefinedGroupSplit: {name} must be a list of subjects, got "
+                        f"{value!r}{hint}")
+    return list(value)
 
 
 # --------------------------------------------------------------------------------------------

@@ -109,6 +109,26 @@ def test_group_holdout_errors():
         next(GroupHoldout(True).split(X, None, np.repeat([0, 1, 2], 2)))
 
 
+def test_predefined_group_split_repeats_and_strings():
+    groups = np.repeat(["s0", "s1", "s2", "s3"], 2)
+    X = np.zeros((len(groups), 1))
+    # a subject named twice counts once: 3 of 4 subjects is a valid validation set ...
+    _, valid = next(PredefinedGroupSplit(["s1", "s1", "s2", "s3"]).split(X, None, groups))
+    assert sorted(set(groups[valid])) == ["s1", "s2", "s3"]
+    # ... and naming all 4 (one twice) leaves no training subject
+    with pytest.raises(ValueError, match=r"every training subject would be a validation "
+                                         r"subject: \['s0', 's1', 's2', 's3'\]"):
+        next(PredefinedGroupSplit(["s0", "s1", "s2", "s3", "s3"]).split(X, None, groups))
+    # a string is one subject's name, not a list of one-character subjects
+    with pytest.raises(TypeError, match=r"valid_groups must be a list of subjects, got 's1' "
+                                        r"\(for one subject write \['s1'\]\)"):
+        next(PredefinedGroupSplit("s1").split(X, None, groups))
+    with pytest.raises(TypeError, match=r"valid_groups\['s9'\] must be a list of subjects"):
+        next(PredefinedGroupSplit({"s9": "s1"}).split(X, None, groups))
+    with pytest.raises(TypeError, match=r"valid_groups must be a list of subjects, got None$"):
+        next(PredefinedGroupSplit(None).split(X, None, groups))
+
+
 def test_predefined_group_split_list_and_missing():
     groups = np.repeat(["a", "b", "c", "d"], 2)
     X = np.zeros((8, 1))
