@@ -143,6 +143,7 @@ class StepBatchNorm(nn.Module):
         """Normalise ``z`` of shape ``(N, T, size)`` holding steps ``start_step .. +T-1``."""
         n_t = z.shape[1]
         if self.training:
+            self._check_batch(z)
             mean = z.mean(dim=0)                       # (T, size)
             var = z.var(dim=0, unbiased=False)
             self._update(mean.detach(), var.detach(), start_step)
@@ -157,6 +158,7 @@ class StepBatchNorm(nn.Module):
         """Normalise ``z`` of shape ``(N, size)`` at processing step ``s`` (same as
         ``forward(z[:, None], s)[:, 0]``, without the sequence axis)."""
         if self.training:
+            self._check_batch(z)
             mean = z.mean(dim=0)
             var = z.var(dim=0, unbiased=False)
             self._update(mean.detach()[None], var.detach()[None], s)
@@ -165,6 +167,16 @@ class StepBatchNorm(nn.Module):
             mean = self.pop_mean[k]
             var = self.pop_var[k]
         return self._normalise(z, mean, var)
+
+    @staticmethod
+    def _check_batch(z: torch.Tensor) -> None:
+        # over one sample, z - mean is 0: the output would ignore the input (torch's
+        # BatchNorm refuses this too)
+        if z.shape[0] < 2:
+            raise ValueError(
+                f"StepBatchNorm in training mode needs more than one sample per step for its "
+                f"batch statistics, got a batch of {z.shape[0]} (input shape "
+                f"{tuple(z.shape)}); with cell='bnlstm', train with batch_size >= 2")
 
     def _normalise(self, z: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
         out = (z - mean) * torch.rsqrt(var + self.eps) * self.scale
