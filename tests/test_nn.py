@@ -420,6 +420,40 @@ def test_step_batchnorm_eval_uses_clamped_step():
     torch.testing.assert_close(out, expected)
 
 
+@pytest.mark.parametrize("cell", ["gru", "bnlstm"])
+def test_input_type_dtype_and_emptiness_are_checked(cell):
+    net = SeqSleepNet(cell=cell).eval()
+    x = torch.zeros(2, 3, 1, 29, 129)
+    with pytest.raises(TypeError, match=r"the input must be a torch\.Tensor, got ndarray"):
+        net(x.numpy())
+    with pytest.raises(TypeError, match=r"the input has dtype torch\.float64 but the "
+                                        r"network's parameters are torch\.float32"):
+        net(x.double())
+    with pytest.raises(TypeError, match=r"the input has dtype torch\.int64"):
+        net.encode_epochs(x[0].long())
+    with pytest.raises(ValueError, match=r"the input is empty \(shape \(0, 3, 1, 29, 129\)\)"):
+        net(x[:0])
+    with pytest.raises(TypeError, match=r"features has dtype torch\.float64"):
+        net.classify_sequences(torch.zeros(2, 3, 128, dtype=torch.float64))
+    assert net(x).shape == (2, 3, 5)                        # the right input still works
+
+
+def test_step_batchnorm_refuses_a_batch_of_one_in_training():
+    # batch statistics of one sample make z - mean = 0: the output would ignore the input
+    net = SeqSleepNet(cell="bnlstm", dropout=0.0).train()
+    x = torch.randn(1, 3, 1, 29, 129)
+    with pytest.raises(ValueError, match=r"needs more than one sample per step .*batch of 1 .*"
+                                         r"batch_size >= 2"):
+        net(x)
+    bn = StepBatchNorm(4, n_steps=3).train()
+    with pytest.raises(ValueError, match="batch of 1"):
+        bn.step(torch.randn(1, 4), 0)
+    assert torch.equal(bn.pop_mean, torch.zeros(3, 4))        # nothing was updated
+    # two samples are fine, and evaluation mode normalises a single sample
+    net(torch.randn(2, 3, 1, 29, 129))
+    net.eval()(x)
+
+
 def test_bnlstm_network_train_updates_stats_eval_does_not():
     torch.manual_seed(6)
     net = SeqSleepNet(cell="bnlstm")

@@ -293,7 +293,19 @@ class SeqSleepNet(nn.Module):
         self.seqrnn = BidirectionalRNN(2 * rnn_hidden, rnn_hidden, cell, seq_len, dropout)
         self.softmax = nn.Linear(2 * rnn_hidden, n_classes)
 
+    def _check_tensor(self, x, what: str) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}; convert "
+                            "it with torch.as_tensor(x, dtype=torch.float32)")
+        dtype = self.softmax.weight.dtype
+        if x.dtype != dtype:
+            raise TypeError(f"{what} has dtype {x.dtype} but the network's parameters are "
+                            f"{dtype}; convert it with x.to({dtype})")
+        if x.numel() == 0:
+            raise ValueError(f"{what} is empty (shape {tuple(x.shape)})")
+
     def _check_epochs(self, x: torch.Tensor, ndim: int, layout: str) -> None:
+        self._check_tensor(x, "the input")
         if x.ndim != ndim or x.shape[-3] != self.n_channels or x.shape[-1] != self.n_freq_bins:
             raise ValueError(
                 f"expected spectrograms of shape {layout} with n_channels={self.n_channels} "
@@ -319,6 +331,7 @@ class SeqSleepNet(nn.Module):
 
     def classify_sequences(self, features: torch.Tensor) -> torch.Tensor:
         """SeqRNN then the shared softmax layer: ``(B, L, 2H)`` -> logits ``(B, L, n_classes)``."""
+        self._check_tensor(features, "features")
         if features.ndim != 3 or features.shape[-1] != 2 * self.rnn_hidden:
             raise ValueError(
                 f"expected epoch features of shape (batch, L, {2 * self.rnn_hidden}), "
