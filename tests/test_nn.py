@@ -267,6 +267,11 @@ def test_invalid_arguments():
         SeqSleepNet(cell="rnn")
     with pytest.raises(ValueError, match="dropout"):
         SeqSleepNet(dropout=1.0)
+    with pytest.raises(ValueError, match="dropout"):
+        SeqSleepNet(dropout=True)
+    assert SeqSleepNet(dropout=np.float32(0.25)).dropout == 0.25      # numpy floats are floats
+    with pytest.raises(ValueError, match="n_classes must be at least 2, got 1"):
+        SeqSleepNet(n_classes=1)
     with pytest.raises(ValueError, match="n_channels"):
         SeqSleepNet(n_channels=0)
     net = SeqSleepNet(n_channels=2)

@@ -545,8 +545,8 @@ def make_sleep_cohort(
         Seed. The same int gives a bitwise identical cohort; subject ``s``, night ``k`` is
         drawn from its own stream, so adding subjects or nights does not change the others.
     n_jobs : int or None, default=None
-        Threads synthesising nights in parallel (None = 1, -1 = all cores). The result does
-        not depend on ``n_jobs``.
+        Threads synthesising nights in parallel (None = 1, -1 = all cores, -2 = all but one,
+        as in joblib). The result does not depend on ``n_jobs``.
 
     Returns
     -------
@@ -700,7 +700,8 @@ def make_sleep_cohort(
     if n_jobs is None:
         n_jobs = 1
     elif isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be None, a positive int or -1, got {n_jobs!r}")
+        raise ValueError(f"n_jobs must be None or a non-zero int (-1: all cores, -2: all but "
+                         f"one, as in joblib), got {n_jobs!r}")
     elif n_jobs < 0:
         n_jobs = max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
     entropy = _seed_entropy(random_state)

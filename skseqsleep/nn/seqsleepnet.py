@@ -14,6 +14,7 @@ Every parameter and buffer of :class:`SeqSleepNet` belongs to exactly one of the
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 
 import numpy as np
@@ -281,10 +282,13 @@ class SeqSleepNet(nn.Module):
         self.attention_size = _check_positive_int("attention_size", attention_size)
         self.seq_len = _check_positive_int("seq_len", seq_len)
         self.n_classes = _check_positive_int("n_classes", n_classes)
+        if self.n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {n_classes!r}")
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
         self.cell = cell
-        if not (isinstance(dropout, (float, int)) and 0 <= dropout < 1):
+        if not (isinstance(dropout, numbers.Real) and not isinstance(dropout, bool)
+                and 0 <= dropout < 1):
             raise ValueError(f"dropout must be a float in [0, 1), got {dropout!r}")
         self.dropout = float(dropout)
 
