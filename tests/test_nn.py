@@ -262,6 +262,20 @@ def test_l2_parameters_exclude_only_filterbanks():
     assert len(l2) == len(named) - 2
 
 
+def test_filterbank_refuses_empty_filters_and_bad_ranges():
+    # 32 filters over the 5 bins of SeqSleepNet(n_freq_bins=5): 28 would be all zero
+    with pytest.raises(ValueError, match=r"28 of the 32 triangular filters would be all zero"):
+        SeqSleepNet(n_freq_bins=5)
+    mask = triangular_filterbank(n_filters=4, nfft=8, fs=100)      # 4 filters do fit
+    assert mask.shape == (5, 4) and (mask.sum(axis=0) > 0).all()
+    with pytest.raises(ValueError, match=r"0 <= f_min < f_max, got f_min=40, f_max=10"):
+        triangular_filterbank(4, 256, 100, f_min=40, f_max=10)
+    with pytest.raises(ValueError, match="fs must be positive, got 0"):
+        triangular_filterbank(fs=0)
+    with pytest.raises(ValueError, match="fs must be a finite number"):
+        triangular_filterbank(fs=float("nan"))
+
+
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="cell must be one of"):
         SeqSleepNet(cell="rnn")

@@ -59,6 +59,17 @@ def triangular_filterbank(n_filters: int = 32, nfft: int = 256, fs: float = 100,
     >>> float(mask[3, 0]), float(mask[0, 0])   # bins are 0, 3, 7, ...: filter 0 peaks at 3
     (1.0, 0.0)
     """
+    n_filters = _check_positive_int("n_filters", n_filters)
+    nfft = _check_positive_int("nfft", nfft)
+    for name, value in (("fs", fs), ("f_min", f_min), ("f_max", f_max)):
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                or not np.isfinite(value)):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if fs <= 0:
+        raise ValueError(f"fs must be positive, got {fs!r}")
+    if not 0 <= f_min < f_max:
+        raise ValueError(f"the filterbank range needs 0 <= f_min < f_max, got f_min={f_min!r}, "
+                         f"f_max={f_max!r}")
     n_bins = nfft // 2 + 1
     hz = np.linspace(f_min, f_max, n_filters + 2)
     bins = np.floor((nfft + 1) * hz / fs).astype(int)
@@ -73,6 +84,14 @@ def triangular_filterbank(n_filters: int = 32, nfft: int = 256, fs: float = 100,
             mask[i, j] = (i - lo) / (mid - lo)
         for i in range(mid, hi):
             mask[i, j] = (hi - i) / (hi - mid)
+    empty = np.flatnonzero(mask.sum(axis=0) == 0)
+    if len(empty):
+        raise ValueError(
+            f"{len(empty)} of the {n_filters} triangular filters would be all zero (filters "
+            f"{empty[:5].tolist()}{'...' if len(empty) > 5 else ''}): {f_min}-{f_max} Hz "
+            f"spans only {bins[-1] - bins[0]} of the {n_bins} frequency bins of a {nfft}-point "
+            f"FFT at fs={fs} Hz, too few for {n_filters} filters; use fewer filters or more "
+            "frequency bins")
     return mask.astype(np.float32)
 
 
