@@ -276,6 +276,20 @@ def test_filterbank_refuses_empty_filters_and_bad_ranges():
         triangular_filterbank(fs=float("nan"))
 
 
+def test_bnlstm_checks_its_arguments_and_input():
+    for kw, name in (({"n_steps": 0}, "n_steps"), ({"hidden_size": 0}, "hidden_size"),
+                     ({"input_size": 4.5}, "input_size")):
+        args = {"input_size": 4, "hidden_size": 8, "n_steps": 5, **kw}
+        with pytest.raises(ValueError, match=rf"BNLSTM: {name} must be a positive integer"):
+            BNLSTM(**args)
+    cell = BNLSTM(4, 8, n_steps=5).eval()
+    with pytest.raises(ValueError, match=r"shape \(N, T, 4\) with T >= 1, got \(3, 4\)"):
+        cell(torch.zeros(3, 4))
+    with pytest.raises(ValueError, match=r"got \(3, 0, 4\)"):
+        cell(torch.zeros(3, 0, 4))
+    assert cell(torch.zeros(3, 2, 4)).shape == (3, 2, 8)
+
+
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="cell must be one of"):
         SeqSleepNet(cell="rnn")

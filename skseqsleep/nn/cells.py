@@ -16,6 +16,8 @@ dropout is never applied to the recurrent state. It is active only in training m
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import nn
 
@@ -250,10 +252,14 @@ class BNLSTM(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, n_steps: int, decay: float = 0.95,
                  eps: float = 1e-5) -> None:
         super().__init__()
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
+                            ("n_steps", n_steps)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"BNLSTM: {name} must be a positive integer, got {value!r}")
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.n_steps = int(n_steps)
-        h4 = 4 * hidden_size
+        h4 = 4 * self.hidden_size
         self.W_xh = nn.Parameter(nn.init.orthogonal_(torch.empty(input_size, h4)))
         self.W_hh = nn.Parameter(nn.init.orthogonal_(torch.empty(hidden_size, h4)))
         forget_one = torch.zeros(h4)
@@ -267,6 +273,9 @@ class BNLSTM(nn.Module):
         return f"{self.input_size}, {self.hidden_size}, n_steps={self.n_steps}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3 or x.shape[2] != self.input_size or x.shape[1] == 0:
+            raise ValueError(f"BNLSTM expects input of shape (N, T, {self.input_size}) with "
+                             f"T >= 1, got {tuple(x.shape)}")
         n, n_t, _ = x.shape
         hsz = self.hidden_size
         xh = self.xh(x @ self.W_xh)                    # (N, T, 4H), all steps at once
