@@ -36,30 +36,28 @@ UNIT_TO_MICROVOLT = {
 }
 
 
-def _declared_and_found_records(path: str):
-    """(declared records, record bytes, header bytes, file bytes) from the header, or None.
+def _declared_records(fh, head: bytes, size: int):
+    """(declared records, record bytes, header bytes) from the header, or None.
 
-    None when the header cannot be parsed or declares an unknown (-1) number of records;
-    pyedflib then gives its own reason.
+    ``fh`` is the open file, ``head`` its first 256 bytes and ``size`` its length. None when
+    the header cannot be parsed or declares an unknown (-1) number of records; pyedflib then
+    gives its own reason.
     """
-    size = os.path.getsize(path)
-    with open(path, "rb") as fh:
-        head = fh.read(256)
-        try:
-            header_bytes = int(head[184:192].decode("ascii"))
-            n_records = int(head[236:244].decode("ascii"))
-            ns = int(head[252:256].decode("ascii"))
-            fh.seek(256 + 216 * ns)
-            per_record = [int(fh.read(8).decode("ascii")) for _ in range(ns)]
-        except (ValueError, UnicodeDecodeError):
-            return None
+    try:
+        header_bytes = int(head[184:192].decode("ascii"))
+        n_records = int(head[236:244].decode("ascii"))
+        ns = int(head[252:256].decode("ascii"))
+        fh.seek(256 + 216 * ns)
+        per_record = [int(fh.read(8).decode("ascii")) for _ in range(ns)]
+    except (ValueError, UnicodeDecodeError):
+        return None
     if n_records < 0 or ns < 0 or header_bytes != 256 * (ns + 1) or size < header_bytes:
         return None
     sample_bytes = 3 if head[:1] == b"\xff" else 2   # BDF: 24-bit samples
     record_bytes = sample_bytes * sum(per_record)
     if record_bytes <= 0:
         return None
-    return n_records, record_bytes, header_bytes, size
+    return n_records, record_bytes, header_bytes
 
 
 def open_edf(path):
@@ -105,8 +103,10 @@ def open_edf(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"EDF file not found: {path}")
+    size = os.path.getsize(path)
     with open(path, "rb") as fh:
         header = fh.read(256)
+        counts = _declared_records(fh, header, size)
     version = header[192:197].decode("ascii", "replace")
     if version in ("EDF+D", "BDF+D"):
         raise ValueError(
@@ -115,9 +115,8 @@ def open_edf(path):
             f"it to {version[:-1]}C, e.g. with EDFbrowser's 'Convert EDF+D to EDF+C' tool, "
             "which writes one continuous file per segment"
         )
-    counts = _declared_and_found_records(path)
     if counts is not None:
-        n_records, record_bytes, header_bytes, size = counts
+        n_records, record_bytes, header_bytes = counts
         expected = header_bytes + n_records * record_bytes
         found, rest = divmod(size - header_bytes, record_bytes)
         holds = f"{found} data records" + (f" and {rest} bytes" if rest else "")
@@ -141,7 +140,6 @@ def open_edf(path):
     try:
         return pyedflib.EdfReader(path)
     except OSError as exc:
-        size = os.path.getsize(path)
         raise ValueError(
             f"cannot read {path!r} as EDF/EDF+ ({size} bytes): {exc}. The file is truncated "
             "or corrupt (an incomplete download?); download it again or check its checksum."
