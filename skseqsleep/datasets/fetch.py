@@ -238,13 +238,11 @@ def _download(url: str, target: Path, expected: str, verbose: bool, timeout: flo
         except Exception as err:  # socket errors, http.client.IncompleteRead, ...
             progress.close()
             raise OSError(f"downloading {url} was interrupted after {progress.done} bytes "
-                          f"({_why(err, timeout)}); the partial file {part} is kept and the "
-                          "next call resumes from it") from err
+                          f"({_why(err, timeout)}){_kept(part)}") from err
         progress.close()
     if total is not None and part.stat().st_size != total:
         raise OSError(f"downloading {url}: expected {total} bytes, received "
-                      f"{part.stat().st_size}; the partial file {part} is kept and the next "
-                      "call resumes from it")
+                      f"{part.stat().st_size}{_kept(part)}")
     _verify_and_move(part, target, expected, url)
 
 

@@ -92,7 +92,7 @@ def find_sleep_edf_files(path) -> dict[tuple[str, int, int], dict[str, Path]]:
     return found
 
 
-def _nights_for(study: str, subject: int, nights) -> list[int]:
+def _nights_for(study: str, subject: int, nights: str | list[int]) -> list[int]:
     if isinstance(nights, str):
         if study != "ST":
             raise ValueError(
@@ -107,7 +107,6 @@ def _nights_for(study: str, subject: int, nights) -> list[int]:
             raise ValueError(f"ST subject {subject} is not in Sleep-EDF's ST-subjects table "
                              f"(subjects {sorted(table)})")
         return [table[subject][nights]]
-    nights = as_integers(nights, "nights")
     bad = [n for n in nights if n not in (1, 2)]
     if bad or not nights:
         raise ValueError(f"nights must be 1 and/or 2 (or 'placebo'/'temazepam' for ST), got "
@@ -205,6 +204,8 @@ def load_sleep_edf(
             raise ValueError(f"give channel={channel!r} or channels={channels!r}, not both")
         channels = channel
     subjects = as_integers(subjects, "subjects")
+    if not isinstance(nights, str):     # once, not per subject (a generator is used up)
+        nights = as_integers(nights, "nights")
     if not subjects:
         raise ValueError("subjects is empty: select at least one subject, e.g. range(20)")
     if len(set(subjects)) != len(subjects):
