@@ -990,7 +990,7 @@ def _external_source(kind: str, path: str) -> tuple[dict, dict[str, str]]:
         ``.index`` and ``.data-*`` files (part of the study's fingerprint).
     """
     from skseqsleep.classifier import _read_model_file
-    from skseqsleep.pretrained import is_tf_checkpoint, load_tf_checkpoint_state
+    from skseqsleep.pretrained import is_tf_checkpoint
     from skseqsleep.pretrained.tensorbundle import resolve_checkpoint_prefix
 
     p = Path(path)
@@ -1003,13 +1003,11 @@ def _external_source(kind: str, path: str) -> tuple[dict, dict[str, str]]:
                 f"--source model:{p}")
         try:
             prefix = resolve_checkpoint_prefix(p)
-            state = load_tf_checkpoint_state(prefix)
+            state = _read_model_file(prefix)      # as warm_start_from reads it
         except (OSError, ValueError, KeyError) as exc:
             raise StudyInputError(f"cannot read the TensorFlow checkpoint {p}: {exc}") from None
         files = [Path(f"{prefix}.index"),
                  *sorted(prefix.parent.glob(f"{glob.escape(prefix.name)}.data-*"))]
-        state = {"config": dict(state["config"]), "state_dict": state["state_dict"],
-                 "classes": None}
     else:
         if is_tf_checkpoint(p):
             raise StudyInputError(f"--source model:{p} is a TensorFlow checkpoint, not a "
