@@ -58,18 +58,15 @@ def _runs(values: np.ndarray):
     return starts, stops
 
 
-def _several_subjects(name, subjects) -> ValueError:
-    return ValueError(f"recording '{name}' holds epochs of several subjects "
-                      f"{list(subjects)[:4]}; a recording belongs to one subject")
-
-
 def _check_one_subject_per_recording(groups, names, starts, stops) -> None:
     """Raise if ``groups`` changes inside a recording (a change point that is no start)."""
     change = np.flatnonzero(groups[1:] != groups[:-1]) + 1
     inside = change[~np.isin(change, starts)]
     if len(inside):
         i = int(np.searchsorted(stops, inside[0], side="right"))
-        raise _several_subjects(names[i], np.unique(groups[starts[i]:stops[i]]).tolist())
+        subjects = np.unique(groups[starts[i]:stops[i]]).tolist()
+        raise ValueError(f"recording '{names[i]}' holds epochs of several subjects "
+                         f"{subjects[:4]}; a recording belongs to one subject")
 
 
 def _check_labels(name: str, labels, n_epochs: int, what: str) -> np.ndarray:
@@ -256,13 +253,9 @@ class RecordingsDataset(Dataset):
         return np.concatenate([self.groups[a:b] for a, b in zip(self.recs.starts, self.recs.stops)])
 
     def recording_groups(self) -> np.ndarray:
-        out = []
-        for name, a, b in zip(self.recs.names, self.recs.starts, self.recs.stops):
-            g = np.unique(self.groups[a:b])
-            if len(g) != 1:
-                raise _several_subjects(name, g.tolist())
-            out.append(g[0])
-        return np.asarray(out)
+        """Subject of every selected recording (find_recordings has checked that each
+        recording holds one subject)."""
+        return np.asarray(self.groups)[self.recs.starts]
 
     def split_groups(self, valid_groups):
         """(training dataset, validation dataset) with the recordings of ``valid_groups``
