@@ -315,9 +315,14 @@ def mean_curve(histories: Sequence[Sequence[Mapping[str, Any]]], key: str = "val
     >>> steps.tolist(), mean.tolist(), n.tolist()
     ([10, 20], [0.4, 0.7], [2, 1])
     """
+    return _mean_curve(_as_folds(histories, "histories", key), key)
+
+
+def _mean_curve(folds: list, key: str):
+    """:func:`mean_curve` of folds already checked by :func:`_as_folds`."""
     sums: dict[int, float] = {}
     counts: dict[int, int] = {}
-    for h in _as_folds(histories, "histories", key):
+    for h in folds:
         for rec in h:
             step = int(rec["step"])
             sums[step] = sums.get(step, 0.0) + float(rec[key])
@@ -369,7 +374,7 @@ def plot_finetuning_curves(curves: Mapping[str, Sequence[Sequence[Mapping[str, A
     lines = []
     for label, histories in curves.items():
         folds = _as_folds(histories, f"curves[{label!r}]", key)
-        lines.append((label, *mean_curve(folds, key=key)[:2]))
+        lines.append((label, *_mean_curve(folds, key)[:2]))
     ax = _new_axes(ax, (6, 4))
     for label, steps, mean in lines:
         if steps.size == 0:
