@@ -93,14 +93,9 @@ class BlockedPerWindow(SeqSleepClassifier):
     reference; only the shared computation differs from ``train_sampler="shared"``."""
 
     def infer(self, x, **fit_params):
-        if not isinstance(x, WindowBlockBatch):
-            return super().infer(x, **fit_params)
-        module = self.module_
-        if module.training:
-            for part in self._step_setup()[0]:
-                getattr(module, part).eval()
-        windows = torch.as_tensor(x.windows)
-        return module(x.epochs.to(self.device_)[windows])
+        if isinstance(x, WindowBlockBatch):   # the windows, gathered: per-window computation
+            x = x.epochs[torch.as_tensor(x.windows)]
+        return super().infer(x, **fit_params)
 
 
 def make_classifier(sampler: str, block_size: int | None = None, **kw) -> SeqSleepClassifier:
