@@ -26,6 +26,13 @@ __all__ = ["BNLSTM", "GRU", "LSTM", "BidirectionalRNN", "StepBatchNorm", "make_c
 CELLS = ("gru", "lstm", "bnlstm")
 
 
+def _check_positive_int(name: str, value) -> int:
+    """``value`` as an int if it is a positive integer (not a bool), else a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 class _TorchRNN(nn.Module):
     """One-layer ``batch_first`` torch RNN (``_torch_rnn``) returning only its output sequence."""
 
@@ -252,13 +259,9 @@ class BNLSTM(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, n_steps: int, decay: float = 0.95,
                  eps: float = 1e-5) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("n_steps", n_steps)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"BNLSTM: {name} must be a positive integer, got {value!r}")
-        self.input_size = int(input_size)
-        self.hidden_size = int(hidden_size)
-        self.n_steps = int(n_steps)
+        self.input_size = _check_positive_int("BNLSTM: input_size", input_size)
+        self.hidden_size = _check_positive_int("BNLSTM: hidden_size", hidden_size)
+        self.n_steps = _check_positive_int("BNLSTM: n_steps", n_steps)
         h4 = 4 * self.hidden_size
         self.W_xh = nn.Parameter(nn.init.orthogonal_(torch.empty(input_size, h4)))
         self.W_hh = nn.Parameter(nn.init.orthogonal_(torch.empty(hidden_size, h4)))

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cells import CELLS, BidirectionalRNN
+from .cells import CELLS, BidirectionalRNN, _check_positive_int
 
 __all__ = ["ARNN", "Attention", "Filterbank", "SeqSleepNet", "triangular_filterbank"]
 
@@ -200,12 +200,6 @@ class ARNN(nn.Module):
         return (pooled, alpha) if return_attention else pooled
 
 
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 class SeqSleepNet(nn.Module):
     """SeqSleepNet (Phan et al., TNSRE 2019), REFERENCE §3.
 
@@ -371,7 +365,7 @@ class SeqSleepNet(nn.Module):
         self._check_epochs(x, 5, "(batch, L, n_channels, n_frames, n_freq_bins)")
         b, n_l = x.shape[:2]
         feats = self.arnn(x.flatten(0, 1)).view(b, n_l, -1)
-        return self.classify_sequences(feats)
+        return self.softmax(self.seqrnn(feats))     # own features: no need to re-check them
 
     def filterbank_parameters(self) -> Iterator[nn.Parameter]:
         """The filterbank layers' ``V`` (one per channel)."""
