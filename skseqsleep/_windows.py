@@ -131,7 +131,8 @@ def find_recordings(n_epochs: int, recordings=None, groups=None, *,
             f"recordings was not given: the {len(starts)} contiguous run(s) of equal groups in "
             f"{what} are treated as {len(starts)} recording(s), so the nights of a subject "
             "stored next to each other are one recording and sequence windows may span the "
-            "boundary between them; pass recordings=... (one recording id per epoch)",
+            "boundary between them; pass recordings=... (one recording id per epoch; "
+            "recordings=groups when every subject has exactly one recording)",
             UserWarning, stacklevel=4)
         return Recordings(names, starts, stops)
     warnings.warn(

@@ -235,11 +235,20 @@ def test_groups_without_recordings_warn_with_the_number_of_recordings_formed(coh
     # recordings (one per subject) instead of 4 nights
     clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}, random_state=0)
     with pytest.warns(UserWarning, match=r"the 2 contiguous run\(s\) of equal groups in X are "
-                      r"treated as 2 recording\(s\).*pass recordings="):
+                      r"treated as 2 recording\(s\).*pass recordings=.*recordings=groups "
+                      r"when every subject has exactly one recording"):
         clf.fit(X[:96], y[:96], groups=groups[:96])
     assert len(clf.train_recordings_) == 2
     with pytest.warns(UserWarning, match=r"the 1 contiguous run\(s\) .* as 1 recording"):
         clf.score(X[:48], y[:48], groups=groups[:48])
+    # the advice: recordings=groups forms the same recordings as groups alone (one per
+    # contiguous run of a subject), so the staging is identical, without the warning
+    with pytest.warns(UserWarning, match="contiguous run"):
+        by_groups = clf.predict_proba(X[:48], groups=groups[:48])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        as_recordings = clf.predict_proba(X[:48], groups=groups[:48], recordings=groups[:48])
+    np.testing.assert_array_equal(by_groups, as_recordings)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)     # both given: no warning
         clf.fit(X[:96], y[:96], groups=groups[:96], recordings=recs[:96])
