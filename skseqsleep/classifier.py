@@ -229,11 +229,33 @@ def _source_state(source) -> dict:
                                source.module_.state_dict().items()},
                 "classes": [int(c) for c in source.classes_]}
     if isinstance(source, Mapping) and "state_dict" in source and "config" in source:
-        return {"config": dict(source["config"]), "state_dict": source["state_dict"],
-                "classes": source.get("classes")}
+        return _check_source_mapping(source)
     raise TypeError("warm_start_from must be a path (saved model or TensorFlow checkpoint), a "
-                    "fitted SeqSleepClassifier or a Pipeline containing one; got "
-                    f"{type(source).__name__}")
+                    "fitted SeqSleepClassifier, a Pipeline containing one, or a dict with "
+                    "'config' and 'state_dict' (as load_tf_checkpoint_state or "
+                    f"torch.load of a saved model give); got {type(source).__name__}")
+
+
+def _check_source_mapping(source) -> dict:
+    """A ``{"config", "state_dict"}`` warm-start dict, checked as a model file's content is."""
+    where = "warm_start_from (a dict)"
+    version = source.get("format_version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)
+                                or version > _MODEL_FORMAT_VERSION):
+        raise ValueError(f"{where}: format_version {version!r}; this skseqsleep reads model "
+                         f"format version {_MODEL_FORMAT_VERSION} or older")
+    for key in ("config", "state_dict"):
+        if not isinstance(source[key], Mapping):
+            raise TypeError(f"{where}: {key!r} must be a dict, found "
+                            f"{type(source[key]).__name__}")
+    bad = [f"{k!r} ({type(v).__name__})" for k, v in source["state_dict"].items()
+           if not isinstance(k, str) or not isinstance(v, (torch.Tensor, np.ndarray))]
+    if bad:
+        more = f", ... ({len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise TypeError(f"{where}: 'state_dict' must map parameter names to tensors or arrays; "
+                        f"found {', '.join(bad[:3])}{more}")
+    return {"config": dict(source["config"]), "state_dict": source["state_dict"],
+            "classes": source.get("classes")}
 
 
 class StepValidation(Callback):
@@ -339,11 +361,13 @@ class SeqSleepClassifier(NeuralNetClassifier):
         (``requires_grad=False``), is not given to the optimiser, and is kept in eval mode while
         training (no dropout, no batch-norm statistic updates). REFERENCE §4: the released code
         still runs frozen parts in training mode; the package freezes completely.
-    warm_start_from : path, SeqSleepClassifier, Pipeline or None, default=None
+    warm_start_from : path, SeqSleepClassifier, Pipeline, dict or None, default=None
         Starting weights, loaded in every ``fit`` after initialisation: a file written by
         :meth:`save_model`, a TensorFlow checkpoint of the authors (a prefix or a folder with a
         ``.index`` file, read by :func:`skseqsleep.pretrained.load_tf_checkpoint_state`), a
-        fitted classifier, or a fitted pipeline containing one. ``sklearn.clone`` keeps this
+        fitted classifier, a fitted pipeline containing one, or a dict with ``"config"`` and
+        ``"state_dict"`` (what ``load_tf_checkpoint_state`` returns, or ``torch.load`` of a
+        saved model; checked as a model file is). ``sklearn.clone`` keeps this
         parameter as is (the same object, not an unfitted copy), so every fold of
         ``cross_validate`` starts from the same weights. The architecture must match
         (channels, cell, sizes); a mismatch is a ``ValueError`` naming it. Only the network

@@ -578,6 +578,35 @@ def test_warm_start_bad_sources(tmp_path, cohort):
         SeqSleepClassifier(**TINY, warm_start_from=empty).fit(X, y, recordings=recs)
 
 
+def test_warm_start_from_a_dict_is_checked_like_a_model_file(fitted, cohort, tmp_path):
+    X, y, _, recs = cohort
+    path = tmp_path / "source.pt"
+    fitted.save_model(path)
+    content = torch.load(path, weights_only=True)
+    # the dict torch.load gives starts from the same weights as the file
+    direct = SeqSleepClassifier(**TINY, warm_start_from=content, trainable_parts=())
+    direct.fit(X[:30], y[:30], recordings=recs[:30])
+    np.testing.assert_array_equal(direct.predict_proba(X, recordings=recs),
+                                  fitted.predict_proba(X, recordings=recs))
+    weights = content["state_dict"]
+    for bad, error, match in [
+        ({"config": [1]}, TypeError, (r"warm_start_from \(a dict\): 'config' must be a dict, "
+                                     r"found list")),
+        ({"state_dict": 5}, TypeError, r"'state_dict' must be a dict, found int"),
+        ({"state_dict": {k: "x" for k in weights}}, TypeError,
+         (r"must map parameter names to tensors or arrays; found '[^']+' \(str\), .*"
+         rf"\({len(weights) - 3} more\)")),
+        ({"format_version": 99}, ValueError, (r"format_version 99; this skseqsleep reads model "
+                                             r"format version 1 or older")),
+    ]:
+        with pytest.raises(error, match=match):
+            SeqSleepClassifier(**TINY, warm_start_from={**content, **bad}).fit(
+                X[:30], y[:30], recordings=recs[:30])
+    with pytest.raises(TypeError, match="or a dict with 'config' and 'state_dict'"):
+        SeqSleepClassifier(**TINY, warm_start_from={"weights": weights}).fit(
+            X[:30], y[:30], recordings=recs[:30])
+
+
 # ------------------------------------------------------------------- sklearn integration
 def test_routed_cross_validate_pipeline_with_inner_subject_split():
     X, y, groups, recs = raw_cohort(n_subjects=4, nights=2, n_epochs=16)
