@@ -210,6 +210,15 @@ def _load_state_checked(module, state, where: str) -> None:
                      f"file's config: " + "; ".join(problems))
 
 
+def _architecture_differences(source_config, config) -> list[str]:
+    """The architecture keys (``_ARCH_KEYS``, and ``seq_len`` for BN-LSTM cells, whose
+    population statistics are per position) on which a warm-start source's network config and
+    ``config`` disagree; the weights cannot be carried over across these."""
+    keys = list(_ARCH_KEYS) + (["seq_len"] if config.get("cell") == "bnlstm" else [])
+    return [k for k in keys
+            if k in source_config and k in config and source_config[k] != config[k]]
+
+
 def _source_state(source) -> dict:
     """``{"config", "state_dict", "classes"}`` of a warm-start source."""
     from sklearn.pipeline import Pipeline
@@ -737,9 +746,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
 
     def _load_warm_start(self, src):
         cfg, own = src["config"], self.module_config_
-        keys = list(_ARCH_KEYS) + (["seq_len"] if own.get("cell") == "bnlstm" else [])
         diffs = [f"{k}: source {cfg[k]!r}, this classifier {own[k]!r}"
-                 for k in keys if k in cfg and k in own and cfg[k] != own[k]]
+                 for k in _architecture_differences(cfg, own)]
         if diffs:
             hint = ""
             if any(d.startswith("cell") for d in diffs):

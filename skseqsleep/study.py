@@ -797,7 +797,7 @@ def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
     import torch
 
     from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
-    from skseqsleep.classifier import _ARCH_KEYS
+    from skseqsleep.classifier import _architecture_differences
 
     clf = _classifier(settings, 0, extra=extra, max_epochs=settings.get("max_epochs"))
     try:  # skorch's check of parameter names; module__* ones are checked by building the net
@@ -819,8 +819,7 @@ def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
     if source_state is None:
         return
     src = source_state["config"]
-    keys = list(_ARCH_KEYS) + (["seq_len"] if config.get("cell") == "bnlstm" else [])
-    diffs = [k for k in keys if k in src and k in config and src[k] != config[k]]
+    diffs = _architecture_differences(src, config)   # the classifier's warm-start check
     if diffs:
         what = {"n_channels": "input channels", "n_freq_bins": "frequency bins",
                 "n_frames": "time frames", "n_classes": "classes", "seq_len": "L"}
