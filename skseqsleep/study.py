@@ -369,8 +369,54 @@ class ResultStore:
         output_dir/folds/<channel>/<strategy>/fold_<k>.npz   one finished fold
     """
 
+    #: The lock file a run holds (:meth:`acquire`) while it uses the folder.
+    LOCK_NAME = ".study.lock"
+
     def __init__(self, output_dir: str | os.PathLike):
         self.root = Path(output_dir).expanduser()
+        self._lock_file = None
+
+    # one run at a time ---------------------------------------------------------------------
+    def acquire(self) -> None:
+        """Hold the folder for this run: an exclusive ``flock`` on ``output_dir/.study.lock``.
+
+        A second run on the same folder (another process, or another store object here) gets
+        a :class:`StudyArgumentsError` naming the holder, instead of taking over the folder of
+        a run that is still pretraining or overwriting its manifest. The lock belongs to the
+        open file, so the operating system releases it when the run ends in any way, a
+        ``SIGKILL`` included: a killed run's folder can be resumed at once. The file itself
+        stays (an empty-looking folder with only it counts as empty). Where ``fcntl`` does not
+        exist (Windows) no lock is taken.
+        """
+        if self._lock_file is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not on POSIX
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        f = open(self.root / self.LOCK_NAME, "a+")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise StudyArgumentsError(
+                f"the output folder {self.root} is in use by another study run ({holder}); "
+                "wait for it to end or choose another --output-dir") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {platform.node() or 'this machine'}, since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        f.flush()
+        self._lock_file = f
+
+    def release(self) -> None:
+        """Let go of the folder (:meth:`acquire`); nothing when it is not held."""
+        f, self._lock_file = self._lock_file, None
+        if f is not None:
+            f.close()
 
     # manifest --------------------------------------------------------------------------
     @property
@@ -389,7 +435,10 @@ class ResultStore:
         (:class:`StudyArgumentsError`) when it holds at least one finished fold result. When
         it holds none (a run that failed before finishing a fold), it is taken over: its
         manifest is replaced and its cached ``source_model.pt``, pretrained with the other
-        arguments, is deleted; ``log`` (a callable, optional) is told so.
+        arguments, is kept as ``source_model.previous.pt`` (refused when that file is this
+        run's ``model:`` source); ``log`` (a callable, optional) is told so. A run holds the
+        folder (:meth:`acquire`) before claiming it, so a run still in progress is never taken
+        over.
 
         Returns True when the folder already held this study (a resumed run).
         """
@@ -447,7 +496,7 @@ class ResultStore:
                 log(f"the output folder {self.root} held a study run with different "
                     f"arguments ({details}) but no finished fold result: taking it over"
                     + (f" (its cached source model is kept as {kept})" if kept else ""))
-        elif self.root.exists() and any(self.root.iterdir()):
+        elif self.root.exists() and any(p.name != self.LOCK_NAME for p in self.root.iterdir()):
             raise StudyArgumentsError(
                 f"the output folder {self.root} is not empty and holds no study.json; "
                 "choose an empty or new --output-dir")
@@ -1354,6 +1403,7 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
             n_jobs, scheduler, client, torch_threads, plot_recording, plots, verbose,
             needs_source)
     finally:
+        store.release()
         if client is not None:
             client.close()
 
@@ -1403,6 +1453,7 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     }
     if source_sha256 is not None:
         arguments["source_sha256"] = source_sha256
+    store.acquire()    # released by run_study when the run ends
     resumed = store.claim(arguments, log=log)
     log(("resuming" if resumed else "starting") + f" the study in {store.root} "
         f"(source {arguments['source']}, target {arguments['target']})")

@@ -384,6 +384,50 @@ def test_unknown_plot_recording_is_refused_before_any_work(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_folder_in_use_by_another_process_is_refused_until_that_process_dies(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", ("import sys; from skseqsleep.study import ResultStore; "
+         f"store = ResultStore({str(tmp_path)!r}); store.acquire(); print('held', flush=True); "
+         "sys.stdin.read()")],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(StudyArgumentsError, match=rf"is in use by another study run "
+                                                      rf"\(pid {holder.pid} on .*, since "):
+            ResultStore(tmp_path).acquire()
+    finally:
+        holder.send_signal(signal.SIGKILL)     # no clean-up code runs
+        holder.wait()
+    store = ResultStore(tmp_path)
+    store.acquire()                            # the killed holder's lock is gone
+    assert f"pid {os.getpid()} " in (tmp_path / ResultStore.LOCK_NAME).read_text()
+    # the lock file alone does not make the folder "not empty"
+    assert store.claim({"a": 1}) is False
+    store.release()
+    ResultStore(tmp_path).acquire()
+
+
+def test_a_study_on_a_folder_held_by_another_run_stops_before_writing(tmp_path):
+    import os
+
+    other = ResultStore(tmp_path / "out")
+    other.acquire()
+    try:
+        with pytest.raises(StudyArgumentsError, match=rf"in use by another study run \(pid "
+                                                      rf"{os.getpid()} "):
+            run_study(tmp_path / "out", verbose=0, **TINY)
+        assert [p.name for p in (tmp_path / "out").iterdir()] == [ResultStore.LOCK_NAME]
+    finally:
+        other.release()
+
+
 def test_killed_run_restarted_ends_with_the_same_table(reference, tmp_path):
     import signal
     import subprocess
