@@ -543,7 +543,9 @@ def make_sleep_cohort(
         the realistic spread described under *Variability*.
     random_state : int, numpy Generator, RandomState or None, default=None
         Seed. The same int gives a bitwise identical cohort; subject ``s``, night ``k`` is
-        drawn from its own stream, so adding subjects or nights does not change the others.
+        drawn from its own stream, so adding subjects or nights does not change the others
+        (except in cohorts so small that some stage would be missing: the relabelling
+        described under ``n_epochs`` looks at the whole cohort).
     n_jobs : int or None, default=None
         Threads synthesising nights in parallel (None = 1, -1 = all cores, -2 = all but one,
         as in joblib). The result does not depend on ``n_jobs``.
