@@ -113,10 +113,12 @@ def _add_study_parser(sub) -> None:
                    help="simulated (default) | sleep-edf:PATH | dreams:PATH")
     p.add_argument("--channel", action="append", dest="channels", metavar="NAME",
                    help="target channel, repeat for several (each is a separate table block); "
-                        "default: 'EEG Fpz-Cz' and 'EOG horizontal' (simulated, Sleep-EDF)")
+                        "default: 'Fpz-Cz-like' and 'EOG-like' (simulated), 'EEG Fpz-Cz' "
+                        "and 'EOG horizontal' (Sleep-EDF), the EEG channel (DREAMS)")
     p.add_argument("--strategies", default=",".join(STRATEGIES),
                    help="comma-separated subset of: " + ", ".join(STRATEGIES)
-                        + " (default: all, in this order)")
+                        + " (default: all six, in this order; 'all' alone is the "
+                        "'finetune entire network' row)")
     p.add_argument("--subjects", type=_subjects, default=None,
                    help="Sleep-EDF subjects, e.g. 0-19 (default: 0-19 = SC-20 with the "
                         "published 20-fold split)")

@@ -12,7 +12,9 @@ Every (channel, strategy, fold) result is stored in ``output_dir`` as soon as it
 (written to a temporary file, then renamed), so that a killed run restarted with the same
 arguments skips finished work and ends with the same table. The arguments that change results
 are fingerprinted in ``output_dir/study.json``; different arguments in the same folder raise
-:class:`StudyArgumentsError`.
+:class:`StudyArgumentsError` once it holds a finished fold result (a folder without one is
+taken over, see :meth:`ResultStore.claim`). One run at a time uses a folder
+(:meth:`ResultStore.acquire`).
 
 Folds run through :mod:`joblib` (``n_jobs``), or on a Dask cluster through joblib's ``dask``
 backend (``scheduler``). Each fold's ``random_state`` is derived from ``(random_state, fold)``
@@ -365,8 +367,10 @@ class ResultStore:
     Layout::
 
         output_dir/study.json                     arguments + fingerprint
+        output_dir/.study.lock                    held by the run using the folder
         output_dir/source_model.pt                pretrained source model (when pretrained here)
-        output_dir/folds/<channel>/<strategy>/fold_<k>.npz   one finished fold
+        output_dir/source_model.previous.pt       an earlier run's, kept at a takeover
+        output_dir/folds/<channel>/<strategy>/fold_<kk>.npz  one finished fold (fold_01.npz)
     """
 
     #: The lock file a run holds (:meth:`acquire`) while it uses the folder.
