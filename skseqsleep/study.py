@@ -1398,9 +1398,15 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     if store.root.exists() and not store.root.is_dir():
         raise StudyArgumentsError(f"the output folder {store.root} is a file; choose a "
                                   "folder for --output-dir")
+    if store.manifest_path.is_file():
+        # a study folder in use by another run is refused before any loading, download or
+        # pretraining; any other folder is locked when it is claimed (nothing written before)
+        store.acquire()
 
-    client = _connect_scheduler(scheduler, log) if scheduler is not None else None
+    client = None
     try:
+        if scheduler is not None:
+            client = _connect_scheduler(scheduler, log)
         return _run_study(
             store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, channels,
             strategies, subjects, fetch, fetch_url, resolved, explicit, extra, random_state,
@@ -1457,7 +1463,7 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     }
     if source_sha256 is not None:
         arguments["source_sha256"] = source_sha256
-    store.acquire()    # released by run_study when the run ends
+    store.acquire()    # (if not held yet) released by run_study when the run ends
     resumed = store.claim(arguments, log=log)
     log(("resuming" if resumed else "starting") + f" the study in {store.root} "
         f"(source {arguments['source']}, target {arguments['target']})")

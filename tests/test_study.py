@@ -428,6 +428,27 @@ def test_a_study_on_a_folder_held_by_another_run_stops_before_writing(tmp_path):
         other.release()
 
 
+def test_a_study_folder_in_use_is_refused_before_the_target_is_loaded(tmp_path):
+    import os
+
+    out, empty = tmp_path / "out", tmp_path / "no_dreams_here"
+    empty.mkdir()
+    ResultStore(out).claim({"earlier": "run"})
+    kwargs = {"source": "simulated", "target": f"dreams:{empty}", "verbose": 0}
+    # free folder: loading the (empty) target fails, so that is what this run meets first
+    with pytest.raises(Exception, match="DREAMS|excerpt") as loading:
+        run_study(out, **kwargs)
+    assert not isinstance(loading.value, StudyArgumentsError)
+    other = ResultStore(out)
+    other.acquire()
+    try:
+        with pytest.raises(StudyArgumentsError, match=rf"in use by another study run \(pid "
+                                                      rf"{os.getpid()} "):
+            run_study(out, **kwargs)
+    finally:
+        other.release()
+
+
 def test_killed_run_restarted_ends_with_the_same_table(reference, tmp_path):
     import signal
     import subprocess
