@@ -376,6 +376,10 @@ def accuracy_variants(args) -> list[tuple[str, dict]]:
     if args.accuracy_shared_passes:
         out.append((f"shared, {args.accuracy_shared_passes} passes",
                     {"train_sampler": "shared", "max_epochs": args.accuracy_shared_passes}))
+    for lr in args.accuracy_lrs:  # both samplers at another Adam learning rate
+        for sampler in ("per-window", "shared"):
+            out.append((f"{sampler}, lr {lr:g}", {"train_sampler": sampler, "max_epochs": passes,
+                                                  "lr": lr}))
     return out
 
 
@@ -516,6 +520,9 @@ def main(argv=None) -> dict:
                     help="also train per-window with another seed (the noise floor)")
     ap.add_argument("--accuracy-shared-passes", type=int, default=None,
                     help="also train the shared sampler (blocks of 32) this many passes")
+    ap.add_argument("--accuracy-lrs", type=float, nargs="*", default=[], metavar="LR",
+                    help="also train per-window and shared (blocks of 32) with these Adam "
+                         "learning rates (the classifier's default is 1e-4, REFERENCE §4)")
     ap.add_argument("--accuracy-composition", action="store_true",
                     help="also train with the shared sampler's minibatches computed window by "
                          "window (composition control)")

@@ -415,8 +415,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
         pass) and runs the ARNN once per distinct epoch of the minibatch (about 51 epochs
         instead of 640 with one block of 32): the same per-window loss, 4-5x faster per
         step on CPU; ARNN dropout masks are then shared by the windows containing an epoch.
-        Its minibatches are less diverse, which costs accuracy at equal passes
-        (docs/performance.rst gives the measured trade-off).
+        Its minibatches are less diverse (each step sees about 51 distinct epochs, not 640),
+        which costs accuracy at equal passes and equal ``lr``; a three times higher ``lr``
+        (3e-4 instead of the reference 1e-4) made up for it on simulated cohorts and on
+        DREAMS finetuning (docs/performance.rst gives the measured figures).
     train_block_size : int or None, default=None
         Windows per contiguous block of ``train_sampler="shared"``; ``None`` means
         ``batch_size`` (a minibatch is then mostly one stretch of one recording: the
