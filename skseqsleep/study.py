@@ -398,8 +398,13 @@ class ResultStore:
             import fcntl
         except ImportError:  # pragma: no cover - not on POSIX
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        f = open(self.root / self.LOCK_NAME, "a+")  # noqa: SIM115 - held until release()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            f = open(self.root / self.LOCK_NAME, "a+")  # noqa: SIM115 - held until release()
+        except OSError as exc:
+            raise StudyArgumentsError(f"cannot use the output folder {self.root}: "
+                                      f"{type(exc).__name__}: {exc}; choose a folder this "
+                                      "user can write to") from None
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -6,6 +6,7 @@ configuration so that the whole file stays well under a minute.
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -426,6 +427,16 @@ def test_a_study_on_a_folder_held_by_another_run_stops_before_writing(tmp_path):
         assert [p.name for p in (tmp_path / "out").iterdir()] == [ResultStore.LOCK_NAME]
     finally:
         other.release()
+
+
+def test_an_output_folder_whose_lock_cannot_be_opened_is_named(tmp_path):
+    # a lock path that cannot be opened (here a folder in its place; a read-only folder
+    # gives the same OSError to a non-root user) is a StudyArgumentsError naming the folder
+    (tmp_path / ResultStore.LOCK_NAME).mkdir()
+    with pytest.raises(StudyArgumentsError, match=rf"cannot use the output folder "
+                                                  rf"{re.escape(str(tmp_path))}: "
+                                                  r"IsADirectoryError"):
+        ResultStore(tmp_path).acquire()
 
 
 def test_a_study_folder_in_use_is_refused_before_the_target_is_loaded(tmp_path):
