@@ -12,6 +12,7 @@ import contextlib
 import copy
 import inspect
 import math
+import numbers
 import os
 import secrets
 import warnings
@@ -249,20 +250,29 @@ def _check_source_mapping(source) -> dict:
     """A ``{"config", "state_dict"}`` warm-start dict, checked as a model file's content is."""
     where = "warm_start_from (a dict)"
     version = source.get("format_version")
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int)
-                                or version > _MODEL_FORMAT_VERSION):
-        raise ValueError(f"{where}: format_version {version!r}; this skseqsleep reads model "
-                         f"format version {_MODEL_FORMAT_VERSION} or older")
+    if version is not None:
+        if isinstance(version, (bool, np.bool_)) or not isinstance(version, numbers.Integral):
+            raise ValueError(f"{where}: format_version must be an integer, found {version!r}")
+        if version > _MODEL_FORMAT_VERSION:
+            raise ValueError(f"{where}: format_version {int(version)}; this skseqsleep reads "
+                             f"model format version {_MODEL_FORMAT_VERSION} or older")
     for key in ("config", "state_dict"):
         if not isinstance(source[key], Mapping):
             raise TypeError(f"{where}: {key!r} must be a dict, found "
                             f"{type(source[key]).__name__}")
-    bad = [f"{k!r} ({type(v).__name__})" for k, v in source["state_dict"].items()
-           if not isinstance(k, str) or not isinstance(v, (torch.Tensor, np.ndarray))]
+    def kind(v) -> str:  # numpy dtype kind of an array or tensor, "" for anything else
+        if isinstance(v, torch.Tensor):
+            return "f" if v.is_floating_point() else "c" if v.is_complex() else "i"
+        return v.dtype.kind if isinstance(v, np.ndarray) else ""
+
+    bad = [f"{k!r} ({type(v).__name__}"
+           + (f" of dtype {v.dtype})" if isinstance(v, (torch.Tensor, np.ndarray)) else ")")
+           for k, v in source["state_dict"].items()
+           if not isinstance(k, str) or kind(v) not in ("f", "i", "u", "b")]
     if bad:
         more = f", ... ({len(bad) - 3} more)" if len(bad) > 3 else ""
-        raise TypeError(f"{where}: 'state_dict' must map parameter names to tensors or arrays; "
-                        f"found {', '.join(bad[:3])}{more}")
+        raise TypeError(f"{where}: 'state_dict' must map parameter names to real-valued "
+                        f"tensors or arrays; found {', '.join(bad[:3])}{more}")
     return {"config": dict(source["config"]), "state_dict": source["state_dict"],
             "classes": source.get("classes")}
 

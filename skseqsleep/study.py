@@ -24,6 +24,7 @@ only, so results do not depend on execution order or on the worker that ran the 
 from __future__ import annotations
 
 import csv
+import errno
 import glob
 import hashlib
 import io
@@ -33,6 +34,7 @@ import platform
 import sys
 import tempfile
 import time
+import warnings
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -389,11 +391,15 @@ class ResultStore:
         a run that is still pretraining or overwriting its manifest. The lock belongs to the
         open file, so the operating system releases it when the run ends in any way, a
         ``SIGKILL`` included: a killed run's folder can be resumed at once. The file itself
-        stays (an empty-looking folder with only it counts as empty). Where ``fcntl`` does not
-        exist (Windows) no lock is taken.
+        stays (an empty-looking folder with only it counts as empty). A folder that is not
+        empty and holds no study is refused before anything is written in it. Where ``fcntl``
+        does not exist (Windows), or the file system cannot lock (``flock`` fails for another
+        reason than a holder, e.g. ``ENOLCK`` on some network file systems), no lock is taken
+        (with a warning in the second case).
         """
         if self._lock_file is not None:
             return
+        self._check_not_foreign()
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not on POSIX
@@ -407,7 +413,14 @@ class ResultStore:
                                       "user can write to") from None
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                f.close()
+                warnings.warn(f"cannot lock the output folder {self.root} ({exc}): this run "
+                              "goes on without the one-run-per-folder lock; do not start "
+                              "another run on this folder until it ends", UserWarning,
+                              stacklevel=2)
+                return
             f.seek(0)
             holder = f.read().strip() or "unknown"
             f.close()
@@ -426,6 +439,14 @@ class ResultStore:
         f, self._lock_file = self._lock_file, None
         if f is not None:
             f.close()
+
+    def _check_not_foreign(self) -> None:
+        """A folder that is not empty and holds no study is not this package's to use."""
+        if (self.root.is_dir() and not self.manifest_path.exists()
+                and any(p.name != self.LOCK_NAME for p in self.root.iterdir())):
+            raise StudyArgumentsError(
+                f"the output folder {self.root} is not empty and holds no study.json; "
+                "choose an empty or new --output-dir")
 
     # manifest --------------------------------------------------------------------------
     @property
@@ -505,10 +526,8 @@ class ResultStore:
                 log(f"the output folder {self.root} held a study run with different "
                     f"arguments ({details}) but no finished fold result: taking it over"
                     + (f" (its cached source model is kept as {kept})" if kept else ""))
-        elif self.root.exists() and any(p.name != self.LOCK_NAME for p in self.root.iterdir()):
-            raise StudyArgumentsError(
-                f"the output folder {self.root} is not empty and holds no study.json; "
-                "choose an empty or new --output-dir")
+        else:
+            self._check_not_foreign()
         _atomic_write_text(self.manifest_path, json.dumps(
             {"fingerprint": fp, "store_version": STORE_VERSION, "arguments": dict(arguments)},
             indent=2, sort_keys=True, default=str) + "\n")

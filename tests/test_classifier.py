@@ -594,14 +594,20 @@ def test_warm_start_from_a_dict_is_checked_like_a_model_file(fitted, cohort, tmp
                                      r"found list")),
         ({"state_dict": 5}, TypeError, r"'state_dict' must be a dict, found int"),
         ({"state_dict": {k: "x" for k in weights}}, TypeError,
-         (r"must map parameter names to tensors or arrays; found '[^']+' \(str\), .*"
-         rf"\({len(weights) - 3} more\)")),
+         (r"must map parameter names to real-valued tensors or arrays; found '[^']+' "
+          rf"\(str\), .*\({len(weights) - 3} more\)")),
+        ({"state_dict": {k: np.full(tuple(v.shape), "x") for k, v in weights.items()}},
+         TypeError, r"found '[^']+' \(ndarray of dtype <U1\)"),
         ({"format_version": 99}, ValueError, (r"format_version 99; this skseqsleep reads model "
                                              r"format version 1 or older")),
+        ({"format_version": 1.0}, ValueError, r"format_version must be an integer, found 1\.0"),
     ]:
         with pytest.raises(error, match=match):
             SeqSleepClassifier(**TINY, warm_start_from={**content, **bad}).fit(
                 X[:30], y[:30], recordings=recs[:30])
+    # numpy integers are integers
+    SeqSleepClassifier(**TINY, warm_start_from={**content, "format_version": np.int64(1)},
+                       trainable_parts=()).fit(X[:30], y[:30], recordings=recs[:30])
     with pytest.raises(TypeError, match="or a dict with 'config' and 'state_dict'"):
         SeqSleepClassifier(**TINY, warm_start_from={"weights": weights}).fit(
             X[:30], y[:30], recordings=recs[:30])

@@ -253,6 +253,28 @@ def test_store_refuses_a_foreign_non_empty_folder(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(StudyArgumentsError, match="not empty and holds no study.json"):
         ResultStore(tmp_path).claim({"a": 1})
+    # a whole run is refused without writing its lock file into the user's folder
+    with pytest.raises(StudyArgumentsError, match="not empty and holds no study.json"):
+        run_study(tmp_path, verbose=0, **TINY)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_file_system_that_cannot_lock_warns_and_runs_unlocked(tmp_path, monkeypatch):
+    # fault injection: no lock-less file system (ENOLCK on some NFS, ENOSYS on Lustre
+    # mounted noflock) is available here, so flock is made to fail as it does there
+    import errno
+    import fcntl
+
+    def flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    store = ResultStore(tmp_path)
+    with pytest.warns(UserWarning, match=r"cannot lock the output folder .*No locks available"
+                                         r".*goes on without the one-run-per-folder lock"):
+        store.acquire()
+    assert store.claim({"a": 1}) is False   # the run goes on
+    store.release()
 
 
 # --------------------------------------------------------------------------------------------
