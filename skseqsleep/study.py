@@ -381,6 +381,7 @@ class ResultStore:
     def __init__(self, output_dir: str | os.PathLike):
         self.root = Path(output_dir).expanduser()
         self._lock_file = None
+        self._unlockable = False   # flock failed for another reason than a holder: warned once
 
     # one run at a time ---------------------------------------------------------------------
     def acquire(self) -> None:
@@ -397,7 +398,7 @@ class ResultStore:
         reason than a holder, e.g. ``ENOLCK`` on some network file systems), no lock is taken
         (with a warning in the second case).
         """
-        if self._lock_file is not None:
+        if self._lock_file is not None or self._unlockable:
             return
         self._check_not_foreign()
         try:
@@ -416,6 +417,7 @@ class ResultStore:
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 f.close()
+                self._unlockable = True
                 warnings.warn(f"cannot lock the output folder {self.root} ({exc}): this run "
                               "goes on without the one-run-per-folder lock; do not start "
                               "another run on this folder until it ends", UserWarning,

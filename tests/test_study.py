@@ -7,6 +7,7 @@ configuration so that the whole file stays well under a minute.
 import csv
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -273,6 +274,9 @@ def test_a_file_system_that_cannot_lock_warns_and_runs_unlocked(tmp_path, monkey
     with pytest.warns(UserWarning, match=r"cannot lock the output folder .*No locks available"
                                          r".*goes on without the one-run-per-folder lock"):
         store.acquire()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        store.acquire()                     # warned once per run
     assert store.claim({"a": 1}) is False   # the run goes on
     store.release()
 
