@@ -8,9 +8,13 @@ TensorFlow (``warm_start_from``, with the released BN-LSTM cells) and, with
 ``trainable_parts=()``, uses them as they are ("direct transfer"). Here one DREAMS excerpt
 (30 min of C3-A1 EEG with an expert hypnogram) is staged. The checkpoint and the DREAMS
 files must be downloaded from their authors (they are not shipped with the package); this
-example is not executed when the documentation is built.
+example is not executed when the documentation is built. It looks for them under
+``~/models`` and ``~/data``, or, when the ``SKSEQSLEEP_SHARED`` environment variable names a
+folder, in its ``pretrained/phan2019-mass/`` and ``data/dreams/`` (the layout the DREAMS
+study example also reads).
 """
 
+import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -20,8 +24,11 @@ from skseqsleep.datasets import load_dreams
 from skseqsleep.model_selection import sleep_metrics
 from skseqsleep.plotting import plot_hypnogram
 
-checkpoint = Path("~/models/phan2019-mass/1chan_eeg/pretrained_model.ckpt").expanduser()
-data = load_dreams(Path("~/data/dreams").expanduser())
+shared = os.environ.get("SKSEQSLEEP_SHARED")
+models = Path(shared, "pretrained") if shared else Path("~/models").expanduser()
+dreams = Path(shared, "data") if shared else Path("~/data").expanduser()
+checkpoint = models / "phan2019-mass" / "1chan_eeg" / "pretrained_model.ckpt"
+data = load_dreams(dreams / "dreams")
 
 # %%
 # Standardise the spectrograms with all excerpts but the first, then stage the first.
