@@ -376,10 +376,13 @@ def accuracy_variants(args) -> list[tuple[str, dict]]:
     if args.accuracy_shared_passes:
         out.append((f"shared, {args.accuracy_shared_passes} passes",
                     {"train_sampler": "shared", "max_epochs": args.accuracy_shared_passes}))
-    for lr in args.accuracy_lrs:  # both samplers at another Adam learning rate
-        for sampler in ("per-window", "shared"):
-            out.append((f"{sampler}, lr {lr:g}", {"train_sampler": sampler, "max_epochs": passes,
-                                                  "lr": lr}))
+    for lr in args.accuracy_lrs:  # both samplers (every block size) at another learning rate
+        out.append((f"per-window, lr {lr:g}", {"train_sampler": "per-window",
+                                               "max_epochs": passes, "lr": lr}))
+        for block in [None, *args.block_sizes]:
+            name = "shared" if block is None else f"shared, blocks of {block}"
+            out.append((f"{name}, lr {lr:g}", {"train_sampler": "shared", "max_epochs": passes,
+                                               "train_block_size": block, "lr": lr}))
     return out
 
 
@@ -521,8 +524,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--accuracy-shared-passes", type=int, default=None,
                     help="also train the shared sampler (blocks of 32) this many passes")
     ap.add_argument("--accuracy-lrs", type=float, nargs="*", default=[], metavar="LR",
-                    help="also train per-window and shared (blocks of 32) with these Adam "
-                         "learning rates (the classifier's default is 1e-4, REFERENCE §4)")
+                    help="also train per-window and shared (blocks of 32 and of each "
+                         "--block-sizes) with these Adam learning rates (the classifier's "
+                         "default is 1e-4, REFERENCE §4)")
     ap.add_argument("--accuracy-composition", action="store_true",
                     help="also train with the shared sampler's minibatches computed window by "
                          "window (composition control)")
