@@ -314,7 +314,7 @@ def _read_channels(psg_path: Path, channels: list[str], fs: float):
             for lab in spec:  # each label read once per file
                 if lab not in cache:
                     cache[lab] = read_channel(reader, index[lab], lab, path)
-            native = all_rates[index[spec[0]]]
+            native = cache[spec[0]][1]     # read_channel's (data, rate)
             signal = derive([cache[lab] for lab in spec])   # µV at the plus label's rate
             rows.append(resample(_bandpass(signal, native), native, fs))
             deriv[ch] = desc

@@ -107,11 +107,14 @@ def _nights_for(study: str, subject: int, nights: str | list[int]) -> list[int]:
             raise ValueError(f"ST subject {subject} is not in Sleep-EDF's ST-subjects table "
                              f"(subjects {sorted(table)})")
         return [table[subject][nights]]
+    return nights   # night numbers: checked once by _check_night_numbers
+
+
+def _check_night_numbers(nights: list[int]) -> None:
     bad = [n for n in nights if n not in (1, 2)]
     if bad or not nights:
         raise ValueError(f"nights must be 1 and/or 2 (or 'placebo'/'temazepam' for ST), got "
                          f"{nights}")
-    return nights
 
 
 def load_sleep_edf(
@@ -217,6 +220,8 @@ def load_sleep_edf(
     report = ExclusionReport()
     xs, ys, groups, recordings = [], [], [], []
     ch_names = None
+    if not isinstance(nights, str):
+        _check_night_numbers(nights)
     for subject in subjects:
         for night in _nights_for(study, subject, nights):
             key = (study, subject, night)
