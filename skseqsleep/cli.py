@@ -87,7 +87,13 @@ def _param(text: str) -> tuple[str, object]:
 
 
 def _add_study_parser(sub) -> None:
-    from skseqsleep.study import PAPER_SETTINGS, SIMULATED_SETTINGS, STRATEGIES
+    from skseqsleep.study import (
+        PAPER_SETTINGS,
+        SIMULATED_SETTINGS,
+        SIMULATED_TARGET_CHANNELS,
+        SLEEP_EDF_CHANNELS,
+        STRATEGIES,
+    )
 
     sim = SIMULATED_SETTINGS
     p = sub.add_parser(
@@ -113,12 +119,13 @@ def _add_study_parser(sub) -> None:
                    help="simulated (default) | sleep-edf:PATH | dreams:PATH")
     p.add_argument("--channel", action="append", dest="channels", metavar="NAME",
                    help="target channel, repeat for several (each is a separate table block); "
-                        "default: 'Fpz-Cz-like' and 'EOG-like' (simulated), 'EEG Fpz-Cz' "
-                        "and 'EOG horizontal' (Sleep-EDF), the EEG channel (DREAMS)")
+                        "default: {} (simulated), {} (Sleep-EDF), the EEG channel "
+                        "(DREAMS)".format(*(" and ".join(map(repr, chans)) for chans in (
+                            SIMULATED_TARGET_CHANNELS, SLEEP_EDF_CHANNELS))))
     p.add_argument("--strategies", default=",".join(STRATEGIES),
                    help="comma-separated subset of: " + ", ".join(STRATEGIES)
-                        + " (default: all six, in this order; 'all' alone is the "
-                        "'finetune entire network' row)")
+                        + f" (default: all {len(STRATEGIES)}, in this order; 'all' alone is "
+                        f"the '{STRATEGIES['all'].label}' row)")
     p.add_argument("--subjects", type=_subjects, default=None,
                    help="Sleep-EDF subjects, e.g. 0-19 (default: 0-19 = SC-20 with the "
                         "published 20-fold split)")
