@@ -443,7 +443,11 @@ class ResultStore:
             f.close()
 
     def _check_not_foreign(self) -> None:
-        """A folder that is not empty and holds no study is not this package's to use."""
+        """A file, or a folder that is not empty and holds no study, is not this package's to
+        use."""
+        if self.root.exists() and not self.root.is_dir():
+            raise StudyArgumentsError(f"the output folder {self.root} is a file; choose a "
+                                      "folder for --output-dir")
         if (self.root.is_dir() and not self.manifest_path.exists()
                 and any(p.name != self.LOCK_NAME for p in self.root.iterdir())):
             raise StudyArgumentsError(
@@ -475,9 +479,6 @@ class ResultStore:
         Returns True when the folder already held this study (a resumed run).
         """
         fp = fingerprint(arguments)
-        if self.root.exists() and not self.root.is_dir():
-            raise StudyArgumentsError(f"the output folder {self.root} is a file; choose a "
-                                      "folder for --output-dir")
         if self.manifest_path.exists():
             try:
                 old = json.loads(self.manifest_path.read_text())
@@ -493,11 +494,8 @@ class ResultStore:
                           if old_args.get(k) != new_args.get(k))
             details = "; ".join(f"{k}: {old_args.get(k)!r} there, {new_args.get(k)!r} now"
                                 for k in diff) or "store format changed"
-            def hashed(flat):
-                return any(k.split(".")[0] == "source_sha256" for k in flat)
-
             old_source = str(old_args.get("source", ""))
-            if (hashed(new_args) and not hashed(old_args)
+            if ("source_sha256" in arguments and "source_sha256" not in old.get("arguments", {})
                     and old_source.startswith(("model:", "checkpoint:"))):
                 details += ("; that run was written before the source file's SHA-256 was "
                             "recorded, so it cannot be resumed")
@@ -871,7 +869,6 @@ def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
     ``source_state`` is given, load the source's weights into it, so that wrong classifier
     parameters, an unknown cell or a source that does not fit the target end with a
     :class:`StudyInputError` before any work is done."""
-    import warnings
 
     import torch
 
@@ -1419,11 +1416,8 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
             hint = (" (add --fetch to download Sleep-EDF there)"
                     if what == "target" and tgt_kind == "sleep-edf" else "")
             raise StudyInputError(f"the {what} path {path} does not exist{hint}")
-    needs_source = any(STRATEGIES[s].pretrained for s in strategies)
     store = ResultStore(output_dir)
-    if store.root.exists() and not store.root.is_dir():
-        raise StudyArgumentsError(f"the output folder {store.root} is a file; choose a "
-                                  "folder for --output-dir")
+    store._check_not_foreign()
     if store.manifest_path.is_file():
         # a study folder in use by another run is refused before any loading, download or
         # pretraining; any other folder is locked when it is claimed (nothing written before)
@@ -1436,8 +1430,7 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         return _run_study(
             store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, channels,
             strategies, subjects, fetch, fetch_url, resolved, explicit, extra, random_state,
-            n_jobs, scheduler, client, torch_threads, plot_recording, plots, verbose,
-            needs_source)
+            n_jobs, scheduler, torch_threads, plot_recording, plots)
     finally:
         store.release()
         if client is not None:
@@ -1446,15 +1439,16 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
 
 def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, channels,
                strategies, subjects, fetch, fetch_url, resolved, explicit, extra,
-               random_state, n_jobs, scheduler, client, torch_threads, plot_recording, plots,
-               verbose, needs_source):
-    """The body of :func:`run_study`, once its arguments are checked."""
+               random_state, n_jobs, scheduler, torch_threads, plot_recording, plots):
+    """The body of :func:`run_study`, once its arguments are checked (and its Dask client,
+    when ``scheduler`` is given, connected)."""
+    needs_source = any(STRATEGIES[s].pretrained for s in strategies)
     source_label = f"{src_kind}:{os.path.abspath(src_path)}" if src_path else src_kind
     target_label = f"{tgt_kind}:{os.path.abspath(tgt_path)}" if tgt_path else tgt_kind
     # 2. the data: target, then the source's files, checked against each other
     log(f"loading the target ({target_label})")
     blocks = _load_target(tgt_kind, tgt_path, channels, subjects, fetch, resolved,
-                          random_state, verbose=verbose, fetch_url=fetch_url)
+                          random_state, verbose=log.verbose, fetch_url=fetch_url)
     if plot_recording is not None and plot_recording not in set(blocks[0][1].recordings):
         raise StudyInputError(
             f"--plot-recording {plot_recording!r} is not a recording of the target; it has "
@@ -1527,18 +1521,18 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     if done:
         log(f"{len(done)} of {n_total} fold results already stored: skipped")
     if todo:
-        _execute(todo, blocks, source_model, resolved, extra, n_jobs, scheduler, client,
+        _execute(todo, blocks, source_model, resolved, extra, n_jobs, scheduler,
                  torch_threads, store, done, n_total, len(folds), log)
 
     result = _assemble(blocks, strategies, folds, done, arguments, resolved, store,
                        time.perf_counter() - t_start, resumed)
     _write_outputs(result, store, plot_recording, plots, log)
-    if verbose:
+    if log.verbose:
         log(f"study finished; outputs in {store.root}")
     return result
 
 
-def _execute(todo, blocks, source_model, settings, extra, n_jobs, scheduler, client,
+def _execute(todo, blocks, source_model, settings, extra, n_jobs, scheduler,
              torch_threads, store, done, n_total, n_folds, log):
     from joblib import Parallel, delayed, parallel_config
 
@@ -1563,7 +1557,7 @@ def _execute(todo, blocks, source_model, settings, extra, n_jobs, scheduler, cli
                 f"(test subject {res['test_subject']}): acc {100 * acc:.1f}% "
                 f"in {res['seconds']:.1f}s")
 
-    if client is not None:
+    if scheduler is not None:   # run_study connected a Dask client to it
         with parallel_config(backend="dask", wait_for_workers_timeout=60):
             consume(Parallel(return_as="generator_unordered")(calls))
     else:
