@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from skseqsleep._constants import STAGES
+from skseqsleep.datasets._common import as_integers
 from skseqsleep.model_selection import _METRICS as METRICS
 from skseqsleep.model_selection import sleep_metrics
 
@@ -1380,7 +1381,10 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         if not channels:
             raise StudyInputError("channels is empty")
     if subjects is not None:
-        subjects = sorted({_check_int(s, "a subject number") for s in subjects})
+        try:  # the loader's own rule (datasets._common.as_integers)
+            subjects = sorted(set(as_integers(subjects, "subjects")))
+        except (TypeError, ValueError) as exc:
+            raise StudyInputError(str(exc)) from None
         if tgt_kind != "sleep-edf":
             raise StudyInputError("subjects only applies to a sleep-edf target")
     if tgt_kind == "simulated" and channels:

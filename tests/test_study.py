@@ -139,6 +139,9 @@ def test_parse_data_spec_errors(spec, role, match):
     ({"target": "sleep-edf:/no/such/folder"}, "/no/such/folder does not exist"),
     ({"source": "mass:/no/such/mass"}, "/no/such/mass does not exist"),
     ({"subjects": [0, 1]}, "only applies to a sleep-edf target"),
+    ({"subjects": 5}, "only applies to a sleep-edf target"),    # one subject, as the loader
+    ({"subjects": [0, 1.5]}, "subjects must hold whole numbers"),
+    ({"subjects": "20"}, "subjects must be an integer or an iterable of integers, got the string"),
     ({"settings": {"max_epochs": 0}}, "max_epochs must be a positive int"),
     ({"settings": {"max_epochs": 2.7}}, (r"max_epochs must be a positive integer; got 2.7 "
                                          r"\(not a whole number\)")),
