@@ -27,6 +27,7 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog
 from skorch.utils import to_tensor
 
+from skseqsleep._checks import check_positive_int, is_real
 from skseqsleep._fast import WindowBlockBatch, shared_forward, training_loader
 from skseqsleep._labels import check_stage_labels
 from skseqsleep._windows import (
@@ -631,9 +632,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
 
     def _check_params(self):
         for name in ("seq_len", "validate_every", "patience", "batch_size", "max_epochs"):
-            val = getattr(self, name)
-            if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < 1:
-                raise ValueError(f"{name} must be a positive integer, got {val!r}")
+            check_positive_int(name, getattr(self, name))
         if self.train_sampler not in _TRAIN_SAMPLERS:
             raise ValueError(f"train_sampler must be one of {_TRAIN_SAMPLERS}, "
                              f"got {self.train_sampler!r}")
@@ -649,8 +648,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         if self.inference not in _INFERENCE:
             raise ValueError(f"inference must be one of {_INFERENCE}, got {self.inference!r}")
         lam = self.l2_lambda
-        if (isinstance(lam, bool) or not isinstance(lam, (int, float, np.integer, np.floating))
-                or not math.isfinite(lam) or lam < 0):
+        if not is_real(lam) or not math.isfinite(lam) or lam < 0:
             raise ValueError(f"l2_lambda must be a finite number >= 0, got {lam!r}")
         return _normalise_parts(self.trainable_parts)
 

@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.metadata_routing import MetadataRequest
 
+from skseqsleep._checks import check_positive_int
 from skseqsleep._constants import N_STAGES, STAGES
 from skseqsleep._labels import check_stage_labels
 
@@ -131,8 +132,7 @@ class GroupHoldout(_GroupSplitBase):
 
     def _valid_groups(self, unique_groups):
         n = self.n_valid_groups
-        if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"n_valid_groups must be a positive integer, got {n!r}")
+        check_positive_int("n_valid_groups", n)
         if n >= len(unique_groups):
             raise ValueError(
                 f"GroupHoldout(n_valid_groups={n}) needs more than {n} subjects in the "

@@ -8,12 +8,12 @@ so that the plots can be combined and restyled.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from skseqsleep._checks import is_real
 from skseqsleep._constants import EPOCH_SECONDS, STAGES
 from skseqsleep._labels import check_stage_labels
 
@@ -114,8 +114,7 @@ def plot_hypnogram(y_true, y_pred=None, *, epoch_seconds: float = EPOCH_SECONDS,
         raise ValueError("labels must be a pair of str (legend entries of the scored and "
                          f"the predicted hypnogram, e.g. ('scored', 'predicted')); found "
                          f"{labels!r}")
-    if (isinstance(epoch_seconds, bool)
-            or not isinstance(epoch_seconds, (numbers.Real, np.number))
+    if (not is_real(epoch_seconds)
             or not np.isfinite(epoch_seconds) or not epoch_seconds > 0):
         raise ValueError(f"epoch_seconds must be a finite number of seconds > 0 (30 for "
                          f"AASM epochs); found {epoch_seconds!r}")
@@ -272,11 +271,10 @@ def _as_folds(histories, name: str, key: str) -> list:
                 raise ValueError(f"validation history entry {j} lacks 'step' or {key!r}: "
                                  f"{dict(rec)} ({where})")
             step, value = rec["step"], rec[key]
-            if (isinstance(step, bool) or not isinstance(step, (numbers.Real, np.number))
+            if (not is_real(step)
                     or not np.isfinite(step) or step != round(step)):
                 raise ValueError(f"{where}: 'step' must be a whole number, found {step!r}")
-            if (isinstance(value, bool) or not isinstance(value, (numbers.Real, np.number))
-                    or not np.isfinite(value)):
+            if not is_real(value) or not np.isfinite(value):
                 raise ValueError(f"{where}: {key!r} must be a finite number, found {value!r}")
         folds.append(h)
     return folds

@@ -11,6 +11,7 @@ from scipy.signal import get_window
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._checks import is_real as _is_real
 from ._constants import DEFAULT_FS, EPOCH_SECONDS
 
 __all__ = ["SpectrogramTransformer"]
@@ -18,10 +19,6 @@ __all__ = ["SpectrogramTransformer"]
 # Upper bound on frames x nfft values handled at once (about 64 MB of float64 per buffer):
 # 40 000 epochs are processed in chunks of ~1 100 single-channel epochs.
 _CHUNK_VALUES = 2 ** 23
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 class SpectrogramTransformer(TransformerMixin, BaseEstimator):

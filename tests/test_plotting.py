@@ -190,7 +190,8 @@ def test_plot_hypnogram_rejects_bad_labels(labels):
         plot_hypnogram([0, 1, 2], [0, 1, 2], labels=labels)
 
 
-@pytest.mark.parametrize("value", ["30", True, None, float("inf"), float("nan"), 0, -30])
+@pytest.mark.parametrize("value", ["30", True, None, float("inf"), float("nan"), 0, -30,
+                                   np.complex128(30)])
 def test_plot_hypnogram_rejects_bad_epoch_seconds(value):
     with pytest.raises(ValueError, match=r"epoch_seconds must be a finite number of seconds "
                        r"> 0.*found " + re.escape(repr(value))):

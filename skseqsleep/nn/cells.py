@@ -16,21 +16,14 @@ dropout is never applied to the recurrent state. It is active only in training m
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import nn
+
+from skseqsleep._checks import check_positive_int as _check_positive_int
 
 __all__ = ["BNLSTM", "GRU", "LSTM", "BidirectionalRNN", "StepBatchNorm", "make_cell"]
 
 CELLS = ("gru", "lstm", "bnlstm")
-
-
-def _check_positive_int(name: str, value) -> int:
-    """``value`` as an int if it is a positive integer (not a bool), else a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class _TorchRNN(nn.Module):

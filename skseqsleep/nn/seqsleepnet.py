@@ -14,12 +14,13 @@ Every parameter and buffer of :class:`SeqSleepNet` belongs to exactly one of the
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch import nn
+
+from skseqsleep._checks import is_real
 
 from .cells import CELLS, BidirectionalRNN, _check_positive_int
 
@@ -62,8 +63,7 @@ def triangular_filterbank(n_filters: int = 32, nfft: int = 256, fs: float = 100,
     n_filters = _check_positive_int("n_filters", n_filters)
     nfft = _check_positive_int("nfft", nfft)
     for name, value in (("fs", fs), ("f_min", f_min), ("f_max", f_max)):
-        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-                or not np.isfinite(value)):
+        if not is_real(value) or not np.isfinite(value):
             raise ValueError(f"{name} must be a finite number, got {value!r}")
     if fs <= 0:
         raise ValueError(f"fs must be positive, got {fs!r}")
@@ -300,8 +300,7 @@ class SeqSleepNet(nn.Module):
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
         self.cell = cell
-        if not (isinstance(dropout, numbers.Real) and not isinstance(dropout, bool)
-                and 0 <= dropout < 1):
+        if not (is_real(dropout) and 0 <= dropout < 1):
             raise ValueError(f"dropout must be a float in [0, 1), got {dropout!r}")
         self.dropout = float(dropout)
 
