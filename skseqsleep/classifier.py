@@ -188,12 +188,13 @@ def _check_save_path(path) -> Path:
                             "exist; create it first")
 
 
-def _load_state_checked(module, state, where: str) -> None:
+def _load_state_checked(module, state, where: str,
+                        described: str = "the network described by the file's config") -> None:
     """``module.load_state_dict(state, strict=True)``, naming ``where`` and the differences."""
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shapes = [f"{k}: {tuple(torch.as_tensor(state[k]).shape)} in the file, "
+    shapes = [f"{k}: {tuple(torch.as_tensor(state[k]).shape)} in the saved weights, "
               f"{tuple(own[k].shape)} in the network" for k in own
               if k in state and tuple(torch.as_tensor(state[k]).shape) != tuple(own[k].shape)]
     problems = []
@@ -208,8 +209,8 @@ def _load_state_checked(module, state, where: str) -> None:
             return
         except RuntimeError as exc:
             problems.append(str(exc).splitlines()[0])
-    raise ValueError(f"{where}: the saved weights do not match the network described by the "
-                     f"file's config: " + "; ".join(problems))
+    raise ValueError(f"{where}: the saved weights do not match {described}: "
+                     + "; ".join(problems))
 
 
 def _architecture_differences(source_config, config) -> list[str]:
@@ -765,11 +766,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
             raise ValueError("warm_start_from has an incompatible architecture: "
                              + "; ".join(diffs) + hint)
         state = {k: torch.as_tensor(v) for k, v in src["state_dict"].items()}
-        try:
-            self.module_.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ValueError(f"warm_start_from: the source weights do not fit the network: "
-                             f"{exc}") from exc
+        _load_state_checked(self.module_, state, "warm_start_from",
+                            described="this classifier's network")
 
     def initialize_optimizer(self, *args, **kwargs):
         """The optimiser gets only the trainable parts; none for direct transfer."""

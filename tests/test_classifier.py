@@ -605,6 +605,12 @@ def test_warm_start_from_a_dict_is_checked_like_a_model_file(fitted, cohort, tmp
         with pytest.raises(error, match=match):
             SeqSleepClassifier(**TINY, warm_start_from={**content, **bad}).fit(
                 X[:30], y[:30], recordings=recs[:30])
+    # weights that do not fit are named, as load_model names them
+    partial = {k: v for k, v in weights.items() if "softmax" not in k}
+    with pytest.raises(ValueError, match=r"warm_start_from: the saved weights do not match "
+                                         r"this classifier's network: missing softmax\.weight"):
+        SeqSleepClassifier(**TINY, warm_start_from={**content, "state_dict": partial}).fit(
+            X[:30], y[:30], recordings=recs[:30])
     # numpy integers are integers
     SeqSleepClassifier(**TINY, warm_start_from={**content, "format_version": np.int64(1)},
                        trainable_parts=()).fit(X[:30], y[:30], recordings=recs[:30])
