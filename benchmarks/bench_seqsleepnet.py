@@ -361,14 +361,17 @@ def bench_physioex(args) -> dict:
 def accuracy_variants(args) -> list[tuple[str, dict]]:
     """(name, classifier settings) of every accuracy variant, per-window first."""
     passes = args.accuracy_epochs
+
+    def shared_blocks(suffix="", **extra):  # blocks of 32, then each --block-sizes
+        return [(("shared" if b is None else f"shared, blocks of {b}") + suffix,
+                 {"train_sampler": "shared", "train_block_size": b, "max_epochs": passes,
+                  **extra}) for b in [None, *args.block_sizes]]
+
     out = [("per-window", {"train_sampler": "per-window", "max_epochs": passes})]
     if args.accuracy_noise:  # the noise floor: the reference with another training seed
         out.append(("per-window, other seed", {"train_sampler": "per-window",
                                                "max_epochs": passes, "seed_offset": 1000}))
-    for block in [None, *args.block_sizes]:
-        name = "shared" if block is None else f"shared, blocks of {block}"
-        out.append((name, {"train_sampler": "shared", "train_block_size": block,
-                           "max_epochs": passes}))
+    out += shared_blocks()
     if args.accuracy_composition:
         out.append(("shared minibatches, per-window computation",
                     {"train_sampler": "shared", "max_epochs": passes,
@@ -379,10 +382,7 @@ def accuracy_variants(args) -> list[tuple[str, dict]]:
     for lr in args.accuracy_lrs:  # both samplers (every block size) at another learning rate
         out.append((f"per-window, lr {lr:g}", {"train_sampler": "per-window",
                                                "max_epochs": passes, "lr": lr}))
-        for block in [None, *args.block_sizes]:
-            name = "shared" if block is None else f"shared, blocks of {block}"
-            out.append((f"{name}, lr {lr:g}", {"train_sampler": "shared", "max_epochs": passes,
-                                               "train_block_size": block, "lr": lr}))
+        out += shared_blocks(f", lr {lr:g}", lr=lr)
     return out
 
 
