@@ -111,6 +111,29 @@ def test_forward_is_encode_then_classify(cell):
     assert torch.equal(a, b)
 
 
+def test_forward_goes_through_overridden_halves():
+    # a subclass that changes one half must get the same function from forward() (the
+    # per-window sampler) as from the shared-epoch path, which calls the two halves
+    from skseqsleep._fast import shared_forward
+
+    class Tempered(SeqSleepNet):
+        def encode_epochs(self, x, return_attention=False):
+            return 2 * super().encode_epochs(x, return_attention)
+
+        def classify_sequences(self, features):
+            return super().classify_sequences(features) / 3
+
+    torch.manual_seed(2)
+    net = Tempered(seq_len=3).eval()
+    x = _spectra(1, 5, 1, 29, 129, seed=2)
+    windows = torch.tensor([[0, 1, 2], [1, 2, 3], [2, 3, 4]])
+    plain = SeqSleepNet.classify_sequences(net, SeqSleepNet.encode_epochs(
+        net, x[0][windows].flatten(0, 1)).view(3, 3, -1))
+    tempered = net(x[0][windows])
+    torch.testing.assert_close(tempered, shared_forward(net, x[0], windows))
+    assert not torch.allclose(tempered, plain)
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_dropout_only_in_training(cell):
     torch.manual_seed(2)

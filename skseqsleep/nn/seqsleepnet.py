@@ -363,8 +363,9 @@ class SeqSleepNet(nn.Module):
         """
         self._check_epochs(x, 5, "(batch, L, n_channels, n_frames, n_freq_bins)")
         b, n_l = x.shape[:2]
-        feats = self.arnn(x.flatten(0, 1)).view(b, n_l, -1)
-        return self.softmax(self.seqrnn(feats))     # own features: no need to re-check them
+        # through the two public halves, so a subclass that overrides either one computes
+        # the same function here as in the shared-epoch path (skseqsleep._fast.shared_forward)
+        return self.classify_sequences(self.encode_epochs(x.flatten(0, 1)).view(b, n_l, -1))
 
     def filterbank_parameters(self) -> Iterator[nn.Parameter]:
         """The filterbank layers' ``V`` (one per channel)."""
