@@ -459,6 +459,39 @@ def test_bnlstm_training_one_step_by_hand():
     np.testing.assert_allclose(h[:, 0, 0].detach().numpy(), np.tanh(c_bn) * _sigmoid(o))
 
 
+def test_bnlstm_backward_work_is_linear_in_the_steps():
+    """The backward pass of a BN-LSTM over T steps writes O(N T 4H) elements, not O(N T^2 4H)
+    (indexing the all-steps input projection per step made every step's backward build a
+    zero-filled (N, T, 4H) gradient, two thirds of a training step at the reference sizes)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    views = {"view", "expand", "t", "unsqueeze", "squeeze", "detach", "select", "slice",
+             "as_strided", "split", "unbind", "alias", "permute", "transpose"}
+
+    class CountWrites(TorchDispatchMode):
+        written = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func.overloadpacket.__name__ not in views:
+                for o in out if isinstance(out, (tuple, list)) else [out]:
+                    if isinstance(o, torch.Tensor):
+                        self.written += o.numel()
+            return out
+
+    def written_per_step(n_t):
+        torch.manual_seed(0)
+        cell = BNLSTM(8, 16, n_steps=n_t).train()
+        out = cell(torch.randn(32, n_t, 8, requires_grad=True))
+        with CountWrites() as mode:
+            out.sum().backward()
+        return mode.written / n_t
+
+    short, long = written_per_step(4), written_per_step(32)
+    # the same work per step (within a factor 1.5), where the quadratic version grows ~8-fold
+    assert long < 1.5 * short, (short, long)
+
+
 def test_step_batchnorm_eval_uses_clamped_step():
     bn = StepBatchNorm(2, n_steps=2, offset=True).eval()
     with torch.no_grad():

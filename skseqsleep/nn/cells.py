@@ -274,13 +274,17 @@ class BNLSTM(nn.Module):
                              f"T >= 1, got {tuple(x.shape)}")
         n, n_t, _ = x.shape
         hsz = self.hidden_size
-        xh = self.xh(x @ self.W_xh)                    # (N, T, 4H), all steps at once
+        # (N, T, 4H), all steps at once, then one view per step: unbind's backward stacks the
+        # T step gradients once, where indexing xh[:, s] would make each step's backward
+        # build (and the engine sum) a zero-filled (N, T, 4H) tensor, T^2 work that was
+        # two thirds of a training step
+        xh = self.xh(x @ self.W_xh).unbind(1)
         h = x.new_zeros(n, hsz)
         c = x.new_zeros(n, hsz)
         outputs = []
         for s in range(n_t):
             hh = self.hh.step(h @ self.W_hh, s)
-            f, i, o, j = (xh[:, s] + hh).split(hsz, dim=1)
+            f, i, o, j = (xh[s] + hh).split(hsz, dim=1)
             c = c * torch.sigmoid(f) + torch.sigmoid(i) * torch.tanh(j)
             h = torch.tanh(self.c.step(c, s)) * torch.sigmoid(o)
             outputs.append(h)
