@@ -18,6 +18,7 @@ from edf_writers import (
 from skseqsleep._constants import EXCLUDED
 from skseqsleep.datasets import load_sleep_edf, read_hypnogram, trim_in_bed
 from skseqsleep.datasets._inbed import resolve_clock_time, sleep_edf_in_bed_times
+from skseqsleep.datasets.sleep_edf import find_sleep_edf_files
 
 SLICE = "data/sleep-edf/SC4001E0-PSG-first300s.edf"
 HYP = "data/sleep-edf/SC4001EC-Hypnogram.edf"
@@ -313,6 +314,34 @@ def test_channel_below_requested_rate(tmp_path):
     with pytest.raises(ValueError, match="not both"):
         load_sleep_edf(tmp_path, subjects=[20], nights=1, in_bed=None, fs=50,
                        channel="EEG Fpz-Cz", channels=["EOG horizontal"])
+    # channels given as the default label and another channel=: also both (it used to
+    # load channel= silently, since the default could not be told apart from an explicit value)
+    with pytest.raises(ValueError, match="not both"):
+        load_sleep_edf(tmp_path, subjects=[20], nights=1, in_bed=None, fs=50,
+                       channels="EEG Fpz-Cz", channel="EOG horizontal")
+
+
+def test_a_night_asked_for_twice_is_an_error(tmp_path):
+    _short_recording(tmp_path, "SC4201E0", ["Sleep stage W", "Sleep stage 2"] * 2, START)
+    with pytest.raises(ValueError, match=r"nights has duplicates: \[1, 1\]"):
+        load_sleep_edf(tmp_path, subjects=[20], nights=(1, 1), in_bed=None)
+    assert len(load_sleep_edf(tmp_path, subjects=[20], nights=(1,), in_bed=None).y) == 4
+
+
+def test_files_in_linked_folders_are_found_once(tmp_path):
+    # data kept elsewhere and linked into the Sleep-EDF folder, plus a link back up (a loop)
+    elsewhere = tmp_path / "disk2" / "sleep-cassette"
+    elsewhere.mkdir(parents=True)
+    _short_recording(elsewhere, "SC4201E0", ["Sleep stage W", "Sleep stage 2"] * 2, START)
+    root = tmp_path / "sleep-edfx"
+    root.mkdir()
+    (root / "sleep-cassette").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(root, target_is_directory=True)
+    files = find_sleep_edf_files(root)
+    assert list(files) == [("SC", 20, 1)]
+    assert files[("SC", 20, 1)]["psg"].name == "SC4201E0-PSG.edf"
+    data = load_sleep_edf(root, subjects=[20], nights=1, in_bed=None)
+    assert data.y.tolist() == [0, 2, 0, 2]
 
 
 def test_nothing_kept_is_an_error_and_an_empty_recording_a_warning(tmp_path):

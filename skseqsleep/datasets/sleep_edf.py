@@ -32,6 +32,9 @@ from ._edf import read_psg
 from ._hypnogram import ExclusionReport, read_hypnogram
 from ._inbed import trim_in_bed
 
+#: The channel loaded when neither ``channels`` nor ``channel`` is given (REFERENCE §1).
+DEFAULT_CHANNEL = "EEG Fpz-Cz"
+
 __all__ = ["KNOWN_MISSING_NIGHTS", "find_sleep_edf_files", "load_sleep_edf"]
 
 #: Nights absent from Sleep-EDF Expanded for subjects that have only one night
@@ -74,7 +77,15 @@ def find_sleep_edf_files(path) -> dict[tuple[str, int, int], dict[str, Path]]:
     if not root.is_dir():
         raise FileNotFoundError(f"Sleep-EDF folder not found: {root}")
     found: dict[tuple[str, int, int], dict[str, Path]] = {}
-    for dirpath, _, filenames in os.walk(root):
+    seen: set[str] = set()
+    # followlinks: data kept on another disk is often linked in (root/sleep-cassette ->
+    # /disk2/...); a folder reached twice (a link loop, or two links to it) is walked once
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         for name in sorted(filenames):
             for kind, regex in (("psg", _PSG_RE), ("hypnogram", _HYP_RE)):
                 m = regex.match(name)
@@ -115,13 +126,15 @@ def _check_night_numbers(nights: list[int]) -> None:
     if bad or not nights:
         raise ValueError(f"nights must be 1 and/or 2 (or 'placebo'/'temazepam' for ST), got "
                          f"{nights}")
+    if len(set(nights)) != len(nights):
+        raise ValueError(f"nights has duplicates: {nights}; each night is loaded once")
 
 
 def load_sleep_edf(
     path,
     subjects,
     nights=(1, 2),
-    channels="EEG Fpz-Cz",
+    channels=None,
     in_bed="table",
     fs: float = DEFAULT_FS,
     study: str = "SC",
@@ -146,9 +159,10 @@ def load_sleep_edf(
         official ST-subjects table (shipped as facts). A missing night is an error, except
         the nights known to be absent from Sleep-EDF (SC subjects 13, 36, 52 have one night,
         :data:`KNOWN_MISSING_NIGHTS`): those are skipped and listed in ``report.skipped``.
-    channels : str, list or dict, default="EEG Fpz-Cz"
+    channels : str, list or dict, default=None
         As in :func:`~skseqsleep.datasets.read_psg` (e.g. ``"EOG horizontal"``, or
-        ``["EEG Fpz-Cz", "EOG horizontal"]``).
+        ``["EEG Fpz-Cz", "EOG horizontal"]``). ``None``: ``"EEG Fpz-Cz"`` (the EEG channel of
+        REFERENCE §1), or ``channel`` when that is given.
     in_bed : {"table", "wake-margin", None}, default="table"
         Which part of each night to keep, see :func:`~skseqsleep.datasets.trim_in_bed`.
         The table covers SC subjects 0-19 and the 22 ST placebo nights; other recordings need
@@ -159,7 +173,8 @@ def load_sleep_edf(
         Sleep-cassette or sleep-telemetry.
     channel : str, optional
         Alias of ``channels`` for one channel (``channel="EOG horizontal"``); giving both
-        with different values is an error.
+        with different values is an error (including ``channels="EEG Fpz-Cz"`` with another
+        ``channel``).
     wake_margin_minutes : float, default=30
         Margin of the ``"wake-margin"`` rule.
     allow_upsampling : bool, default=False
@@ -203,9 +218,11 @@ def load_sleep_edf(
     if study not in _PREFIX:
         raise ValueError(f"study must be 'SC' or 'ST', got {study!r}")
     if channel is not None:
-        if channels not in ("EEG Fpz-Cz", channel):
+        if channels is not None and channels != channel:
             raise ValueError(f"give channel={channel!r} or channels={channels!r}, not both")
         channels = channel
+    elif channels is None:
+        channels = DEFAULT_CHANNEL
     subjects = as_integers(subjects, "subjects")
     if not isinstance(nights, str):     # once, not per subject (a generator is used up)
         nights = as_integers(nights, "nights")
