@@ -289,6 +289,52 @@ def test_several_subsets_bunch_and_recording_filter(tmp_path, capsys):
     np.testing.assert_array_equal(only.X, data.X[-3:])
     with pytest.raises(FileNotFoundError, match="01-05-0009"):
         load_mass(tmp_path, subsets=["SS5"], recordings=["01-05-0009"])
+    # one id as a string (it was split into characters), empty and repeated selections
+    np.testing.assert_array_equal(
+        load_mass(tmp_path, subsets="SS5", recordings="01-05-0004").X, data.X[-3:])
+    for kw, msg in [({"subsets": []}, "subsets is empty"),
+                    ({"recordings": []}, "recordings is empty"),
+                    ({"subsets": ["SS1", "SS1"]}, r"subsets has duplicates: \['SS1', 'SS1'\]"),
+                    ({"recordings": ["01-01-0001"] * 2}, "recordings has duplicates")]:
+        with pytest.raises(ValueError, match=msg):
+            load_mass(tmp_path, **{"subsets": ["SS1"], **kw})
+    with pytest.raises(TypeError, match="subsets must be a name or a list of names, got None"):
+        load_mass(tmp_path, subsets=None)
+
+
+@pytest.mark.parametrize("shift_minutes, before, after", [(0, 0, 110), (-10, 20, 0)])
+def test_hypnogram_outside_its_psg_is_an_error(tmp_path, shift_minutes, before, after):
+    import datetime as dt
+
+    from mass_files import START
+
+    # a 5-minute PSG: a 60-minute hypnogram, or one starting 10 minutes before the PSG
+    psg, base = mass_paths(tmp_path, 3, 1)
+    write_psg(psg, {"EEG C4-CLE": _noise(300, 0), "EEG A1-CLE": _noise(300, 1)})
+    n_epochs = 120 if shift_minutes == 0 else 30
+    write_base(base, stage_annotations(["W", "2"] * (n_epochs // 2), 30),
+               start=START + dt.timedelta(minutes=shift_minutes))
+    with pytest.raises(ValueError, match=rf"01-03-0001 Base\.edf scores {before} epoch\(s\) "
+                                         rf"before the start and {after} after the end of "
+                                         r"01-03-0001 PSG\.edf .*0-300 s"):
+        load_mass(tmp_path, subsets=["SS3"])
+
+
+def test_epochs_overlapping_an_end_of_the_psg_are_trimmed_by_side(tmp_path):
+    import datetime as dt
+
+    from mass_files import START
+
+    # hypnogram from 15 s before the PSG to 15 s after its end (5 x 30 s over 120 s):
+    # the first and last epochs overlap an edge, the three between are kept
+    psg, base = mass_paths(tmp_path, 3, 1)
+    write_psg(psg, {"EEG C4-CLE": _noise(120, 0), "EEG A1-CLE": _noise(120, 1)})
+    write_base(base, stage_annotations(["W", "2", "3", "R", "2"], 30),
+               start=START - dt.timedelta(seconds=15))
+    data = load_mass(tmp_path, subsets=["SS3"])
+    assert data.y.tolist() == [2, 3, 4]
+    assert data.report["01-03-0001"]["trimmed"] == {
+        "epoch starts before the signals": 1, "epoch extends past the end of the signals": 1}
 
 
 def test_hypnogram_starting_later_than_the_psg_is_aligned_on_the_clock(tmp_path):

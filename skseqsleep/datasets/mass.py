@@ -24,8 +24,9 @@ The preparation follows the reference (REFERENCE §1):
 - SS1 and SS3 are scored (AASM) in 30-s epochs; SS2, SS4 and SS5 (R&K) in 20-s epochs, each
   widened to a 30-s window from 5 s before to 5 s after it. An epoch whose window does not lie
   entirely inside the recording (the first/last one of a widened hypnogram, or an annotation
-  past the end of the signals) is dropped and reported, as are unscored ('?') and movement
-  epochs.
+  overlapping an end of the signals) is dropped and reported, as are unscored ('?') and
+  movement epochs. A scored epoch wholly outside the signals is an error: the hypnogram does
+  not belong to the PSG (as Sleep-EDF's "hypnogram longer than its recording").
 """
 
 from __future__ import annotations
@@ -137,6 +138,36 @@ def _find_recordings(root: Path, subsets, recordings) -> list[tuple[str, str, Pa
     return found
 
 
+def _selection(values, name: str) -> list[str]:
+    """``subsets`` / ``recordings``: one name or an iterable of distinct names, not empty."""
+    if isinstance(values, str):
+        return [values]
+    if values is None or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be a name or a list of names, got {values!r}")
+    values = [str(v) for v in values]
+    if not values:
+        raise ValueError(f"{name} is empty: select at least one")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} has duplicates: {values}; each is loaded once")
+    return values
+
+
+def _check_hypnogram_inside(rec_id, base_path, psg_path, seg_starts, epoch_len, scored,
+                            duration) -> None:
+    """Scored epochs lying wholly outside the signals mean the hypnogram does not belong to
+    this PSG (or its start time is wrong): an error, as for Sleep-EDF. An epoch overlapping
+    the signals' edge, or one widened past it, is trimmed and reported instead."""
+    tol = 1e-3
+    before = scored & (seg_starts + epoch_len <= tol)
+    after = scored & (seg_starts >= duration - tol)
+    if before.any() or after.any():
+        raise ValueError(
+            f"MASS {rec_id}: {base_path.name} scores {int(before.sum())} epoch(s) before the "
+            f"start and {int(after.sum())} after the end of {psg_path.name} (the hypnogram "
+            f"covers {seg_starts[0]:g} s to {seg_starts[-1] + epoch_len:g} s of the PSG's "
+            f"0-{duration:g} s); check that the two files belong together")
+
+
 def load_mass(
     path: str | os.PathLike,
     subsets: Iterable[str] = ("SS1", "SS2", "SS3", "SS4", "SS5"),
@@ -152,16 +183,17 @@ def load_mass(
     ----------
     path : str or path-like
         The MASS folder, holding ``SS1/`` ... ``SS5/``.
-    subsets : iterable of str, default=("SS1", "SS2", "SS3", "SS4", "SS5")
-        Which subsets to load.
+    subsets : str or iterable of str, default=("SS1", "SS2", "SS3", "SS4", "SS5")
+        Which subsets to load (distinct, at least one).
     channel : {"C4-A1", "EOG"} or a list of them, default="C4-A1"
         ``"C4-A1"``: the EEG channel of the reference, with its C3-A2 and linked-ears
         fallbacks (see the module description); ``"EOG"``: right minus left horizontal EOG.
         A list gives several channels (``X`` is then 3-D), e.g. ``["C4-A1", "EOG"]``.
     fs : float, default=100
         Output rate (Hz). A channel recorded below it is an error.
-    recordings : iterable of str, optional
-        Only these recording ids (e.g. ``["01-02-0001"]``); all of them must exist.
+    recordings : str or iterable of str, optional
+        Only these recording ids (e.g. ``"01-02-0001"`` or ``["01-02-0001"]``); distinct, at
+        least one, and all of them must exist.
     verbose : bool, default=False
         Print one line per recording to stderr.
 
@@ -194,8 +226,12 @@ def load_mass(
         Unknown subset or channel, a channel that cannot be built (the message lists the
         file's labels), a label it needs carried by several signals of the file (the message
         lists their indices and rates), a rate below ``fs``, an unknown annotation, annotations whose
-        duration is not the subset's epoch length, or no epoch kept at all (the message
-        names each recording and why its epochs were excluded or trimmed).
+        duration is not the subset's epoch length, a scored epoch wholly before the start or
+        after the end of its PSG, an empty selection or one naming a subset or recording
+        twice, or no epoch kept at all (the message names each recording and why its epochs
+        were excluded or trimmed).
+    TypeError
+        ``subsets`` or ``recordings`` that is neither a name nor an iterable of names.
 
     Warns
     -----
@@ -212,7 +248,7 @@ def load_mass(
     root = Path(path).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"MASS folder {root} not found")
-    subsets = [subsets] if isinstance(subsets, str) else list(subsets)
+    subsets = _selection(subsets, "subsets")
     for subset in subsets:
         if subset not in SUBSET_EPOCH_SECONDS:
             raise ValueError(f"unknown MASS subset {subset!r}; expected some of "
@@ -226,7 +262,7 @@ def load_mass(
         raise ValueError(f"channel must name distinct channels, got {channels}")
     fs = check_fs(fs)
     n_win = samples_per_epoch(fs)
-    recordings = None if recordings is None else {str(r) for r in recordings}
+    recordings = None if recordings is None else set(_selection(recordings, "recordings"))
 
     found = _find_recordings(root, subsets, recordings)
     X, y, rec_ids, onsets = [], [], [], []
@@ -245,13 +281,20 @@ def load_mass(
         starts = np.round(starts_s * fs).astype(np.int64)
         inside = (starts >= 0) & (starts + n_win <= sig.signals.shape[1])
         scored = hyp.stages != EXCLUDED
+        _check_hypnogram_inside(rec_id, base_path, psg_path, hyp.onsets + offset, epoch_len,
+                                scored, sig.signals.shape[1] / fs)
         keep = inside & scored
         excluded = count_reasons(hyp.texts[inside & ~scored])
         trimmed = {}
-        if np.any(~inside):
-            what = (f"{epoch_len:g}-s epoch widened to 30 s leaves the recording"
-                    if widen else "epoch extends past the end of the signals")
-            trimmed[what] = int(np.sum(~inside))
+        if widen and np.any(~inside):
+            trimmed[f"{epoch_len:g}-s epoch widened to 30 s leaves the recording"] = int(
+                np.sum(~inside))
+        elif np.any(~inside):
+            early = ~inside & (starts < 0)
+            for what, mask in (("epoch starts before the signals", early),
+                               ("epoch extends past the end of the signals", ~inside & ~early)):
+                if mask.any():
+                    trimmed[what] = int(mask.sum())
         epochs = cut_epochs(sig.signals, starts[keep], n_win)
         X.append(epochs if len(channels) > 1 else epochs[:, 0])
         y.append(hyp.stages[keep])
