@@ -158,6 +158,8 @@ def test_bad_inputs(tmp_path):
         load_dreams(tmp_path, excerpts=[9])
     with pytest.raises(ValueError, match="excerpts is empty"):
         load_dreams(tmp_path, excerpts=[])
+    with pytest.raises(ValueError, match=r"excerpts has duplicates: \[1, 1\]"):
+        load_dreams(tmp_path, excerpts=[1, 1])
     sig, hyp = _write(tmp_path, ["1.0"] * 180000, [5] * 360)
     with pytest.raises(ValueError, match=r"fs=33\.33 Hz does not give a whole number of "
                                          r"samples per 30-s epoch"):

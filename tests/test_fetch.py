@@ -323,8 +323,20 @@ def test_bad_arguments(tmp_path):
         fetch_sleep_edf(0, study="XX", data_home=tmp_path)
     with pytest.raises(ValueError, match=r"nights must be in \(1, 2\) .*, got 3"):
         fetch_sleep_edf(0, nights=3, data_home=tmp_path)
-    with pytest.raises(ValueError, match="subjects must be integers"):
-        fetch_sleep_edf(["1"], data_home=tmp_path)
+    with pytest.raises(ValueError, match=r"subjects must be integers in 0\.\.99, got 100"):
+        fetch_sleep_edf([100], data_home=tmp_path)
+    # the loader's rules (load_sleep_edf): no strings, bools or fractions, no empty or
+    # repeated selection (True was taken for night 1, 1.0 gave a bare TypeError)
+    for kw, err, msg in [
+            ({"subjects": ["1"]}, TypeError, r"subjects .* got str '1' in it"),
+            ({"nights": True}, TypeError, r"nights .* the bool True"),
+            ({"nights": 1.5}, ValueError, r"nights must hold whole numbers, got 1\.5"),
+            ({"subjects": []}, ValueError, "subjects is empty"),
+            ({"subjects": [4, 4]}, ValueError, r"subjects has duplicates: \[4, 4\]"),
+            ({"nights": (1, 1)}, ValueError, r"nights has duplicates: \[1, 1\]")]:
+        with pytest.raises(err, match=msg):
+            fetch_sleep_edf(**{"subjects": 0, **kw}, data_home=tmp_path,
+                            base_url="http://127.0.0.1:9/")
     with pytest.raises(ValueError, match="64 hexadecimal"):
         fetch_sleep_edf(0, data_home=tmp_path, checksums={NIGHT_FILES[0]: "abc"})
 

@@ -109,6 +109,25 @@ def as_integers(values, name: str) -> list[int]:
     return out
 
 
+def check_selection(values: list, name: str, hint: str = "") -> list:
+    """Refuse an empty selection or one naming an item twice (it would be loaded twice while
+    reports count it once).
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets._common import check_selection
+    >>> check_selection([1, 1], "nights")
+    Traceback (most recent call last):
+    ...
+    ValueError: nights has duplicates: [1, 1]; each is loaded once
+    """
+    if not values:
+        raise ValueError(f"{name} is empty: select at least one{hint}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} has duplicates: {values}; each is loaded once")
+    return values
+
+
 def samples_per_epoch(fs: float) -> int:
     """Number of samples in one 30-s epoch at ``fs``, which must be a whole number.
 

@@ -31,6 +31,7 @@ from ._common import (
     check_epochs_kept,
     check_fs,
     check_not_upsampled,
+    check_selection,
     count_reasons,
     samples_per_epoch,
     stage_summary,
@@ -224,9 +225,8 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
                        if (m := re.fullmatch(r"excerpt(\d+)\.txt", p.name)))
     explicit = excerpts is not None
     if explicit:
-        excerpts = as_integers(excerpts, "excerpts")
-        if not excerpts:
-            raise ValueError("excerpts is empty: select at least one excerpt, or None for all")
+        excerpts = check_selection(as_integers(excerpts, "excerpts"), "excerpts",
+                                   " excerpt, or None for all")
         missing = [e for e in excerpts if e not in available]
         if missing:
             raise FileNotFoundError(f"DREAMS excerpt(s) {missing} not found in {root}; "

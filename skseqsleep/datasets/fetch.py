@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import numbers
 import os
 import re
 import sys
@@ -28,6 +27,8 @@ import warnings
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
+
+from ._common import as_integers, check_selection
 
 __all__ = ["DEFAULT_URL", "fetch_sleep_edf", "get_data_home", "read_sha256sums"]
 
@@ -341,10 +342,14 @@ def fetch_sleep_edf(
     Raises
     ------
     ValueError
-        Unknown study, bad ``base_url`` scheme, bad night number, a subject absent from the
+        Unknown study, bad ``base_url`` scheme, bad night number, a subject or night number
+        that is not a whole number, an empty or repeated selection, a subject absent from the
         dataset, a night absent from it (``on_missing="raise"``), or a checksum mismatch.
     FileNotFoundError
         The server answered 404 for a file (the message has the URL).
+    TypeError
+        ``subjects`` or ``nights`` given as a string (other than "placebo"/"temazepam") or a
+        bool.
     OSError
         Other network failures, with the URL and what happened (no connection, no answer
         within ``timeout`` seconds, a connection closed without a response, an invalid HTTP
@@ -365,17 +370,17 @@ def fetch_sleep_edf(
     if scheme not in ("http", "https"):
         raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r} "
                          f"(scheme {scheme!r})")
-    subjects = [subjects] if isinstance(subjects, numbers.Integral) else list(subjects)
+    # the loader's rules: whole numbers (no strings or bools), distinct, at least one
+    subjects = check_selection(as_integers(subjects, "subjects"), "subjects")
     for subject in subjects:
-        if (isinstance(subject, bool) or not isinstance(subject, numbers.Integral)
-                or not 0 <= subject <= 99):
+        if not 0 <= subject <= 99:
             raise ValueError(f"subjects must be integers in 0..99, got {subject!r}")
     if isinstance(nights, str):
         from .sleep_edf import _nights_for  # the ST-subjects table (placebo/temazepam)
 
         nights_of = {int(s): _nights_for(study, int(s), nights) for s in subjects}
     else:
-        nights = [nights] if isinstance(nights, numbers.Integral) else list(nights)
+        nights = check_selection(as_integers(nights, "nights"), "nights")
         valid_nights = _STUDIES[study][2]
         for night in nights:
             if night not in valid_nights:

@@ -45,6 +45,7 @@ from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED
 from ._common import (
     check_epochs_kept,
     check_fs,
+    check_selection,
     count_reasons,
     coverage_notes,
     cut_epochs,
@@ -144,12 +145,7 @@ def _selection(values, name: str) -> list[str]:
         return [values]
     if values is None or not isinstance(values, Iterable):
         raise TypeError(f"{name} must be a name or a list of names, got {values!r}")
-    values = [str(v) for v in values]
-    if not values:
-        raise ValueError(f"{name} is empty: select at least one")
-    if len(set(values)) != len(values):
-        raise ValueError(f"{name} has duplicates: {values}; each is loaded once")
-    return values
+    return check_selection([str(v) for v in values], name)
 
 
 def _check_hypnogram_inside(rec_id, base_path, psg_path, seg_starts, epoch_len, scored,

@@ -22,6 +22,7 @@ from ._common import (
     as_integers,
     check_epochs_kept,
     check_fs,
+    check_selection,
     count_reasons,
     coverage_notes,
     cut_epochs,
@@ -126,8 +127,7 @@ def _check_night_numbers(nights: list[int]) -> None:
     if bad or not nights:
         raise ValueError(f"nights must be 1 and/or 2 (or 'placebo'/'temazepam' for ST), got "
                          f"{nights}")
-    if len(set(nights)) != len(nights):
-        raise ValueError(f"nights has duplicates: {nights}; each night is loaded once")
+    check_selection(nights, "nights")
 
 
 def load_sleep_edf(
@@ -226,10 +226,7 @@ def load_sleep_edf(
     subjects = as_integers(subjects, "subjects")
     if not isinstance(nights, str):     # once, not per subject (a generator is used up)
         nights = as_integers(nights, "nights")
-    if not subjects:
-        raise ValueError("subjects is empty: select at least one subject, e.g. range(20)")
-    if len(set(subjects)) != len(subjects):
-        raise ValueError(f"subjects has duplicates: {subjects}")
+    check_selection(subjects, "subjects", " subject, e.g. range(20)")
     fs = check_fs(fs)
     epoch_len = samples_per_epoch(fs)
     files = find_sleep_edf_files(path)
