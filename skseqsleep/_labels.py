@@ -54,10 +54,11 @@ def check_stage_labels(labels, name: str, *, n_classes: int = N_STAGES,
         if bad.any():
             raise ValueError(f"{expected}, found {int(bad.sum())} non-integral or non-finite "
                              f"value(s), e.g. {arr[bad][:5].tolist()}")
-    arr = arr.astype(np.int64)
+    # the range is checked on the values as given: casting first turned uint64 2**64-1 into
+    # -1 (the package's "excluded" marker) and 1e30 into an arbitrary integer
     out = (arr < 0) | (arr >= n_classes)
     if out.any():
         raise ValueError(f"{name} must hold stage labels 0..{n_classes - 1}; found "
-                         f"{sorted(set(arr[out].tolist()))[:5]} (e.g. at epoch "
+                         f"{np.unique(arr[out])[:5].tolist()} (e.g. at epoch "
                          f"{int(np.flatnonzero(out)[0])})")
-    return arr
+    return arr.astype(np.int64)

@@ -787,6 +787,18 @@ def test_malformed_recordings_or_groups_are_a_clear_error(fitted, cohort, name):
         SeqSleepClassifier(**TINY).fit(X, y, recordings=mixed)
 
 
+def test_out_of_range_labels_are_quoted_as_given():
+    from skseqsleep._labels import check_stage_labels
+
+    # cast first, uint64 2**64-1 read as -1 (the "excluded" marker) and 1e30 as an int64 limit
+    with pytest.raises(ValueError, match=r"found \[18446744073709551615\] \(e.g. at epoch 1\)"):
+        check_stage_labels(np.array([0, 2**64 - 1], dtype=np.uint64), "y")
+    with pytest.raises(ValueError, match=r"found \[1e\+30\] \(e.g. at epoch 2\)"):
+        check_stage_labels(np.array([0.0, 4.0, 1e30]), "y")
+    got = check_stage_labels(np.array([0, 4], dtype=np.uint64), "y")
+    assert got.dtype == np.int64 and got.tolist() == [0, 4]
+
+
 def test_score_checks_the_labels_like_fit(fitted, cohort):
     X, y, _, recs = (a[:48] for a in cohort)
     pred = fitted.predict(X, recordings=recs)
