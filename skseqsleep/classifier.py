@@ -646,12 +646,21 @@ class SeqSleepClassifier(NeuralNetClassifier):
             warnings.warn(f"train_block_size={block} is used only with train_sampler='shared'; "
                           f"it is ignored with train_sampler={self.train_sampler!r}",
                           UserWarning, stacklevel=3)
-        if self.inference not in _INFERENCE:
-            raise ValueError(f"inference must be one of {_INFERENCE}, got {self.inference!r}")
+        self._check_inference()
+        if self.warm_start:
+            raise ValueError(
+                "warm_start=True (skorch: keep the network and train on at the next fit) is not "
+                "supported: fit always starts from warm_start_from or from random weights; to "
+                "continue training a fitted model, give it as warm_start_from=<fitted "
+                "classifier or file written by save_model> to a new classifier")
         lam = self.l2_lambda
         if not is_real(lam) or not math.isfinite(lam) or lam < 0:
             raise ValueError(f"l2_lambda must be a finite number >= 0, got {lam!r}")
         return _normalise_parts(self.trainable_parts)
+
+    def _check_inference(self):
+        if self.inference not in _INFERENCE:
+            raise ValueError(f"inference must be one of {_INFERENCE}, got {self.inference!r}")
 
     # ------------------------------------------------------------------ initialisation
     def _module_class(self):
@@ -809,12 +818,46 @@ class SeqSleepClassifier(NeuralNetClassifier):
         recordings : array of shape (n_epochs,), optional
             Recording id of every epoch.
         **fit_params
-            Passed on to skorch.
+            None are used: any other keyword (``sample_weight``, ``class_weight``, ...) is a
+            ``TypeError`` rather than silently ignored (the loss is the unweighted per-window
+            mean of REFERENCE §4).
 
         Returns
         -------
         self
+
+        Notes
+        -----
+        A fit that raises leaves the classifier unfitted (``predict`` raises
+        ``NotFittedError``), also when it had been fitted before: the network is
+        re-initialised early in ``fit``, so the previous weights are gone either way, and a
+        half-initialised network must not predict as if it were trained.
         """
+        if fit_params:
+            raise TypeError(
+                f"{type(self).__name__}.fit got unexpected keyword argument(s) "
+                f"{sorted(fit_params)}: it takes X, y, groups and recordings only (sample or "
+                "class weights are not supported: the loss is the unweighted per-window mean, "
+                "REFERENCE §4)")
+        try:
+            return self._fit(X, y, groups, recordings)
+        except Exception:
+            self._forget_fit()
+            raise
+
+    #: what ``fit`` sets; removed again when a fit fails (see :meth:`fit`, Notes)
+    _FITTED_ATTRIBUTES = (
+        "module_", "criterion_", "optimizer_", "module_config_", "classes_inferred_",
+        "validation_history_", "train_windows_", "train_recordings_", "valid_windows_",
+        "valid_recordings_", "best_step_", "train_rng_", "n_channels_",
+        "n_frames_", "n_freq_bins_")
+
+    def _forget_fit(self):
+        for attr in self._FITTED_ATTRIBUTES:
+            self.__dict__.pop(attr, None)
+        self.initialized_ = False
+
+    def _fit(self, X, y, groups, recordings):
         parts = self._check_params()
         self.device_ = _check_device(resolve_device(self.device), self.device)
         X = np.asarray(X)
@@ -862,7 +905,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
             self._in_fit_ = True     # lets skorch's fit call partial_fit (see partial_fit)
             self._train_split_ = self._seeded_split(split_seed)    # see get_split_datasets
             try:
-                super().fit(dataset, None, **fit_params)
+                super().fit(dataset, None)
             finally:
                 self.__dict__.pop("_in_fit_", None)
                 self.__dict__.pop("_train_split_", None)
@@ -1034,7 +1077,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
     # ------------------------------------------------------------------ inference
     def _iter_window_log_probas(self, X, recs, windows, inference=None):
         """Yield ``(epoch_index (n, l), log_probas (n, l, K) tensor)`` for all windows."""
-        inference = self.inference if inference is None else inference
+        if inference is None:
+            self._check_inference()     # set_params(inference=...) after fit is checked here
+            inference = self.inference
         module = self.module_
         module.eval()
         dev = self.device_

@@ -744,6 +744,54 @@ def test_partial_fit_is_not_supported_and_says_what_to_use(fitted, cohort):
     assert "_in_fit_" not in vars(fitted)
 
 
+def test_a_failed_fit_leaves_the_classifier_unfitted(cohort):
+    from sklearn.exceptions import NotFittedError
+
+    X, y, _, recs = (a[:48] for a in cohort)
+    bad_labels = np.where(y == 0, 7, y)
+    # fails before training (labels), inside skorch's fit (fewer windows than batch_size),
+    # and for direct transfer (labels checked after the source is loaded)
+    failures = [
+        ({}, (X, bad_labels), {"recordings": recs}),
+        ({}, (X[:8], y[:8]), {"recordings": recs[:8]}),
+        ({"trainable_parts": ()}, (X, bad_labels), {"recordings": recs}),
+    ]
+    for extra, args, kw in failures:
+        for refit in (False, True):
+            clf = SeqSleepClassifier(**TINY, **extra, random_state=0)
+            if refit:
+                clf.fit(X, y, recordings=recs)
+            with pytest.raises(ValueError):
+                clf.fit(*args, **kw)
+            # it used to predict with the freshly initialised random network, or fail with
+            # an AttributeError on module_config_
+            with pytest.raises(NotFittedError):
+                clf.predict(X, recordings=recs)
+            assert not clf.initialized_ and "module_config_" not in vars(clf)
+            clf.fit(X, y, recordings=recs)          # and it can be fitted again
+            assert clf.predict(X, recordings=recs).shape == (48,)
+
+
+def test_fit_refuses_keywords_it_would_ignore_and_skorch_warm_start(cohort):
+    X, y, _, recs = (a[:48] for a in cohort)
+    plain = SeqSleepClassifier(**TINY, random_state=0)
+    for kw in ({"sample_weight": np.ones(48)}, {"class_weight": "balanced"}):
+        with pytest.raises(TypeError, match=rf"unexpected keyword argument\(s\) "
+                                            rf"\['{next(iter(kw))}'\].*REFERENCE"):
+            plain.fit(X, y, recordings=recs, **kw)
+    # skorch's warm_start=True skipped re-initialisation and then lost module_config_
+    with pytest.raises(ValueError, match=r"warm_start=True .* not supported.*warm_start_from="):
+        SeqSleepClassifier(**TINY, warm_start=True).fit(X, y, recordings=recs)
+
+
+def test_inference_set_after_fit_is_checked_at_prediction(cohort):
+    X, y, _, recs = (a[:48] for a in cohort)
+    clf = SeqSleepClassifier(**TINY, random_state=0).fit(X, y, recordings=recs)
+    clf.set_params(inference="per-windw")
+    with pytest.raises(ValueError, match=r"inference must be one of .*'per-windw'"):
+        clf.predict(X, recordings=recs)
+
+
 def test_recording_of_two_subjects_is_an_error_whenever_groups_are_given(fitted, cohort):
     X, y, groups, recs = cohort
     g = groups[:48].copy()
