@@ -279,6 +279,12 @@ def _check_source_mapping(source) -> dict:
             "classes": source.get("classes")}
 
 
+class _EarlyStop(KeyboardInterrupt):
+    """Raised by :class:`StepValidation` when ``patience`` runs out. A ``KeyboardInterrupt``,
+    so that skorch ends training as for an interrupt (``on_train_end`` restores the best
+    weights); :meth:`SeqSleepClassifier.fit_loop` tells it apart from a user's Ctrl-C."""
+
+
 class StepValidation(Callback):
     """Validate every ``net.validate_every`` training steps and keep the best model.
 
@@ -338,10 +344,9 @@ class StepValidation(Callback):
             net.history.record("valid_acc", float(acc))
             net.history.record("valid_loss", float(loss))
         if stop and self.misses_ >= net.patience:
-            if net.verbose:
-                print(f"Stopping after {self.misses_} validations without improvement "
-                      f"(best valid_acc {self.best_acc_:.4f} at step {self.best_step_}).")
-            raise KeyboardInterrupt
+            raise _EarlyStop(f"Stopping after {self.misses_} validations without improvement "
+                             f"(best valid_acc {self.best_acc_:.4f} at step "
+                             f"{self.best_step_}).")
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         if getattr(net, "valid_dataset_", None) is None:
@@ -831,7 +836,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
         A fit that raises leaves the classifier unfitted (``predict`` raises
         ``NotFittedError``), also when it had been fitted before: the network is
         re-initialised early in ``fit``, so the previous weights are gone either way, and a
-        half-initialised network must not predict as if it were trained.
+        half-initialised network must not predict as if it were trained. This includes
+        Ctrl-C (``KeyboardInterrupt``) during training: it propagates, where skorch would end
+        training and return the partly trained network as if it had finished.
         """
         if fit_params:
             raise TypeError(
@@ -841,7 +848,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
                 "REFERENCE §4)")
         try:
             return self._fit(X, y, groups, recordings)
-        except Exception:
+        except BaseException:       # KeyboardInterrupt included (see fit_loop)
             self._forget_fit()
             raise
 
@@ -907,11 +914,33 @@ class SeqSleepClassifier(NeuralNetClassifier):
             try:
                 super().fit(dataset, None)
             finally:
-                self.__dict__.pop("_in_fit_", None)
-                self.__dict__.pop("_train_split_", None)
-                self.__dict__.pop("valid_dataset_", None)
-                self.__dict__.pop("_step_cache_", None)
+                for attr in ("_in_fit_", "_train_split_", "valid_dataset_", "_step_cache_",
+                             "_epoch_kwargs_"):
+                    self.__dict__.pop(attr, None)
+            if self.__dict__.pop("_interrupted_", False):
+                # skorch ends training on Ctrl-C and returns as if it had finished; in a
+                # cross-validation or a study that stored a cut-short fit as a result
+                raise KeyboardInterrupt(f"{type(self).__name__}.fit interrupted")
         return self
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's training loop, with two kinds of interruption told apart.
+
+        Early stopping (:class:`StepValidation`) usually comes in the middle of an epoch: that
+        epoch is closed as a finished one is (``train_loss`` and ``dur`` recorded, its row
+        printed) before training ends. A ``KeyboardInterrupt`` from the user (Ctrl-C) is not
+        swallowed as skorch does: ``fit`` raises it and leaves the classifier unfitted.
+        """
+        try:
+            return super().fit_loop(X, y, epochs, **fit_params)
+        except _EarlyStop as stop:
+            self.notify("on_epoch_end", **self.__dict__.get("_epoch_kwargs_", {}))
+            if self.verbose:
+                print(stop)
+            raise
+        except KeyboardInterrupt:
+            self._interrupted_ = True
+            raise
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Not supported: raises ``NotImplementedError``.
@@ -990,6 +1019,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
                 f"batch_size to at most {len(train)} or add recordings")
         if valid is not None and len(valid.recs) == 0:
             valid = None
+        self._epoch_kwargs_ = {"dataset_train": train, "dataset_valid": None}
         self.train_windows_ = train.train_windows.as_pairs(train.recs)
         self.train_recordings_ = train.recs.names
         if valid is not None:

@@ -441,6 +441,50 @@ def test_step_validation_history_early_stopping_and_best_weights(cohort):
     assert correct / total == pytest.approx(best)
 
 
+def test_early_stopping_closes_the_epoch_it_stops_in(cohort, capsys):
+    X, y, groups, recs = cohort
+    y_noise = np.random.default_rng(0).integers(0, 5, len(y))
+    # patience runs out at step 8, in the middle of the first epoch (18 steps)
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 30, "lr": 3e-2, "verbose": 1},
+                             train_split=GroupHoldout(1, random_state=0), validate_every=2,
+                             patience=3, random_state=0)
+    clf.fit(X, y_noise, groups=groups, recordings=recs)
+    steps_per_epoch = len(clf.train_windows_) // 8
+    last = clf.validation_history_[-1]["step"]
+    assert len(clf.history) == last // steps_per_epoch + 1 and last % steps_per_epoch
+    # the cut-short epoch is recorded like a finished one (it had no train_loss or dur)
+    losses = clf.history[:, "train_loss"]
+    assert len(losses) == len(clf.history) and np.all(np.isfinite(losses))
+    assert all(row["dur"] > 0 for row in clf.history)
+    out = capsys.readouterr().out.splitlines()
+    stop = [i for i, line in enumerate(out) if line.startswith("Stopping after 3 validations")]
+    rows = [i for i, line in enumerate(out) if line.strip().startswith(f"{len(clf.history)} ")]
+    assert stop and rows and rows[0] < stop[0]      # the epoch's row, then why it stopped
+
+
+def test_ctrl_c_during_fit_propagates_and_leaves_it_unfitted(cohort):
+    import os
+    import signal
+
+    from sklearn.exceptions import NotFittedError
+    from skorch.callbacks import Callback
+
+    class CtrlC(Callback):      # a real SIGINT, delivered as a user's Ctrl-C is
+        def on_batch_end(self, net, training=False, **kwargs):
+            if training and net.history[-1, "epoch"] == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    X, y, groups, recs = cohort
+    for split in (None, GroupHoldout(1, random_state=0)):
+        clf = SeqSleepClassifier(**TINY, train_split=split, callbacks=[("ctrl_c", CtrlC())],
+                                 random_state=0)
+        # skorch swallowed it: fit returned the network of one and a bit epochs as trained
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(X, y, groups=groups, recordings=recs)
+        with pytest.raises(NotFittedError):
+            clf.predict(X, recordings=recs)
+
+
 def test_l2_term_is_lambda_over_two_batch_size(fitted, cohort):
     X, y = cohort[0][:8].reshape(2, 4, 1, 29, 129), cohort[1][:8].reshape(2, 4)
     with torch.no_grad():
