@@ -489,7 +489,10 @@ def test_a_study_folder_in_use_is_refused_before_the_target_is_loaded(tmp_path):
         other.release()
 
 
-def test_killed_run_restarted_ends_with_the_same_table(reference, tmp_path):
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGINT"])
+def test_killed_run_restarted_ends_with_the_same_table(reference, tmp_path, sig):
+    """SIGKILL, or Ctrl-C (SIGINT) while a fold trains: before, skorch swallowed the Ctrl-C,
+    the cut-short fold was stored as finished and the run went on and exited 0."""
     import signal
     import subprocess
     import sys
@@ -509,8 +512,11 @@ def test_killed_run_restarted_ends_with_the_same_table(reference, tmp_path):
                 and proc.poll() is None:
             time.sleep(0.05)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=120)
+    if sig == "SIGINT":
+        assert proc.returncode == 130, err
+        assert "interrupted; finished folds are stored" in err
     n_stored = len(_fold_files(out))
     assert 4 <= n_stored < N_TASKS, f"{n_stored} fold results stored when killed"
     stored = {f: f.stat().st_mtime_ns for f in _fold_files(out)}
