@@ -130,6 +130,7 @@ def bench_training(args) -> dict:
             n = args.train_steps_per_window if sampler == "per-window" else args.train_steps_shared
             clock = StepClock(n + 2, args.device)
             clf = make_classifier(sampler, block_size=block, max_epochs=100, verbose=0,
+                                  cell=args.cell,
                                   device=args.device, random_state=r,
                                   callbacks=[("clock", clock)])
             clf.fit(X, y, recordings=rec)
@@ -138,13 +139,15 @@ def bench_training(args) -> dict:
     for name, sampler, block in variants:
         med = float(np.median(times[name]))
         out[name] = {"median_step_s": med, "windows_per_s": BATCH / med,
-                     "n_steps": len(times[name]), "gflop_per_step": step_gflop(sampler, block)}
+                     "n_steps": len(times[name]),
+                     "gflop_per_step": step_gflop(sampler, block, args.cell)}
     out["speedup"] = out["shared"]["windows_per_s"] / out["per-window"]["windows_per_s"]
     out["via"] = "SeqSleepClassifier(train_sampler=..., train_block_size=...)"
+    out["cell"] = args.cell
     return out
 
 
-def step_gflop(sampler: str, block: int | None) -> float:
+def step_gflop(sampler: str, block: int | None, cell: str = "gru") -> float:
     """Floating-point operations of one training step's forward + backward pass, counted by
     ``torch.utils.flop_counter`` (matrix products; element-wise work is not counted)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -152,7 +155,7 @@ def step_gflop(sampler: str, block: int | None) -> float:
     from skseqsleep._fast import WindowBlockSampler, shared_forward
     from skseqsleep.nn import SeqSleepNet
 
-    net = SeqSleepNet().train()
+    net = SeqSleepNet(cell=cell).train()
     X = torch.from_numpy(random_spectrograms(2000, seed=5))
     with FlopCounterMode(display=False) as counter:
         if sampler == "per-window":
@@ -431,7 +434,8 @@ def report(results: dict) -> None:
     print(f"load average at start {m['load_avg']}, at end {results['load_avg_end']}")
     if "training" in results:
         tr = results["training"]
-        print(f"\n[1] training windows/s through {tr['via']} (batch {BATCH}, L {L}, "
+        print(f"\n[1] training windows/s through {tr['via']} ({tr.get('cell', 'gru')} cells, "
+              f"batch {BATCH}, L {L}, "
               "median step incl. data gathering, loss with L2, Adam):")
         pw = tr["per-window"]["windows_per_s"]
         fl = tr["per-window"]["gflop_per_step"]
@@ -540,6 +544,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--device", default="cpu",
                     help="torch device of the classifier sections: cpu (default), cuda, or "
                          "auto (CUDA when available); the physioex section stays on the CPU")
+    ap.add_argument("--cell", default="gru", choices=("gru", "lstm", "bnlstm"),
+                    help="recurrent cell of the training section's network (default gru, the "
+                         "paper's; bnlstm is the authors' released models' cell)")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args(argv)
     if args.threads:

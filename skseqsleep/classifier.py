@@ -15,6 +15,8 @@ import math
 import numbers
 import os
 import secrets
+import signal
+import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -837,8 +839,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
         ``NotFittedError``), also when it had been fitted before: the network is
         re-initialised early in ``fit``, so the previous weights are gone either way, and a
         half-initialised network must not predict as if it were trained. This includes
-        Ctrl-C (``KeyboardInterrupt``) during training: it propagates, where skorch would end
-        training and return the partly trained network as if it had finished.
+        Ctrl-C (SIGINT) during training: ``KeyboardInterrupt`` propagates, where skorch would
+        end training and return the partly trained network as if it had finished. A callback
+        that raises ``KeyboardInterrupt`` to stop training (as skorch's ``EarlyStopping``
+        does) still ends training normally.
         """
         if fit_params:
             raise TypeError(
@@ -912,7 +916,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
             self._in_fit_ = True     # lets skorch's fit call partial_fit (see partial_fit)
             self._train_split_ = self._seeded_split(split_seed)    # see get_split_datasets
             try:
-                super().fit(dataset, None)
+                with self._noting_ctrl_c():
+                    super().fit(dataset, None)
             finally:
                 for attr in ("_in_fit_", "_train_split_", "valid_dataset_", "_step_cache_",
                              "_epoch_kwargs_"):
@@ -923,13 +928,37 @@ class SeqSleepClassifier(NeuralNetClassifier):
                 raise KeyboardInterrupt(f"{type(self).__name__}.fit interrupted")
         return self
 
+    @contextlib.contextmanager
+    def _noting_ctrl_c(self):
+        """Note a Ctrl-C (SIGINT) that arrives while skorch trains.
+
+        skorch ends training on any ``KeyboardInterrupt`` and returns as if it had finished.
+        A callback raising one to stop training (skorch's ``EarlyStopping`` does) keeps that
+        meaning; a real Ctrl-C is noted here so that ``fit`` raises it afterwards. Signal
+        handlers can only be set in the main thread; elsewhere (and where SIGINT is ignored)
+        nothing is installed.
+        """
+        previous = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is not threading.main_thread() or not callable(previous):
+            yield
+            return
+
+        def on_sigint(signum, frame):
+            self._interrupted_ = True
+            previous(signum, frame)
+
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        """skorch's training loop, with two kinds of interruption told apart.
+        """skorch's training loop; early stopping closes the epoch it cuts short.
 
         Early stopping (:class:`StepValidation`) usually comes in the middle of an epoch: that
         epoch is closed as a finished one is (``train_loss`` and ``dur`` recorded, its row
-        printed) before training ends. A ``KeyboardInterrupt`` from the user (Ctrl-C) is not
-        swallowed as skorch does: ``fit`` raises it and leaves the classifier unfitted.
+        printed) before training ends.
         """
         try:
             return super().fit_loop(X, y, epochs, **fit_params)
@@ -937,9 +966,6 @@ class SeqSleepClassifier(NeuralNetClassifier):
             self.notify("on_epoch_end", **self.__dict__.get("_epoch_kwargs_", {}))
             if self.verbose:
                 print(stop)
-            raise
-        except KeyboardInterrupt:
-            self._interrupted_ = True
             raise
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):

@@ -485,6 +485,20 @@ def test_ctrl_c_during_fit_propagates_and_leaves_it_unfitted(cohort):
             clf.predict(X, recordings=recs)
 
 
+def test_a_callback_may_still_stop_training_with_keyboardinterrupt(cohort):
+    from skorch.callbacks import Callback
+
+    class StopAtEpoch2(Callback):     # skorch's idiom (its EarlyStopping does this)
+        def on_epoch_begin(self, net, **kwargs):
+            if len(net.history) == 2:
+                raise KeyboardInterrupt
+
+    X, y, groups, recs = cohort
+    clf = SeqSleepClassifier(**TINY, callbacks=[("stop", StopAtEpoch2())], random_state=0)
+    clf.fit(X, y, groups=groups, recordings=recs)
+    assert len(clf.history) == 2 and clf.predict(X, recordings=recs).shape == y.shape
+
+
 def test_l2_term_is_lambda_over_two_batch_size(fitted, cohort):
     X, y = cohort[0][:8].reshape(2, 4, 1, 29, 129), cohort[1][:8].reshape(2, 4)
     with torch.no_grad():
