@@ -860,8 +860,34 @@ class SeqSleepClassifier(NeuralNetClassifier):
     _FITTED_ATTRIBUTES = (
         "module_", "criterion_", "optimizer_", "module_config_", "classes_inferred_",
         "validation_history_", "train_windows_", "train_recordings_", "valid_windows_",
-        "valid_recordings_", "best_step_", "train_rng_", "n_channels_",
-        "n_frames_", "n_freq_bins_")
+        "valid_recordings_", "best_step_", "train_rng_")
+    # n_channels_, n_frames_, n_freq_bins_ (the input sizes) stay: initialize() needs them
+
+    def set_params(self, **params):
+        """Set parameters (scikit-learn / skorch).
+
+        On a fitted classifier, ``module__*`` settings that differ from the fitted network's
+        would make skorch build a new, randomly initialised network in its place, silently
+        (a loaded model then predicted at random). Here the classifier says so and becomes
+        unfitted instead (a ``UserWarning``; ``predict`` raises ``NotFittedError`` until the
+        next ``fit``). Values equal to the fitted network's leave it as it is.
+        """
+        config = self.__dict__.get("module_config_")
+        module_params = {k: v for k, v in params.items() if k.startswith("module__")}
+        if self.initialized_ and config is not None and module_params:
+            changed = [k for k, v in module_params.items()
+                       if k[len("module__"):] not in config or config[k[len("module__"):]] != v]
+            if changed:
+                warnings.warn(
+                    f"set_params({', '.join(changed)}) changes the network of this fitted "
+                    f"{type(self).__name__}: its trained weights are discarded and it is "
+                    "unfitted until the next fit", UserWarning, stacklevel=2)
+                self._forget_fit()      # skorch then only stores the settings
+            else:
+                for k, v in module_params.items():   # recorded, the network kept
+                    setattr(self, k, v)
+                params = {k: v for k, v in params.items() if k not in module_params}
+        return super().set_params(**params)
 
     def _forget_fit(self):
         for attr in self._FITTED_ATTRIBUTES:
@@ -1326,7 +1352,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
         ----------
         path : path-like
         **params
-            Further estimator parameters (e.g. ``device="cpu"``, ``verbose=0``).
+            Further estimator parameters (e.g. ``device="cpu"``, ``verbose=0``). The
+            architecture (``seq_len``, ``cell``, ``module__*``) comes from the file: giving
+            one of them with another value is a ``ValueError``.
         """
         content = _read_model_file(path)
         where = str(Path(path).expanduser())
@@ -1343,8 +1371,15 @@ class SeqSleepClassifier(NeuralNetClassifier):
                              f"network's n_classes={n_classes} (expected "
                              f"{list(range(int(n_classes)))}); the file is inconsistent")
         own = {k: config.pop(k) for k in _OWN_KEYS}
-        module_params = {f"module__{k}": v for k, v in config.items()}
-        clf = cls(seq_len=own["seq_len"], cell=own["cell"], **module_params, **params)
+        from_file = {"seq_len": own["seq_len"], "cell": own["cell"],
+                     **{f"module__{k}": v for k, v in config.items()}}
+        clash = [f"{k}={params[k]!r} (the file has {v!r})" for k, v in from_file.items()
+                 if k in params and params[k] != v]
+        if clash:
+            raise ValueError(f"{where}: the network's architecture comes from the model file; "
+                             f"cannot load it with {', '.join(clash)}")
+        params = {k: v for k, v in params.items() if k not in from_file}
+        clf = cls(**from_file, **params)
         clf.n_channels_ = int(own["n_channels"])
         clf.n_frames_ = int(own["n_frames"])
         clf.n_freq_bins_ = int(own["n_freq_bins"])

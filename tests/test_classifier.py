@@ -937,6 +937,46 @@ def test_save_and_load_model(fitted, cohort, tmp_path):
     assert loaded.seq_len == 4 and loaded.get_params()["module__rnn_hidden"] == 8
 
 
+def test_load_model_with_architecture_settings_of_its_own(fitted, cohort, tmp_path):
+    X, _, _, recs = cohort
+    path = tmp_path / "model.pt"
+    fitted.save_model(path)
+    # a different value was a raw "got multiple values for keyword argument" TypeError
+    for kw, shown in [({"seq_len": 6}, "seq_len=6 (the file has 4)"),
+                      ({"module__rnn_hidden": 16}, "module__rnn_hidden=16 (the file has 8)")]:
+        with pytest.raises(ValueError, match=rf"architecture comes from the model file; "
+                                             rf"cannot load it with {re.escape(shown)}"):
+            load_model(path, **kw)
+    same = load_model(path, seq_len=4, cell="gru", verbose=0)
+    np.testing.assert_array_equal(same.predict_proba(X, recordings=recs),
+                                  fitted.predict_proba(X, recordings=recs))
+
+
+def test_set_params_changing_a_fitted_network_unfits_it(cohort, tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    X, y, _, recs = (a[:48] for a in cohort)
+    clf = SeqSleepClassifier(**TINY, random_state=0).fit(X, y, recordings=recs)
+    proba = clf.predict_proba(X, recordings=recs)
+    # the fitted network's own value: nothing changes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.set_params(module__rnn_hidden=8, verbose=0)
+    np.testing.assert_array_equal(clf.predict_proba(X, recordings=recs), proba)
+    assert clf.get_params()["module__rnn_hidden"] == 8
+    # another value: skorch silently put a random network in place of the trained one
+    clf.save_model(tmp_path / "m.pt")
+    for model in (clf, load_model(tmp_path / "m.pt", verbose=0)):
+        with pytest.warns(UserWarning, match=r"set_params\(module__dropout\) changes the "
+                                             r"network .* trained weights are discarded"):
+            model.set_params(module__dropout=0.0)
+        with pytest.raises(NotFittedError):
+            model.predict(X, recordings=recs)
+        assert model.get_params()["module__dropout"] == 0.0
+    clf.fit(X, y, recordings=recs)
+    assert clf.module_.dropout == 0.0
+
+
 def test_save_model_bad_destinations_name_the_path(fitted, tmp_path):
     folder = tmp_path / "models"
     folder.mkdir()
@@ -1082,7 +1122,11 @@ def test_device_auto_in_skorch_reinitialisation_and_load_params(cohort, tmp_path
     clf.fit(X[:48], y[:48], recordings=recs[:48])
     expected = clf.predict_proba(X[:48], recordings=recs[:48])
     clf.save_params(f_params=tmp_path / "params.pt")
-    clf.set_params(module__dropout=0.3)          # skorch re-initialises the network
+    # a new network setting unfits the classifier (see test_set_params_changing_a_fitted_
+    # network_unfits_it); skorch's way back is initialize, then load_params
+    with pytest.warns(UserWarning, match="trained weights are discarded"):
+        clf.set_params(module__dropout=0.3)
+    clf.initialize()
     assert clf.module_config_["dropout"] == 0.3
     assert next(clf.module_.parameters()).device.type == resolve_device("auto")
     clf.set_params(criterion__label_smoothing=0.1)
