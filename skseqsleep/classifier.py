@@ -237,7 +237,11 @@ def _source_state(source) -> dict:
         raise ValueError("warm_start_from: the pipeline has no SeqSleepClassifier step")
     if isinstance(source, SeqSleepClassifier):
         if not getattr(source, "initialized_", False) or not hasattr(source, "module_config_"):
-            raise ValueError("warm_start_from: the SeqSleepClassifier given is not fitted")
+            raise ValueError(
+                "warm_start_from: the SeqSleepClassifier given is not fitted (scikit-learn "
+                "clones the parameter values it sets, e.g. the candidates of a GridSearchCV "
+                "param_grid, which drops their fitted state: give a file written by save_model "
+                "or a dict {'config': ..., 'state_dict': ...} there instead)")
         return {"config": dict(source.module_config_),
                 "state_dict": {k: v.detach().cpu() for k, v in
                                source.module_.state_dict().items()},
@@ -460,7 +464,12 @@ class SeqSleepClassifier(NeuralNetClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        ``arange(n_classes)`` (stage labels 0..4).
+        ``arange(n_classes)`` (stage labels 0..4), whichever stages ``y`` holds: the network
+        always has one output per stage. Hence scikit-learn's ``cross_val_predict(...,
+        method="predict_proba")``, which label-encodes ``y`` before fitting, works only when
+        every stage occurs in ``y`` (it fails with an IndexError otherwise, and a missing
+        stage would shift the labels of the others); ``method="predict"``,
+        ``cross_validate`` and the study are not affected.
     module_ : torch.nn.Module
     module_config_ : dict
         Keyword arguments the network was built with (JSON-able).

@@ -977,6 +977,20 @@ def test_set_params_changing_a_fitted_network_unfits_it(cohort, tmp_path):
     assert clf.module_.dropout == 0.0
 
 
+def test_grid_over_fitted_sources_says_to_give_files(fitted, cohort, tmp_path):
+    X, y, groups, recs = cohort
+    grid = GridSearchCV(SeqSleepClassifier(**TINY), {"warm_start_from": [fitted]},
+                        cv=GroupKFold(2), error_score="raise")
+    # scikit-learn clones grid values, so the fitted source arrives unfitted
+    with pytest.raises(ValueError, match=r"not fitted \(scikit-learn clones .*GridSearchCV "
+                                         r"param_grid.*file written by save_model"):
+        grid.fit(X, y, groups=groups, recordings=recs)
+    fitted.save_model(tmp_path / "source.pt")       # what the message says works
+    grid.set_params(param_grid={"warm_start_from": [str(tmp_path / "source.pt")]})
+    grid.fit(X, y, groups=groups, recordings=recs)
+    assert grid.best_estimator_.predict(X, recordings=recs).shape == y.shape
+
+
 def test_save_model_bad_destinations_name_the_path(fitted, tmp_path):
     folder = tmp_path / "models"
     folder.mkdir()
