@@ -440,8 +440,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
         step on CPU; ARNN dropout masks are then shared by the windows containing an epoch.
         Its minibatches are less diverse (each step sees about 51 distinct epochs, not 640),
         which costs accuracy at equal passes and equal ``lr``; a three times higher ``lr``
-        (3e-4 instead of the reference 1e-4) made up for it on simulated cohorts and on
-        DREAMS finetuning (docs/performance.rst gives the measured figures).
+        (3e-4 instead of the reference 1e-4) made up for it on simulated cohorts and for
+        DREAMS whole-network finetuning, and left it about a point behind (within the seed
+        noise) for DREAMS softmax + ARNN finetuning (docs/performance.rst gives the
+        measured figures).
     train_block_size : int or None, default=None
         Windows per contiguous block of ``train_sampler="shared"``; ``None`` means
         ``batch_size`` (a minibatch is then mostly one stretch of one recording: the
