@@ -445,15 +445,45 @@ class ResultStore:
 
     def _check_not_foreign(self) -> None:
         """A file, or a folder that is not empty and holds no study, is not this package's to
-        use."""
+        use. A ``study.json`` that this package did not write (see :meth:`_read_manifest`)
+        holds no study."""
         if self.root.exists() and not self.root.is_dir():
             raise StudyArgumentsError(f"the output folder {self.root} is a file; choose a "
                                       "folder for --output-dir")
-        if (self.root.is_dir() and not self.manifest_path.exists()
-                and any(p.name != self.LOCK_NAME for p in self.root.iterdir())):
+        if not self.root.is_dir():
+            return
+        if self.manifest_path.exists():
+            self._read_manifest()       # raises unless this package wrote it
+        elif any(p.name != self.LOCK_NAME for p in self.root.iterdir()):
             raise StudyArgumentsError(
                 f"the output folder {self.root} is not empty and holds no study.json; "
                 "choose an empty or new --output-dir")
+
+    #: The keys of the manifest that :meth:`claim` writes.
+    MANIFEST_KEYS = ("fingerprint", "store_version", "arguments")
+
+    def _read_manifest(self) -> dict:
+        """The manifest ``study.json``, checked to be one that :meth:`claim` wrote (a JSON
+        object with a string ``fingerprint``, an integer ``store_version`` and an
+        ``arguments`` object); any other file of that name is the user's and is refused."""
+        try:
+            old = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise StudyArgumentsError(
+                f"{self.manifest_path} exists but is not a readable study manifest "
+                f"({exc}); choose another --output-dir") from None
+        if not (isinstance(old, dict) and isinstance(old.get("fingerprint"), str)
+                and isinstance(old.get("store_version"), int)
+                and not isinstance(old.get("store_version"), bool)
+                and isinstance(old.get("arguments"), dict)):
+            found = (f"the keys {sorted(old)}" if isinstance(old, dict)
+                     else f"a JSON {type(old).__name__}")
+            raise StudyArgumentsError(
+                f"the output folder {self.root} holds a study.json that skseqsleep study did "
+                f"not write (expected an object with the keys "
+                f"{', '.join(self.MANIFEST_KEYS)}; found {found}); it is not taken over: "
+                "choose an empty or new --output-dir")
+        return old
 
     # manifest --------------------------------------------------------------------------
     @property
@@ -481,12 +511,7 @@ class ResultStore:
         """
         fp = fingerprint(arguments)
         if self.manifest_path.exists():
-            try:
-                old = json.loads(self.manifest_path.read_text())
-            except (OSError, ValueError) as exc:
-                raise StudyArgumentsError(
-                    f"{self.manifest_path} exists but is not a readable study manifest "
-                    f"({exc}); choose another --output-dir") from None
+            old = self._read_manifest()
             if old.get("fingerprint") == fp:
                 return True
             old_args = _flatten(old.get("arguments", {}))

@@ -263,6 +263,29 @@ def test_store_refuses_a_foreign_non_empty_folder(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.parametrize("content", [
+    '{"name": "my survey study", "participants": 40}\n',     # the user's own study.json
+    '{"fingerprint": "abc", "arguments": {}}\n',              # no store_version
+    '[1, 2]\n',
+])
+def test_a_study_json_this_package_did_not_write_is_not_taken_over(tmp_path, content):
+    manifest = tmp_path / "study.json"
+    manifest.write_text(content)
+    with pytest.raises(StudyArgumentsError, match=r"holds a study.json that skseqsleep study "
+                                                  r"did not write \(expected an object with "
+                                                  r"the keys fingerprint, store_version, "
+                                                  r"arguments; found .*not taken over"):
+        ResultStore(tmp_path).claim({"a": 1})
+    with pytest.raises(StudyArgumentsError, match="did not write"):
+        run_study(tmp_path, verbose=0, **TINY)
+    # nothing written, replaced or locked in the user's folder
+    assert [p.name for p in tmp_path.iterdir()] == ["study.json"]
+    assert manifest.read_text() == content
+    # a manifest the study wrote is still a study (resumed by the same arguments)
+    ResultStore(tmp_path / "ours").claim({"a": 1})
+    assert ResultStore(tmp_path / "ours").claim({"a": 1}) is True
+
+
 def test_a_file_system_that_cannot_lock_warns_and_runs_unlocked(tmp_path, monkeypatch):
     # fault injection: no lock-less file system (ENOLCK on some NFS, ENOSYS on Lustre
     # mounted noflock) is available here, so flock is made to fail as it does there
