@@ -373,6 +373,7 @@ class ResultStore:
         output_dir/.study.lock                    held by the run using the folder
         output_dir/source_model.pt                pretrained source model (when pretrained here)
         output_dir/source_model.previous.pt       an earlier run's, kept at a takeover
+        output_dir/source_model.previous-<k>.pt   those kept at later takeovers (k = 2, 3, ...)
         output_dir/folds/<channel>/<strategy>/fold_<kk>.npz  one finished fold (fold_01.npz)
     """
 
@@ -502,8 +503,10 @@ class ResultStore:
         (:class:`StudyArgumentsError`) when it holds at least one finished fold result. When
         it holds none (a run that failed before finishing a fold), it is taken over: its
         manifest is replaced and its cached ``source_model.pt``, pretrained with the other
-        arguments, is kept as ``source_model.previous.pt`` (refused when that file is this
-        run's ``model:`` source); ``log`` (a callable, optional) is told so. A run holds the
+        arguments, is kept as ``source_model.previous.pt``, or, when that name is taken by the
+        model kept at an earlier takeover, ``source_model.previous-2.pt``, ``-3``, ... (a kept
+        model is never overwritten; the takeover is refused when the cache is this run's
+        ``model:`` source); ``log`` (a callable, optional) is told the name. A run holds the
         folder (:meth:`acquire`) before claiming it, so a run still in progress is never taken
         over.
 
@@ -544,9 +547,10 @@ class ResultStore:
                         f"arguments ({details}) and no finished fold result, and its cached "
                         f"source model {cache} is this run's --source: copy it elsewhere and "
                         "use that copy, or use another --output-dir")
-                # never deleted: it may be hours of pretraining; it is kept under another
-                # name, and this run pretrains (or loads) its own source
-                kept = cache.with_name("source_model.previous.pt")
+                # never deleted: it may be hours of pretraining; it is kept under a name that
+                # no file has (an earlier takeover's model is not overwritten), and this run
+                # pretrains (or loads) its own source
+                kept = self._free_previous_name()
                 os.replace(cache, kept)
             if log is not None:
                 log(f"the output folder {self.root} held a study run with different "
@@ -558,6 +562,16 @@ class ResultStore:
             {"fingerprint": fp, "store_version": STORE_VERSION, "arguments": dict(arguments)},
             indent=2, sort_keys=True, default=str) + "\n")
         return False
+
+    def _free_previous_name(self) -> Path:
+        """``source_model.previous.pt``, or ``source_model.previous-<k>.pt`` with the smallest
+        k >= 2 that no file has: where :meth:`claim` keeps a cached source model."""
+        path = self.root / "source_model.previous.pt"
+        k = 2
+        while os.path.lexists(path):
+            path = self.root / f"source_model.previous-{k}.pt"
+            k += 1
+        return path
 
     # fold results ----------------------------------------------------------------------
     def fold_path(self, channel: str, strategy: str, fold: int) -> Path:

@@ -225,6 +225,25 @@ def test_store_takeover_keeps_the_cached_source_model_under_another_name(tmp_pat
     assert "kept as" in messages[0] and "source_model.previous.pt" in messages[0]
 
 
+def test_takeovers_in_a_row_never_overwrite_a_kept_source_model(tmp_path):
+    # run X caches its model, Y takes over (X's kept), X takes over again (Y's kept): X's
+    # model must still be there, and so must Y's
+    messages = []
+    for k, args in enumerate([{"random_state": 1}, {"random_state": 2}, {"random_state": 1},
+                              {"random_state": 3}]):
+        ResultStore(tmp_path).claim(args, log=messages.append)
+        (tmp_path / "source_model.pt").write_bytes(f"model of claim {k}".encode())
+    kept = {p.name: p.read_bytes().decode() for p in tmp_path.glob("source_model.previous*")}
+    assert kept == {"source_model.previous.pt": "model of claim 0",
+                    "source_model.previous-2.pt": "model of claim 1",
+                    "source_model.previous-3.pt": "model of claim 2"}
+    assert (tmp_path / "source_model.pt").read_bytes() == b"model of claim 3"
+    assert [m.rsplit("kept as ", 1)[1] for m in messages] == [
+        f"{tmp_path / name})" for name in ("source_model.previous.pt",
+                                           "source_model.previous-2.pt",
+                                           "source_model.previous-3.pt")]
+
+
 def test_store_refuses_a_takeover_whose_cache_is_the_new_source(tmp_path):
     ResultStore(tmp_path).claim({"source": "simulated", "max_epochs": 2})
     cache = tmp_path / "source_model.pt"
