@@ -834,22 +834,51 @@ def _load_target(kind, path, channels, subjects, fetch, settings, random_state, 
 # --------------------------------------------------------------------------------------------
 
 
+#: Study settings given to every classifier as the parameter of the same name.
+_CLASSIFIER_SETTINGS = ("validate_every", "patience", "batch_size", "lr", "seq_len", "cell")
+
+#: Classifier parameters that :func:`_classifier` sets itself for every fit, with what sets
+#: them instead of ``--set`` / ``classifier_params``.
+_STUDY_PARAMS = {
+    "warm_start_from": "--source (every pretrained strategy starts from the source model)",
+    "trainable_parts": "--strategies (each strategy trains its own parts)",
+    "train_split": ("--n-valid-subjects (the study holds out validation subjects in every "
+                    "fold; Sleep-EDF-SC-20 uses the published split)"),
+    "random_state": "--random-state (every fold's seed is derived from it)",
+    "verbose": "--quiet (the study's progress; the classifiers run with verbose=0)",
+    "max_epochs": "--max-epochs (finetuning) and --pretrain-max-epochs (the source model)",
+}
+
+
+def _refused_classifier_params() -> dict[str, str]:
+    """``{classifier parameter: the option to use instead}`` for the parameters that the
+    study sets itself (:func:`_classifier`): ``--set`` / ``classifier_params`` may not give
+    them, or they would override the study's value while ``study.json`` and the provenance
+    record the study's."""
+    refused = {key: f"--{key.replace('_', '-')}" for key in _CLASSIFIER_SETTINGS}
+    refused.update(_STUDY_PARAMS)
+    refused["optimizer__lr"] = "--lr"        # skorch routes it over lr
+    return refused
+
+
 def _classifier(settings, seed, *, warm_start_from=None, trainable_parts="all",
                 train_split=None, max_epochs=None, extra=None):
     from skseqsleep import SeqSleepClassifier
 
     kw = {}
-    for key in ("validate_every", "patience", "batch_size", "lr", "seq_len", "cell"):
+    for key in _CLASSIFIER_SETTINGS:
         if settings.get(key) is not None:
             kw[key] = settings[key]
     for key, param in _ARCH_PARAMS.items():
         if settings.get(key) is not None:
             kw[param] = settings[key]
-    if max_epochs is not None:
-        kw["max_epochs"] = max_epochs
     kw.update(extra or {})
-    return SeqSleepClassifier(warm_start_from=warm_start_from, trainable_parts=trainable_parts,
-                              train_split=train_split, random_state=seed, verbose=0, **kw)
+    own = {"warm_start_from": warm_start_from, "trainable_parts": trainable_parts,
+           "train_split": train_split, "random_state": seed, "verbose": 0}
+    if max_epochs is not None:
+        own["max_epochs"] = max_epochs
+    kw.update(own)      # the study's own values win (each is in _STUDY_PARAMS: refused in extra)
+    return SeqSleepClassifier(**kw)
 
 
 #: Network settings read from a source model so that every fold builds the same network.
@@ -1371,7 +1400,12 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         ``n_valid_subjects``, and the simulated cohort sizes ``sim_*``.
     classifier_params : dict, optional
         Further :class:`~skseqsleep.SeqSleepClassifier` parameters (e.g.
-        ``{"module__rnn_hidden": 16}``), for the source model and every fold.
+        ``{"module__rnn_hidden": 16}``, ``{"train_sampler": "shared"}``), for the source model
+        and every fold. The parameters that the study sets itself (``max_epochs``, ``lr``,
+        ``batch_size``, ``seq_len``, ``validate_every``, ``patience``, ``cell``,
+        ``random_state``, ``verbose``, ``train_split``, ``warm_start_from``,
+        ``trainable_parts``, and ``optimizer__lr``) raise :class:`StudyArgumentsError`
+        naming the setting or option to use instead.
     random_state : int, default=0
         Seed of the simulation and of every fold (fold k uses :func:`fold_seed`).
     n_jobs : int, default=1
@@ -1448,6 +1482,15 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     bad = [k for k in extra if not isinstance(k, str)]
     if bad:
         raise StudyInputError(f"classifier_params keys must be parameter names; got {bad[0]!r}")
+    refused = _refused_classifier_params()
+    own = [k for k in extra if k in refused]
+    if own:
+        raise StudyArgumentsError(
+            "; ".join(f"--set {k}: use {refused[k]}" for k in own)
+            + ". The study sets " + ("this parameter" if len(own) == 1 else "these parameters")
+            + " itself and records its own value in study.json and provenance.json; --set "
+            "(classifier_params) is for the classifier's other parameters, e.g. "
+            "train_sampler=shared or module__rnn_hidden=16")
     for key, param in _ARCH_PARAMS.items():
         if key in explicit and param in extra and extra[param] != resolved[key]:
             raise StudyInputError(f"{key} is given twice with different values: "

@@ -674,6 +674,57 @@ def test_bad_source_or_parameter_leaves_no_output_folder(tmp_path, kwargs, match
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("param", "value", "option"), [
+    ("max_epochs", 1, "--max-epochs (finetuning) and --pretrain-max-epochs"),
+    ("lr", 0.1, "--lr"),
+    ("optimizer__lr", 0.1, "--lr"),
+    ("batch_size", 0, "--batch-size"),
+    ("seq_len", 5, "--seq-len"),
+    ("validate_every", 3, "--validate-every"),
+    ("patience", 3, "--patience"),
+    ("cell", "lstm", "--cell"),
+    ("random_state", 5, "--random-state"),
+    ("verbose", 1, "--quiet"),
+    ("train_split", None, "--n-valid-subjects"),
+    ("warm_start_from", None, "--source"),
+    ("trainable_parts", "all", "--strategies"),
+])
+def test_set_of_a_parameter_the_study_sets_is_refused_naming_the_option(tmp_path, param,
+                                                                        value, option):
+    # --set max_epochs=1 pretrained 1 epoch while study.json said pretrain_max_epochs=20
+    out = tmp_path / "out"
+    with pytest.raises(StudyArgumentsError, match=f"--set {param}: use {re.escape(option)}"):
+        run_study(out, verbose=0, classifier_params={param: value}, **TINY)
+    assert not out.exists()
+
+
+def test_every_parameter_the_study_sets_on_its_classifiers_is_refused_in_set():
+    # derived from what _classifier really sets: a parameter added there without a refusal
+    # (and an option to name) fails here
+    from skseqsleep import SeqSleepClassifier
+    from skseqsleep.model_selection import GroupHoldout
+    from skseqsleep.study import _ARCH_PARAMS, _classifier, _refused_classifier_params
+
+    settings = {"validate_every": 3, "patience": 4, "batch_size": 5, "lr": 0.5,
+                "seq_len": 6, "cell": "lstm", "n_filters": 7, "rnn_hidden": 8,
+                "attention_size": 9}
+    clf = _classifier(settings, 11, warm_start_from="src.pt", trainable_parts=(),
+                      train_split=GroupHoldout(1, random_state=0), max_epochs=12)
+    default = SeqSleepClassifier().get_params(deep=False)
+    changed = {k for k, v in clf.get_params(deep=False).items()     # every value given
+               if not k.startswith("_") and (k not in default or default[k] != v)}  # differs
+    assert changed - set(_ARCH_PARAMS.values()) == set(_refused_classifier_params()) - {
+        "optimizer__lr"}
+
+
+def test_extra_classifier_parameters_still_pass_through_set(tmp_path):
+    out = tmp_path / "out"
+    run_study(out, verbose=0, plots=False, strategies=["direct"],
+              classifier_params={"train_sampler": "shared", "train_block_size": 2}, **TINY)
+    recorded = json.loads((out / "study.json").read_text())["arguments"]
+    assert recorded["classifier_params"] == {"train_sampler": "shared", "train_block_size": 2}
+
+
 def test_not_a_model_file_and_an_empty_mass_folder_leave_no_output_folder(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")
