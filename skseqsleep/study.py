@@ -496,7 +496,7 @@ class ResultStore:
         folds = self.root / "folds"
         return sorted(folds.rglob("fold_*.npz")) if folds.is_dir() else []
 
-    def claim(self, arguments: Mapping[str, Any], log=None) -> bool:
+    def claim(self, arguments: Mapping[str, Any], log=None, *, dry_run: bool = False) -> bool:
         """Write the manifest, or check that the existing one has the same arguments.
 
         A folder whose manifest has different arguments is refused
@@ -510,7 +510,10 @@ class ResultStore:
         folder (:meth:`acquire`) before claiming it, so a run still in progress is never taken
         over.
 
-        Returns True when the folder already held this study (a resumed run).
+        Returns True when the folder already held this study (a resumed run). With
+        ``dry_run=True`` the same checks are made (and the same errors raised) but nothing is
+        written, moved or logged: :func:`run_study` asks it before loading or pretraining a
+        source.
         """
         fp = fingerprint(arguments)
         if self.manifest_path.exists():
@@ -547,6 +550,9 @@ class ResultStore:
                         f"arguments ({details}) and no finished fold result, and its cached "
                         f"source model {cache} is this run's --source: copy it elsewhere and "
                         "use that copy, or use another --output-dir")
+            if dry_run:
+                return False
+            if cache.exists():
                 # never deleted: it may be hours of pretraining; it is kept under a name that
                 # no file has (an earlier takeover's model is not overwritten), and this run
                 # pretrains (or loads) its own source
@@ -558,6 +564,8 @@ class ResultStore:
                     + (f" (its cached source model is kept as {kept})" if kept else ""))
         else:
             self._check_not_foreign()
+            if dry_run:
+                return False
         _atomic_write_text(self.manifest_path, json.dumps(
             {"fingerprint": fp, "store_version": STORE_VERSION, "arguments": dict(arguments)},
             indent=2, sort_keys=True, default=str) + "\n")
@@ -942,7 +950,11 @@ def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
     import torch
 
     from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
-    from skseqsleep.classifier import _architecture_differences
+    from skseqsleep.classifier import (
+        _architecture_differences,
+        _check_device,
+        resolve_device,
+    )
 
     clf = _classifier(settings, 0, extra=extra, max_epochs=settings.get("max_epochs"))
     try:  # skorch's check of parameter names; module__* ones are checked by building the net
@@ -951,6 +963,24 @@ def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
     except (TypeError, ValueError) as exc:
         raise StudyInputError(f"unknown classifier parameter in --set / classifier_params: "
                               f"{exc}") from None
+    # the checks fit makes before any work (train_sampler, l2_lambda, ..., the device), so
+    # that a wrong value ends here and not in the first fold, after study.json is written
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # the folds' fits warn, once per fit
+            clf._check_params()
+        _check_device(resolve_device(clf.device), clf.device)
+    except (TypeError, ValueError) as exc:
+        raise StudyInputError(f"a classifier parameter in --set / classifier_params is not "
+                              f"valid: {exc}") from None
+    for name in ("criterion", "optimizer"):
+        value = getattr(clf, name)
+        if not callable(value):
+            example = "torch.optim.SGD" if name == "optimizer" else "torch.nn.NLLLoss"
+            raise StudyInputError(
+                f"--set {name} / classifier_params[{name!r}] must be a class such as "
+                f"{example}; got {value!r} (--set gives Python literals, not classes: set "
+                f"it with run_study(classifier_params={{{name!r}: ...}}) in Python)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         shape = SpectrogramTransformer(fs=fs).fit_transform(X[:1]).shape[1:]
@@ -961,6 +991,16 @@ def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
             net = clf._module_class()(**config)
     except (TypeError, ValueError) as exc:
         raise StudyInputError(f"the network settings are not valid: {exc}") from None
+    try:  # the loss and the optimiser, as skorch builds them (on the weightless network)
+        with torch.device("meta"):
+            clf.criterion(**clf.get_params_for("criterion"))
+            groups, kwargs = clf.get_params_for_optimizer("optimizer", net.named_parameters())
+            kwargs.setdefault("lr", clf.lr)
+            clf.optimizer(*groups, **kwargs)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise StudyInputError(f"the loss or optimiser parameters in --set / "
+                              f"classifier_params are not valid: {type(exc).__name__}: "
+                              f"{exc}") from None
     if source_state is None:
         return
     src = source_state["config"]
@@ -1006,6 +1046,19 @@ def _run_fold_task(task: dict, X, y, groups, recordings, fs, source_model, setti
                          source_model, settings, extra_params)
 
 
+def _fold_classifier(task, settings, extra_params, source_model=None):
+    """The classifier of one (channel, strategy, fold) task (also the probe of
+    :func:`_check_training_windows` before the folder is claimed)."""
+    strategy = STRATEGIES[task["strategy"]]
+    seed = task["seed"]
+    return _classifier(settings, seed,
+                       warm_start_from=source_model if strategy.pretrained else None,
+                       trainable_parts=strategy.trainable_parts,
+                       train_split=_train_split(task["valid_subjects"],
+                                                settings.get("n_valid_subjects"), seed),
+                       max_epochs=settings.get("max_epochs"), extra=extra_params)
+
+
 def _fit_fold(task, X, y, groups, recordings, fs, source_model, settings, extra_params):
     """The body of :func:`_run_fold_task`, run with its torch thread count."""
     from skseqsleep import SpectrogramTransformer
@@ -1013,17 +1066,10 @@ def _fit_fold(task, X, y, groups, recordings, fs, source_model, settings, extra_
     t0 = time.perf_counter()
     test_mask = np.isin(groups, [task["test_subject"]])
     train_mask = ~test_mask
-    strategy = STRATEGIES[task["strategy"]]
-    seed = task["seed"]
     transformer = SpectrogramTransformer(fs=fs)
     Xtr = transformer.fit_transform(X[train_mask])
     Xte = transformer.transform(X[test_mask])
-    clf = _classifier(settings, seed,
-                      warm_start_from=source_model if strategy.pretrained else None,
-                      trainable_parts=strategy.trainable_parts,
-                      train_split=_train_split(task["valid_subjects"],
-                                               settings.get("n_valid_subjects"), seed),
-                      max_epochs=settings.get("max_epochs"), extra=extra_params)
+    clf = _fold_classifier(task, settings, extra_params, source_model)
     clf.fit(Xtr, y[train_mask], groups=groups[train_mask], recordings=recordings[train_mask])
     y_pred = clf.predict(Xte, recordings=recordings[test_mask])
     history = [dict(h) for h in getattr(clf, "validation_history_", [])]
@@ -1178,6 +1224,48 @@ def _load_mass_source(path: str):
         raise StudyInputError(f"cannot load MASS from {path}: {exc}") from exc
 
 
+def _source_what(kind: str, path: str | None) -> str:
+    return "simulated source cohort" if kind == "simulated" else f"MASS at {path}"
+
+
+def _source_data(kind, path, settings, random_state, log):
+    """The recordings a ``simulated`` or ``mass:`` source model is pretrained on."""
+    if kind == "simulated":
+        return _simulate(settings["sim_source_subjects"], settings["sim_nights"],
+                         settings["sim_epochs_per_night"], (SIMULATED_SOURCE_CHANNEL,),
+                         random_state)
+    log(f"loading the source (MASS at {path})")
+    return _load_mass_source(path)
+
+
+def _pretrain_classifier(settings, extra_params, random_state, n_subjects):
+    """The classifier that pretrains the source model (also the probe of
+    :func:`_check_training_windows` before the folder is claimed)."""
+    seed = fold_seed(random_state, 0)
+    return _classifier(settings, seed, trainable_parts="all",
+                       train_split=_train_split(None, _default_n_valid(n_subjects), seed),
+                       max_epochs=settings["pretrain_max_epochs"], extra=extra_params)
+
+
+def _check_training_windows(clf, y, groups, recordings, what: str, hint: str) -> None:
+    """Split the training data as ``clf.fit`` would (its ``train_split``, ``seq_len`` and
+    ``batch_size``: the classifier's own :meth:`get_split_datasets`, on the recordings only,
+    no spectrograms) and raise :class:`StudyInputError` when that fit would fail for want of
+    training windows or subjects."""
+    from skseqsleep._windows import RecordingsDataset, find_recordings
+
+    y = np.asarray(y)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            recs = find_recordings(len(y), recordings, groups, what="X")
+            dataset = RecordingsDataset(np.empty((len(y), 0), np.float32), y,
+                                        np.asarray(groups), recs, int(clf.seq_len))
+            clf.get_split_datasets(dataset)
+    except ValueError as exc:
+        raise StudyInputError(f"{what}: {exc} ({hint})") from None
+
+
 def _pretrained_source(kind, path, store, settings, extra_params, random_state, log,
                        data=None):
     """The source pretrained here (``simulated`` or ``mass:``) as ``{"config", "state_dict",
@@ -1186,7 +1274,7 @@ def _pretrained_source(kind, path, store, settings, extra_params, random_state, 
 
     Loaded (or pretrained) in the main process, so that workers of a cluster need no access
     to the source files; passed to ``warm_start_from`` of every pretrained fold. ``data``: the
-    MASS recordings when already loaded.
+    source recordings (:func:`_source_data`) when already loaded or simulated.
     """
     # the same reader as SeqSleepClassifier(warm_start_from=...)
     from skseqsleep.classifier import _source_state
@@ -1200,15 +1288,9 @@ def _pretrained_source(kind, path, store, settings, extra_params, random_state, 
             raise StudyInputError(
                 f"the cached source model {cache} cannot be read ({exc}); delete it and run "
                 "the same command again to pretrain it anew") from None
-    if kind == "simulated":
-        data = _simulate(settings["sim_source_subjects"], settings["sim_nights"],
-                         settings["sim_epochs_per_night"], (SIMULATED_SOURCE_CHANNEL,),
-                         random_state)
-        what = "simulated source cohort"
-    else:
-        if data is None:
-            data = _load_mass_source(path)
-        what = f"MASS at {path}"
+    if data is None:
+        data = _source_data(kind, path, settings, random_state, log)
+    what = _source_what(kind, path)
     ch, X = next(iter(_split_channels(data, None, what)))
     n_subj = len(np.unique(data.groups))
     log(f"source model: pretraining on the {what} ({ch}, {n_subj} subjects, "
@@ -1217,10 +1299,7 @@ def _pretrained_source(kind, path, store, settings, extra_params, random_state, 
     from skseqsleep import SpectrogramTransformer
 
     Xt = SpectrogramTransformer(fs=float(data.fs)).fit_transform(X)
-    seed = fold_seed(random_state, 0)
-    clf = _classifier(settings, seed, trainable_parts="all",
-                      train_split=_train_split(None, _default_n_valid(n_subj), seed),
-                      max_epochs=settings["pretrain_max_epochs"], extra=extra_params)
+    clf = _pretrain_classifier(settings, extra_params, random_state, n_subj)
     clf.fit(Xt, np.asarray(data.y), groups=np.asarray(data.groups),
             recordings=np.asarray(data.recordings).astype(str))
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -1358,7 +1437,10 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         Results folder; re-running with the same arguments resumes (finished folds are
         skipped), different arguments raise :class:`StudyArgumentsError` once a fold result
         is stored (a folder without one is taken over, see :meth:`ResultStore.claim`).
-        Nothing is written before all arguments and the source are checked. An unreadable
+        Nothing is written before all arguments and the source are checked: the classifier
+        parameters as ``fit`` checks them (device, optimiser, loss, ...), ``random_state``,
+        the folds, and whether every fit (each fold that trains, and the pretraining of a
+        source pretrained here) gets training subjects and windows from the loaded data. An unreadable
         fold result or cached source model raises :class:`StudyInputError` naming the file:
         delete it to have it recomputed.
     source : str, default="simulated"
@@ -1471,6 +1553,9 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         raise StudyInputError("fetch_url (--fetch-url) is only used with fetch=True "
                               "(--fetch); add it or leave the URL out")
     random_state = _check_int(random_state, "random_state")
+    if random_state < 0:
+        raise StudyInputError(f"random_state (--random-state) must be an integer >= 0 (it "
+                              f"seeds numpy's SeedSequence); got {random_state}")
     n_jobs = _check_int(n_jobs, "n_jobs", allow_none=True, nonzero=True)
     torch_threads = _check_int(torch_threads, "torch_threads", allow_none=True,
                                positive=True)
@@ -1540,7 +1625,7 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
             f"--plot-recording {plot_recording!r} is not a recording of the target; it has "
             f"{', '.join(sorted(set(blocks[0][1].recordings.tolist())))}")
     first = blocks[0][1]
-    source_model = source_sha256 = mass_data = None
+    source_model = source_sha256 = None
     if src_kind in ("checkpoint", "model"):
         source_model, source_sha256 = _external_source(src_kind, src_path)
         what = f"the source {src_kind} {src_path}"
@@ -1556,11 +1641,33 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
                        source_model if needs_source else None, source=what)
     else:
         _check_network(resolved, extra, first.fs, first.X)
-        if needs_source and src_kind == "mass" and not (store.root / "source_model.pt").exists():
-            log(f"loading the source (MASS at {src_path})")
-            mass_data = _load_mass_source(src_path)
 
-    # 3. claim the folder: only now is anything written
+    # 3. the folds, and a training split of every fold that trains (the classifier's own
+    # split, on the loaded data): a fit that would fail for want of subjects or training
+    # windows is refused before the folder is claimed
+    from skseqsleep.classifier import _normalise_parts
+
+    first_groups = first.groups
+    n_subjects = len(np.unique(first_groups))
+    n_valid = resolved.get("n_valid_subjects")
+    if n_valid is None:
+        n_valid = _default_n_valid(n_subjects)
+    folds = _outer_folds(first_groups, tgt_kind, n_valid)
+    trained = [s for s in strategies if _normalise_parts(STRATEGIES[s].trainable_parts)]
+    if trained:
+        fold_settings = {**resolved, "n_valid_subjects": n_valid}
+        hint = ("see --batch-size, --seq-len and --n-valid-subjects"
+                + (", and --sim-target-subjects, --sim-epochs" if tgt_kind == "simulated"
+                   else ""))
+        for fold, test_subject, valid in folds:
+            task = {"strategy": trained[0], "valid_subjects": valid,
+                    "seed": fold_seed(random_state, fold)}
+            train = ~np.isin(first_groups, [test_subject])
+            _check_training_windows(
+                _fold_classifier(task, fold_settings, extra), first.y[train],
+                first_groups[train], first.recordings[train],
+                f"fold {fold} (test subject {test_subject}) cannot be trained", hint)
+
     arguments = {
         "source": source_label, "target": target_label,
         "channels": channels, "strategies": strategies, "subjects": subjects,
@@ -1569,22 +1676,35 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     }
     if source_sha256 is not None:
         arguments["source_sha256"] = source_sha256
+    # 4. a source pretrained here: its recordings, checked as the folds' (a folder that
+    # would be refused is refused first, before loading MASS or simulating)
+    resumes = store.claim(arguments, dry_run=True)
+    source_data = None
+    if (needs_source and src_kind in ("simulated", "mass")
+            and not (resumes and (store.root / "source_model.pt").is_file())):
+        source_data = _source_data(src_kind, src_path, resolved, random_state, log)
+        _check_training_windows(
+            _pretrain_classifier(resolved, extra, random_state,
+                                 len(np.unique(source_data.groups))),
+            source_data.y, np.asarray(source_data.groups),
+            np.asarray(source_data.recordings).astype(str),
+            f"the source model cannot be pretrained on the {_source_what(src_kind, src_path)}",
+            "see --batch-size and --seq-len"
+            + (", and --sim-source-subjects, --sim-epochs" if src_kind == "simulated" else ""))
+
+    # 5. claim the folder: only now is anything written
     store.acquire()    # (if not held yet) released by run_study when the run ends
     resumed = store.claim(arguments, log=log)
     log(("resuming" if resumed else "starting") + f" the study in {store.root} "
         f"(source {arguments['source']}, target {arguments['target']})")
-    first_groups = first.groups
-    n_subjects = len(np.unique(first_groups))
-    if resolved.get("n_valid_subjects") is None:
-        resolved = {**resolved, "n_valid_subjects": _default_n_valid(n_subjects)}
-    folds = _outer_folds(first_groups, tgt_kind, resolved["n_valid_subjects"])
+    resolved = {**resolved, "n_valid_subjects": n_valid}
     log(f"target: {len(blocks)} channel(s) {[c for c, _ in blocks]}, {n_subjects} subjects, "
         f"{len(first_groups)} epochs, {len(folds)} folds x {len(strategies)} strategies")
 
     if src_kind not in ("checkpoint", "model") and needs_source:
         source_model = _with_threads(torch_threads or 1, _pretrained_source, src_kind,
                                      src_path, store, resolved, extra, random_state, log,
-                                     mass_data)
+                                     source_data)
         resolved, extra = _arch_from_source(source_model["config"], resolved, explicit,
                                             extra)
     if not needs_source:

@@ -158,6 +158,7 @@ def test_parse_data_spec_errors(spec, role, match):
     ({"scheduler": 123}, "scheduler must be a Dask scheduler address"),
     ({"fetch_url": "http://mirror"}, r"fetch_url \(--fetch-url\) is only used with fetch"),
     ({"settings": {"nope": 1}}, "unknown study setting 'nope'"),
+    ({"random_state": -1}, r"random_state \(--random-state\) must be an integer >= 0.*got -1"),
 ])
 def test_run_study_argument_errors_leave_no_output(tmp_path, kwargs, match):
     out = tmp_path / "out"
@@ -242,6 +243,25 @@ def test_takeovers_in_a_row_never_overwrite_a_kept_source_model(tmp_path):
         f"{tmp_path / name})" for name in ("source_model.previous.pt",
                                            "source_model.previous-2.pt",
                                            "source_model.previous-3.pt")]
+
+
+def test_a_dry_run_claim_checks_without_writing_or_moving(tmp_path):
+    # run_study asks it before loading or simulating a source to pretrain
+    assert ResultStore(tmp_path / "new").claim({"a": 1}, dry_run=True) is False
+    assert not (tmp_path / "new").exists()
+    ResultStore(tmp_path).claim({"a": 1})
+    cache = tmp_path / "source_model.pt"
+    cache.write_bytes(b"model of a=1")
+    before = (tmp_path / "study.json").read_text()
+    assert ResultStore(tmp_path).claim({"a": 1}, dry_run=True) is True
+    messages = []
+    assert ResultStore(tmp_path).claim({"a": 2}, messages.append, dry_run=True) is False
+    assert cache.read_bytes() == b"model of a=1" and not messages
+    assert (tmp_path / "study.json").read_text() == before
+    ResultStore(tmp_path).save_fold("c", "direct", 1, {"y_true": [0], "y_pred": [0],
+                                                       "recordings": ["r"]})
+    with pytest.raises(StudyArgumentsError, match=r"a: 1 there, 2 now.*1 finished"):
+        ResultStore(tmp_path).claim({"a": 2}, dry_run=True)
 
 
 def test_store_refuses_a_takeover_whose_cache_is_the_new_source(tmp_path):
@@ -723,6 +743,55 @@ def test_extra_classifier_parameters_still_pass_through_set(tmp_path):
               classifier_params={"train_sampler": "shared", "train_block_size": 2}, **TINY)
     recorded = json.loads((out / "study.json").read_text())["arguments"]
     assert recorded["classifier_params"] == {"train_sampler": "shared", "train_block_size": 2}
+
+
+def _adam_with_bad_betas(params, **kwargs):
+    import torch
+
+    return torch.optim.Adam(params, betas=(2.0, 0.9), **kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    # classifier parameters that failed in the first fit, after study.json was written
+    ({"classifier_params": {"optimizer": "sgd"}},
+     (r"--set optimizer / classifier_params\['optimizer'\] must be a class such as "
+      r"torch.optim.SGD; got 'sgd'")),
+    ({"classifier_params": {"optimizer": _adam_with_bad_betas}},
+     "loss or optimiser parameters .* not valid: ValueError: Invalid beta parameter"),
+    ({"classifier_params": {"device": "cuda:99"}},
+     "classifier parameter .* not valid: device='cuda:99' asks for CUDA"),
+    ({"classifier_params": {"train_sampler": "fast"}}, "train_sampler must be one of"),
+    ({"classifier_params": {"l2_lambda": -1}}, "l2_lambda must be a finite number >= 0"),
+    # data that leave a fit without training windows or subjects
+    ({"settings": {**TINY_SETTINGS, "sim_epochs_per_night": 3}},
+     (r"fold 1 \(test subject sim-s00\) cannot be trained: no training window: every "
+      r"training recording is shorter than seq_len=4 .*--sim-epochs")),
+    ({"settings": {**TINY_SETTINGS, "batch_size": 64}},
+     (r"fold 1 \(test subject sim-s00\) cannot be trained: only 21 training window\(s\) .*"
+      r"batch_size=64")),
+    ({"settings": {**TINY_SETTINGS, "sim_target_subjects": 2}},
+     "needs at least 3 subjects; the target has 2"),
+    ({"settings": {**TINY_SETTINGS, "sim_source_subjects": 1}, "strategies": ["direct"]},
+     ("the source model cannot be pretrained on the simulated source cohort: "
+      r"GroupHoldout\(n_valid_groups=1\) needs more than 1 subjects")),
+])
+def test_arguments_that_would_fail_a_fit_leave_no_output_folder(tmp_path, kwargs, match):
+    out = tmp_path / "out"
+    with pytest.raises(StudyInputError, match=match):
+        run_study(out, verbose=0, plots=False, **{**TINY, **kwargs})
+    assert not out.exists()
+
+
+def test_a_direct_transfer_needs_no_training_window_in_the_folds(reference, tmp_path):
+    # direct transfer trains nothing: target recordings shorter than L are not refused
+    _, ref_out = reference
+    out = tmp_path / "out"
+    short = {**TINY_SETTINGS, "sim_epochs_per_night": 3}
+    with pytest.warns(UserWarning, match="shorter than seq_len=4 epochs"):  # the prediction's
+        result = run_study(out, source=f"model:{ref_out / 'source_model.pt'}",
+                           strategies=["direct"], verbose=0, plots=False,
+                           **{**TINY, "settings": short})
+    assert result.row("Fpz-Cz-like", "direct").n_epochs == 3 * 3
 
 
 def test_not_a_model_file_and_an_empty_mass_folder_leave_no_output_folder(tmp_path):
