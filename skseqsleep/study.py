@@ -1098,6 +1098,49 @@ def _outer_folds(groups, target_kind, n_valid):
     return [(k + 1, s, None) for k, s in enumerate(uniq)]
 
 
+def _check_stored_fold(stored: Mapping, path: Path, root: Path, fold: int, test_subject,
+                       data) -> None:
+    """Refuse a stored fold result that was not computed on the current fold of the target.
+
+    The fingerprint covers the arguments, not the content of a target folder: a subject added
+    to (or removed from) the folder renumbers the folds, and a changed recording changes a
+    fold's test epochs. A stored result is reused only when its test subject, the number of
+    its test epochs, their recordings and their scored stages are those of the same fold of
+    the loaded target. Every fold result written by :func:`run_study` records them.
+    """
+    def changed(what: str) -> StudyInputError:
+        return StudyInputError(
+            f"the stored result of fold {fold} ({path}) {what}: the target data changed since "
+            f"the output folder {root} was written (a subject added or removed renumbers the "
+            "folds), so its fold results cannot be pooled with the current data; use a new "
+            "--output-dir")
+
+    mask = np.isin(data.groups, [test_subject])
+    n_now = int(mask.sum())
+    if "test_subject" not in stored:
+        raise StudyInputError(
+            f"the stored fold result {path} does not record its test subject, which every "
+            "fold result written by skseqsleep study does; delete it and run the same "
+            "command again to recompute that fold")
+    old = stored["test_subject"]
+    n_old = int(np.asarray(stored["y_true"]).size)
+    if not (old == test_subject or str(old) == str(test_subject)):
+        raise changed(f"tested subject {old!r} ({n_old} epochs), but fold {fold} of the "
+                      f"target now tests subject {test_subject!r} ({n_now} epochs)")
+    if n_old != n_now:
+        raise changed(f"tested subject {old!r} on {n_old} epochs, but that subject now has "
+                      f"{n_now} epochs in the target")
+    recordings = np.asarray(stored["recordings"]).astype(str)
+    if not np.array_equal(recordings, np.asarray(data.recordings)[mask].astype(str)):
+        raise changed(f"tested subject {old!r} on the recordings "
+                      f"{sorted(set(recordings.tolist()))}, which now differ in the target "
+                      f"({sorted(set(np.asarray(data.recordings)[mask].astype(str).tolist()))})")
+    if not np.array_equal(np.asarray(stored["y_true"]), np.asarray(data.y)[mask]):
+        n_diff = int(np.sum(np.asarray(stored["y_true"]) != np.asarray(data.y)[mask]))
+        raise changed(f"tested subject {old!r} on {n_old} epochs, {n_diff} of which are now "
+                      "scored with another stage in the target")
+
+
 def _default_n_valid(n_subjects: int) -> int:
     # 4 of the 19 non-test subjects in the paper (REFERENCE §6), at least 1
     return max(1, round((n_subjects - 1) * 4 / 19))
@@ -1435,7 +1478,9 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     ----------
     output_dir : path, default="study_results"
         Results folder; re-running with the same arguments resumes (finished folds are
-        skipped), different arguments raise :class:`StudyArgumentsError` once a fold result
+        skipped, once their test subject, test epochs and scored stages are checked to be
+        those of the same fold of the loaded target: a target folder that changed since
+        raises :class:`StudyInputError`), different arguments raise :class:`StudyArgumentsError` once a fold result
         is stored (a folder without one is taken over, see :meth:`ResultStore.claim`).
         Nothing is written before all arguments and the source are checked: the classifier
         parameters as ``fit`` checks them (device, optimiser, loss, ...), ``random_state``,
@@ -1701,6 +1746,23 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     log(f"target: {len(blocks)} channel(s) {[c for c, _ in blocks]}, {n_subjects} subjects, "
         f"{len(first_groups)} epochs, {len(folds)} folds x {len(strategies)} strategies")
 
+    # tasks: a stored fold result is skipped once it is checked against the loaded target
+    # (before any pretraining)
+    done: dict[tuple, dict] = {}
+    todo: list[tuple[int, dict]] = []
+    for b, (ch, data) in enumerate(blocks):
+        for strat in strategies:
+            for fold, test_subject, valid in folds:
+                stored = store.load_fold(ch, strat, fold)
+                if stored is not None:
+                    _check_stored_fold(stored, store.fold_path(ch, strat, fold), store.root,
+                                       fold, test_subject, data)
+                    done[(ch, strat, fold)] = stored
+                    continue
+                todo.append((b, {"channel": ch, "strategy": strat, "fold": fold,
+                                 "test_subject": test_subject, "valid_subjects": valid,
+                                 "seed": fold_seed(random_state, fold)}))
+
     if src_kind not in ("checkpoint", "model") and needs_source:
         source_model = _with_threads(torch_threads or 1, _pretrained_source, src_kind,
                                      src_path, store, resolved, extra, random_state, log,
@@ -1710,19 +1772,6 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     if not needs_source:
         source_model = None
 
-    # tasks -----------------------------------------------------------------------------
-    done: dict[tuple, dict] = {}
-    todo: list[tuple[int, dict]] = []
-    for b, (ch, _) in enumerate(blocks):
-        for strat in strategies:
-            for fold, test_subject, valid in folds:
-                stored = store.load_fold(ch, strat, fold)
-                if stored is not None:
-                    done[(ch, strat, fold)] = stored
-                    continue
-                todo.append((b, {"channel": ch, "strategy": strat, "fold": fold,
-                                 "test_subject": test_subject, "valid_subjects": valid,
-                                 "seed": fold_seed(random_state, fold)}))
     n_total = len(done) + len(todo)
     if done:
         log(f"{len(done)} of {n_total} fold results already stored: skipped")

@@ -932,6 +932,91 @@ def test_source_kinds_are_enforced_and_checkpoint_errors_surface(shared_dir, ref
     assert not any((tmp_path / d).exists() for d in "abc")
 
 
+def _write_dreams_excerpt(folder, k, codes):
+    """A DREAMS-format excerpt k (100 Hz, 1800 s of noise) scored with one 5-s code per
+    30-s epoch (``codes``: 60 values; negative = unscored)."""
+    rng = np.random.default_rng(k)
+    signal = rng.normal(0, 20, 180000)
+    (folder / f"excerpt{k}.txt").write_text(
+        "[C3-A1]\n" + "\n".join(f"{v:.2f}" for v in signal) + "\n")
+    (folder / f"Hypnogram_excerpt{k}.txt").write_text(
+        "[Hypnogram]\n" + "\n".join(str(c) for c in np.repeat(codes, 6)) + "\n")
+
+
+def test_stored_folds_of_a_target_folder_that_changed_are_refused(reference, tmp_path):
+    # a DREAMS folder gains excerpt 4: with the same command, fold 3 (excerpt5's result)
+    # was reused as the fold of excerpt4, excerpt6's twice, and excerpt4 never tested
+    _, ref_out = reference
+    dreams = tmp_path / "dreams"
+    dreams.mkdir()
+    codes = {k: np.random.default_rng(10 + k).choice([5, 4, 3, 2, 1], 60) for k in range(7)}
+    for k in (1, 2, 5, 6):
+        _write_dreams_excerpt(dreams, k, codes[k])
+    out = tmp_path / "out"
+    settings = {k: v for k, v in TINY_SETTINGS.items()
+                if k not in ("n_filters", "rnn_hidden", "attention_size")}
+    kw = {"source": f"model:{ref_out / 'source_model.pt'}", "target": f"dreams:{dreams}",
+          "strategies": ["direct"], "settings": settings, "random_state": 3, "plots": False,
+          "verbose": 0}
+    first = run_study(out, **kw)
+    assert [f["test_subject"] for f in first.per_fold] == [
+        "excerpt1", "excerpt2", "excerpt5", "excerpt6"]
+    stored = {f: f.read_bytes() for f in _fold_files(out)}
+    table = (out / "table.csv").read_text()
+
+    _write_dreams_excerpt(dreams, 4, codes[4])
+    with pytest.raises(StudyInputError, match=(
+            r"the stored result of fold 3 \(.*fold_03.npz\) tested subject 'excerpt5' \(60 "
+            r"epochs\), but fold 3 of the target now tests subject 'excerpt4' \(60 epochs\): "
+            r"the target data changed since the output folder .*out was written .*use a new "
+            r"--output-dir")):
+        run_study(out, **kw)
+    # an excerpt rescored: same subject, fewer epochs kept, or other stages
+    (dreams / "excerpt4.txt").unlink()
+    (dreams / "Hypnogram_excerpt4.txt").unlink()
+    changed = codes[6].copy()
+    changed[:2] = -1
+    _write_dreams_excerpt(dreams, 6, changed)
+    with pytest.raises(StudyInputError, match=r"fold 4 .* tested subject 'excerpt6' on 60 "
+                                              r"epochs, but that subject now has 58 epochs"):
+        run_study(out, **kw)
+    changed = codes[6].copy()
+    changed[:3] = np.where(changed[:3] == 5, 4, 5)
+    _write_dreams_excerpt(dreams, 6, changed)
+    with pytest.raises(StudyInputError, match=r"fold 4 .* tested subject 'excerpt6' on 60 "
+                                              r"epochs, 3 of which are now scored with "
+                                              r"another stage"):
+        run_study(out, **kw)
+    assert {f: f.read_bytes() for f in _fold_files(out)} == stored
+    assert (out / "table.csv").read_text() == table
+    # the data as they were: resumed from the stored folds, the same table
+    _write_dreams_excerpt(dreams, 6, codes[6])
+    again = run_study(out, **kw)
+    np.testing.assert_array_equal(again.metrics_array(), first.metrics_array())
+    assert {f: f.read_bytes() for f in _fold_files(out)} == stored
+
+
+def test_a_stored_fold_without_its_test_subject_is_named(reference, tmp_path):
+    import io
+    import shutil
+
+    _, ref_out = reference
+    out = tmp_path / "copy"
+    shutil.copytree(ref_out, out)
+    fold = out / "folds" / "Fpz-Cz-like" / "direct" / "fold_02.npz"
+    with np.load(fold) as z:
+        content = dict(z)
+    meta = json.loads(str(content["meta"]))
+    del meta["test_subject"]
+    content["meta"] = np.asarray(json.dumps(meta))
+    buf = io.BytesIO()
+    np.savez(buf, **content)
+    fold.write_bytes(buf.getvalue())
+    with pytest.raises(StudyInputError, match=f"the stored fold result {fold} does not record "
+                                              "its test subject.*delete it"):
+        run_study(out, verbose=0, plots=False, **TINY)
+
+
 # --------------------------------------------------------------------------------------------
 # corrupt files in the output folder; single strings; Dask scheduler addresses
 # --------------------------------------------------------------------------------------------
