@@ -166,8 +166,9 @@ def _add_study_parser(sub) -> None:
                        help=f"{text} (default {sim[key]})")
     p.add_argument("--set", action="append", type=_param, default=[], metavar="PARAM=VALUE",
                    dest="classifier_params",
-                   help="extra SeqSleepClassifier parameter, e.g. module__rnn_hidden=16 "
-                        "(repeatable)")
+                   help="extra SeqSleepClassifier parameter, e.g. module__rnn_hidden=16 or "
+                        "train_sampler=shared (repeatable); those the study sets itself "
+                        "(lr, max_epochs, ...) are refused: use their options")
     p.add_argument("--random-state", type=int, default=0,
                    help="seed of the simulation and of every fold (default: 0)")
     r = p.add_argument_group("execution")

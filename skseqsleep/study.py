@@ -373,6 +373,7 @@ class ResultStore:
         output_dir/.study.lock                    held by the run using the folder
         output_dir/source_model.pt                pretrained source model (when pretrained here)
         output_dir/source_model.previous.pt       an earlier run's, kept at a takeover
+        output_dir/source_model.previous-<k>.pt   those kept at later takeovers (k = 2, 3, ...)
         output_dir/folds/<channel>/<strategy>/fold_<kk>.npz  one finished fold (fold_01.npz)
     """
 
@@ -445,15 +446,45 @@ class ResultStore:
 
     def _check_not_foreign(self) -> None:
         """A file, or a folder that is not empty and holds no study, is not this package's to
-        use."""
+        use. A ``study.json`` that this package did not write (see :meth:`_read_manifest`)
+        holds no study."""
         if self.root.exists() and not self.root.is_dir():
             raise StudyArgumentsError(f"the output folder {self.root} is a file; choose a "
                                       "folder for --output-dir")
-        if (self.root.is_dir() and not self.manifest_path.exists()
-                and any(p.name != self.LOCK_NAME for p in self.root.iterdir())):
+        if not self.root.is_dir():
+            return
+        if self.manifest_path.exists():
+            self._read_manifest()       # raises unless this package wrote it
+        elif any(p.name != self.LOCK_NAME for p in self.root.iterdir()):
             raise StudyArgumentsError(
                 f"the output folder {self.root} is not empty and holds no study.json; "
                 "choose an empty or new --output-dir")
+
+    #: The keys of the manifest that :meth:`claim` writes.
+    MANIFEST_KEYS = ("fingerprint", "store_version", "arguments")
+
+    def _read_manifest(self) -> dict:
+        """The manifest ``study.json``, checked to be one that :meth:`claim` wrote (a JSON
+        object with a string ``fingerprint``, an integer ``store_version`` and an
+        ``arguments`` object); any other file of that name is the user's and is refused."""
+        try:
+            old = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise StudyArgumentsError(
+                f"{self.manifest_path} exists but is not a readable study manifest "
+                f"({exc}); choose another --output-dir") from None
+        if not (isinstance(old, dict) and isinstance(old.get("fingerprint"), str)
+                and isinstance(old.get("store_version"), int)
+                and not isinstance(old.get("store_version"), bool)
+                and isinstance(old.get("arguments"), dict)):
+            found = (f"the keys {sorted(old)}" if isinstance(old, dict)
+                     else f"a JSON {type(old).__name__}")
+            raise StudyArgumentsError(
+                f"the output folder {self.root} holds a study.json that skseqsleep study did "
+                f"not write (expected an object with the keys "
+                f"{', '.join(self.MANIFEST_KEYS)}; found {found}); it is not taken over: "
+                "choose an empty or new --output-dir")
+        return old
 
     # manifest --------------------------------------------------------------------------
     @property
@@ -465,28 +496,28 @@ class ResultStore:
         folds = self.root / "folds"
         return sorted(folds.rglob("fold_*.npz")) if folds.is_dir() else []
 
-    def claim(self, arguments: Mapping[str, Any], log=None) -> bool:
+    def claim(self, arguments: Mapping[str, Any], log=None, *, dry_run: bool = False) -> bool:
         """Write the manifest, or check that the existing one has the same arguments.
 
         A folder whose manifest has different arguments is refused
         (:class:`StudyArgumentsError`) when it holds at least one finished fold result. When
         it holds none (a run that failed before finishing a fold), it is taken over: its
         manifest is replaced and its cached ``source_model.pt``, pretrained with the other
-        arguments, is kept as ``source_model.previous.pt`` (refused when that file is this
-        run's ``model:`` source); ``log`` (a callable, optional) is told so. A run holds the
+        arguments, is kept as ``source_model.previous.pt``, or, when that name is taken by the
+        model kept at an earlier takeover, ``source_model.previous-2.pt``, ``-3``, ... (a kept
+        model is never overwritten; the takeover is refused when the cache is this run's
+        ``model:`` source); ``log`` (a callable, optional) is told the name. A run holds the
         folder (:meth:`acquire`) before claiming it, so a run still in progress is never taken
         over.
 
-        Returns True when the folder already held this study (a resumed run).
+        Returns True when the folder already held this study (a resumed run). With
+        ``dry_run=True`` the same checks are made (and the same errors raised) but nothing is
+        written, moved or logged: :func:`run_study` asks it before loading or pretraining a
+        source.
         """
         fp = fingerprint(arguments)
         if self.manifest_path.exists():
-            try:
-                old = json.loads(self.manifest_path.read_text())
-            except (OSError, ValueError) as exc:
-                raise StudyArgumentsError(
-                    f"{self.manifest_path} exists but is not a readable study manifest "
-                    f"({exc}); choose another --output-dir") from None
+            old = self._read_manifest()
             if old.get("fingerprint") == fp:
                 return True
             old_args = _flatten(old.get("arguments", {}))
@@ -519,9 +550,13 @@ class ResultStore:
                         f"arguments ({details}) and no finished fold result, and its cached "
                         f"source model {cache} is this run's --source: copy it elsewhere and "
                         "use that copy, or use another --output-dir")
-                # never deleted: it may be hours of pretraining; it is kept under another
-                # name, and this run pretrains (or loads) its own source
-                kept = cache.with_name("source_model.previous.pt")
+            if dry_run:
+                return False
+            if cache.exists():
+                # never deleted: it may be hours of pretraining; it is kept under a name that
+                # no file has (an earlier takeover's model is not overwritten), and this run
+                # pretrains (or loads) its own source
+                kept = self._free_previous_name()
                 os.replace(cache, kept)
             if log is not None:
                 log(f"the output folder {self.root} held a study run with different "
@@ -529,10 +564,22 @@ class ResultStore:
                     + (f" (its cached source model is kept as {kept})" if kept else ""))
         else:
             self._check_not_foreign()
+            if dry_run:
+                return False
         _atomic_write_text(self.manifest_path, json.dumps(
             {"fingerprint": fp, "store_version": STORE_VERSION, "arguments": dict(arguments)},
             indent=2, sort_keys=True, default=str) + "\n")
         return False
+
+    def _free_previous_name(self) -> Path:
+        """``source_model.previous.pt``, or ``source_model.previous-<k>.pt`` with the smallest
+        k >= 2 that no file has: where :meth:`claim` keeps a cached source model."""
+        path = self.root / "source_model.previous.pt"
+        k = 2
+        while os.path.lexists(path):
+            path = self.root / f"source_model.previous-{k}.pt"
+            k += 1
+        return path
 
     # fold results ----------------------------------------------------------------------
     def fold_path(self, channel: str, strategy: str, fold: int) -> Path:
@@ -795,22 +842,51 @@ def _load_target(kind, path, channels, subjects, fetch, settings, random_state, 
 # --------------------------------------------------------------------------------------------
 
 
+#: Study settings given to every classifier as the parameter of the same name.
+_CLASSIFIER_SETTINGS = ("validate_every", "patience", "batch_size", "lr", "seq_len", "cell")
+
+#: Classifier parameters that :func:`_classifier` sets itself for every fit, with what sets
+#: them instead of ``--set`` / ``classifier_params``.
+_STUDY_PARAMS = {
+    "warm_start_from": "--source (every pretrained strategy starts from the source model)",
+    "trainable_parts": "--strategies (each strategy trains its own parts)",
+    "train_split": ("--n-valid-subjects (the study holds out validation subjects in every "
+                    "fold; Sleep-EDF-SC-20 uses the published split)"),
+    "random_state": "--random-state (every fold's seed is derived from it)",
+    "verbose": "--quiet (the study's progress; the classifiers run with verbose=0)",
+    "max_epochs": "--max-epochs (finetuning) and --pretrain-max-epochs (the source model)",
+}
+
+
+def _refused_classifier_params() -> dict[str, str]:
+    """``{classifier parameter: the option to use instead}`` for the parameters that the
+    study sets itself (:func:`_classifier`): ``--set`` / ``classifier_params`` may not give
+    them, or they would override the study's value while ``study.json`` and the provenance
+    record the study's."""
+    refused = {key: f"--{key.replace('_', '-')}" for key in _CLASSIFIER_SETTINGS}
+    refused.update(_STUDY_PARAMS)
+    refused["optimizer__lr"] = "--lr"        # skorch routes it over lr
+    return refused
+
+
 def _classifier(settings, seed, *, warm_start_from=None, trainable_parts="all",
                 train_split=None, max_epochs=None, extra=None):
     from skseqsleep import SeqSleepClassifier
 
     kw = {}
-    for key in ("validate_every", "patience", "batch_size", "lr", "seq_len", "cell"):
+    for key in _CLASSIFIER_SETTINGS:
         if settings.get(key) is not None:
             kw[key] = settings[key]
     for key, param in _ARCH_PARAMS.items():
         if settings.get(key) is not None:
             kw[param] = settings[key]
-    if max_epochs is not None:
-        kw["max_epochs"] = max_epochs
     kw.update(extra or {})
-    return SeqSleepClassifier(warm_start_from=warm_start_from, trainable_parts=trainable_parts,
-                              train_split=train_split, random_state=seed, verbose=0, **kw)
+    own = {"warm_start_from": warm_start_from, "trainable_parts": trainable_parts,
+           "train_split": train_split, "random_state": seed, "verbose": 0}
+    if max_epochs is not None:
+        own["max_epochs"] = max_epochs
+    kw.update(own)      # the study's own values win (each is in _STUDY_PARAMS: refused in extra)
+    return SeqSleepClassifier(**kw)
 
 
 #: Network settings read from a source model so that every fold builds the same network.
@@ -874,7 +950,11 @@ def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
     import torch
 
     from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
-    from skseqsleep.classifier import _architecture_differences
+    from skseqsleep.classifier import (
+        _architecture_differences,
+        _check_device,
+        resolve_device,
+    )
 
     clf = _classifier(settings, 0, extra=extra, max_epochs=settings.get("max_epochs"))
     try:  # skorch's check of parameter names; module__* ones are checked by building the net
@@ -883,6 +963,24 @@ def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
     except (TypeError, ValueError) as exc:
         raise StudyInputError(f"unknown classifier parameter in --set / classifier_params: "
                               f"{exc}") from None
+    # the checks fit makes before any work (train_sampler, l2_lambda, ..., the device), so
+    # that a wrong value ends here and not in the first fold, after study.json is written
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # the folds' fits warn, once per fit
+            clf._check_params()
+        _check_device(resolve_device(clf.device), clf.device)
+    except (TypeError, ValueError) as exc:
+        raise StudyInputError(f"a classifier parameter in --set / classifier_params is not "
+                              f"valid: {exc}") from None
+    for name in ("criterion", "optimizer"):
+        value = getattr(clf, name)
+        if not callable(value):
+            example = "torch.optim.SGD" if name == "optimizer" else "torch.nn.NLLLoss"
+            raise StudyInputError(
+                f"--set {name} / classifier_params[{name!r}] must be a class such as "
+                f"{example}; got {value!r} (--set gives Python literals, not classes: set "
+                f"it with run_study(classifier_params={{{name!r}: ...}}) in Python)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         shape = SpectrogramTransformer(fs=fs).fit_transform(X[:1]).shape[1:]
@@ -893,6 +991,16 @@ def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
             net = clf._module_class()(**config)
     except (TypeError, ValueError) as exc:
         raise StudyInputError(f"the network settings are not valid: {exc}") from None
+    try:  # the loss and the optimiser, as skorch builds them (on the weightless network)
+        with torch.device("meta"):
+            clf.criterion(**clf.get_params_for("criterion"))
+            groups, kwargs = clf.get_params_for_optimizer("optimizer", net.named_parameters())
+            kwargs.setdefault("lr", clf.lr)
+            clf.optimizer(*groups, **kwargs)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise StudyInputError(f"the loss or optimiser parameters in --set / "
+                              f"classifier_params are not valid: {type(exc).__name__}: "
+                              f"{exc}") from None
     if source_state is None:
         return
     src = source_state["config"]
@@ -938,6 +1046,19 @@ def _run_fold_task(task: dict, X, y, groups, recordings, fs, source_model, setti
                          source_model, settings, extra_params)
 
 
+def _fold_classifier(task, settings, extra_params, source_model=None):
+    """The classifier of one (channel, strategy, fold) task (also the probe of
+    :func:`_check_training_windows` before the folder is claimed)."""
+    strategy = STRATEGIES[task["strategy"]]
+    seed = task["seed"]
+    return _classifier(settings, seed,
+                       warm_start_from=source_model if strategy.pretrained else None,
+                       trainable_parts=strategy.trainable_parts,
+                       train_split=_train_split(task["valid_subjects"],
+                                                settings.get("n_valid_subjects"), seed),
+                       max_epochs=settings.get("max_epochs"), extra=extra_params)
+
+
 def _fit_fold(task, X, y, groups, recordings, fs, source_model, settings, extra_params):
     """The body of :func:`_run_fold_task`, run with its torch thread count."""
     from skseqsleep import SpectrogramTransformer
@@ -945,17 +1066,10 @@ def _fit_fold(task, X, y, groups, recordings, fs, source_model, settings, extra_
     t0 = time.perf_counter()
     test_mask = np.isin(groups, [task["test_subject"]])
     train_mask = ~test_mask
-    strategy = STRATEGIES[task["strategy"]]
-    seed = task["seed"]
     transformer = SpectrogramTransformer(fs=fs)
     Xtr = transformer.fit_transform(X[train_mask])
     Xte = transformer.transform(X[test_mask])
-    clf = _classifier(settings, seed,
-                      warm_start_from=source_model if strategy.pretrained else None,
-                      trainable_parts=strategy.trainable_parts,
-                      train_split=_train_split(task["valid_subjects"],
-                                               settings.get("n_valid_subjects"), seed),
-                      max_epochs=settings.get("max_epochs"), extra=extra_params)
+    clf = _fold_classifier(task, settings, extra_params, source_model)
     clf.fit(Xtr, y[train_mask], groups=groups[train_mask], recordings=recordings[train_mask])
     y_pred = clf.predict(Xte, recordings=recordings[test_mask])
     history = [dict(h) for h in getattr(clf, "validation_history_", [])]
@@ -982,6 +1096,49 @@ def _outer_folds(groups, target_kind, n_valid):
         raise StudyInputError(f"n_valid_subjects={n_valid} leaves no training subject: the "
                               f"target has {len(uniq)} subjects (1 test + valid + >=1 train)")
     return [(k + 1, s, None) for k, s in enumerate(uniq)]
+
+
+def _check_stored_fold(stored: Mapping, path: Path, root: Path, fold: int, test_subject,
+                       data) -> None:
+    """Refuse a stored fold result that was not computed on the current fold of the target.
+
+    The fingerprint covers the arguments, not the content of a target folder: a subject added
+    to (or removed from) the folder renumbers the folds, and a changed recording changes a
+    fold's test epochs. A stored result is reused only when its test subject, the number of
+    its test epochs, their recordings and their scored stages are those of the same fold of
+    the loaded target. Every fold result written by :func:`run_study` records them.
+    """
+    def changed(what: str) -> StudyInputError:
+        return StudyInputError(
+            f"the stored result of fold {fold} ({path}) {what}: the target data changed since "
+            f"the output folder {root} was written (a subject added or removed renumbers the "
+            "folds), so its fold results cannot be pooled with the current data; use a new "
+            "--output-dir")
+
+    mask = np.isin(data.groups, [test_subject])
+    n_now = int(mask.sum())
+    if "test_subject" not in stored:
+        raise StudyInputError(
+            f"the stored fold result {path} does not record its test subject, which every "
+            "fold result written by skseqsleep study does; delete it and run the same "
+            "command again to recompute that fold")
+    old = stored["test_subject"]
+    n_old = int(np.asarray(stored["y_true"]).size)
+    if not (old == test_subject or str(old) == str(test_subject)):
+        raise changed(f"tested subject {old!r} ({n_old} epochs), but fold {fold} of the "
+                      f"target now tests subject {test_subject!r} ({n_now} epochs)")
+    if n_old != n_now:
+        raise changed(f"tested subject {old!r} on {n_old} epochs, but that subject now has "
+                      f"{n_now} epochs in the target")
+    recordings = np.asarray(stored["recordings"]).astype(str)
+    if not np.array_equal(recordings, np.asarray(data.recordings)[mask].astype(str)):
+        raise changed(f"tested subject {old!r} on the recordings "
+                      f"{sorted(set(recordings.tolist()))}, which now differ in the target "
+                      f"({sorted(set(np.asarray(data.recordings)[mask].astype(str).tolist()))})")
+    if not np.array_equal(np.asarray(stored["y_true"]), np.asarray(data.y)[mask]):
+        n_diff = int(np.sum(np.asarray(stored["y_true"]) != np.asarray(data.y)[mask]))
+        raise changed(f"tested subject {old!r} on {n_old} epochs, {n_diff} of which are now "
+                      "scored with another stage in the target")
 
 
 def _default_n_valid(n_subjects: int) -> int:
@@ -1110,6 +1267,48 @@ def _load_mass_source(path: str):
         raise StudyInputError(f"cannot load MASS from {path}: {exc}") from exc
 
 
+def _source_what(kind: str, path: str | None) -> str:
+    return "simulated source cohort" if kind == "simulated" else f"MASS at {path}"
+
+
+def _source_data(kind, path, settings, random_state, log):
+    """The recordings a ``simulated`` or ``mass:`` source model is pretrained on."""
+    if kind == "simulated":
+        return _simulate(settings["sim_source_subjects"], settings["sim_nights"],
+                         settings["sim_epochs_per_night"], (SIMULATED_SOURCE_CHANNEL,),
+                         random_state)
+    log(f"loading the source (MASS at {path})")
+    return _load_mass_source(path)
+
+
+def _pretrain_classifier(settings, extra_params, random_state, n_subjects):
+    """The classifier that pretrains the source model (also the probe of
+    :func:`_check_training_windows` before the folder is claimed)."""
+    seed = fold_seed(random_state, 0)
+    return _classifier(settings, seed, trainable_parts="all",
+                       train_split=_train_split(None, _default_n_valid(n_subjects), seed),
+                       max_epochs=settings["pretrain_max_epochs"], extra=extra_params)
+
+
+def _check_training_windows(clf, y, groups, recordings, what: str, hint: str) -> None:
+    """Split the training data as ``clf.fit`` would (its ``train_split``, ``seq_len`` and
+    ``batch_size``: the classifier's own :meth:`get_split_datasets`, on the recordings only,
+    no spectrograms) and raise :class:`StudyInputError` when that fit would fail for want of
+    training windows or subjects."""
+    from skseqsleep._windows import RecordingsDataset, find_recordings
+
+    y = np.asarray(y)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            recs = find_recordings(len(y), recordings, groups, what="X")
+            dataset = RecordingsDataset(np.empty((len(y), 0), np.float32), y,
+                                        np.asarray(groups), recs, int(clf.seq_len))
+            clf.get_split_datasets(dataset)
+    except ValueError as exc:
+        raise StudyInputError(f"{what}: {exc} ({hint})") from None
+
+
 def _pretrained_source(kind, path, store, settings, extra_params, random_state, log,
                        data=None):
     """The source pretrained here (``simulated`` or ``mass:``) as ``{"config", "state_dict",
@@ -1118,7 +1317,7 @@ def _pretrained_source(kind, path, store, settings, extra_params, random_state, 
 
     Loaded (or pretrained) in the main process, so that workers of a cluster need no access
     to the source files; passed to ``warm_start_from`` of every pretrained fold. ``data``: the
-    MASS recordings when already loaded.
+    source recordings (:func:`_source_data`) when already loaded or simulated.
     """
     # the same reader as SeqSleepClassifier(warm_start_from=...)
     from skseqsleep.classifier import _source_state
@@ -1132,15 +1331,9 @@ def _pretrained_source(kind, path, store, settings, extra_params, random_state, 
             raise StudyInputError(
                 f"the cached source model {cache} cannot be read ({exc}); delete it and run "
                 "the same command again to pretrain it anew") from None
-    if kind == "simulated":
-        data = _simulate(settings["sim_source_subjects"], settings["sim_nights"],
-                         settings["sim_epochs_per_night"], (SIMULATED_SOURCE_CHANNEL,),
-                         random_state)
-        what = "simulated source cohort"
-    else:
-        if data is None:
-            data = _load_mass_source(path)
-        what = f"MASS at {path}"
+    if data is None:
+        data = _source_data(kind, path, settings, random_state, log)
+    what = _source_what(kind, path)
     ch, X = next(iter(_split_channels(data, None, what)))
     n_subj = len(np.unique(data.groups))
     log(f"source model: pretraining on the {what} ({ch}, {n_subj} subjects, "
@@ -1149,10 +1342,7 @@ def _pretrained_source(kind, path, store, settings, extra_params, random_state, 
     from skseqsleep import SpectrogramTransformer
 
     Xt = SpectrogramTransformer(fs=float(data.fs)).fit_transform(X)
-    seed = fold_seed(random_state, 0)
-    clf = _classifier(settings, seed, trainable_parts="all",
-                      train_split=_train_split(None, _default_n_valid(n_subj), seed),
-                      max_epochs=settings["pretrain_max_epochs"], extra=extra_params)
+    clf = _pretrain_classifier(settings, extra_params, random_state, n_subj)
     clf.fit(Xt, np.asarray(data.y), groups=np.asarray(data.groups),
             recordings=np.asarray(data.recordings).astype(str))
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -1288,9 +1478,14 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     ----------
     output_dir : path, default="study_results"
         Results folder; re-running with the same arguments resumes (finished folds are
-        skipped), different arguments raise :class:`StudyArgumentsError` once a fold result
+        skipped, once their test subject, test epochs and scored stages are checked to be
+        those of the same fold of the loaded target: a target folder that changed since
+        raises :class:`StudyInputError`), different arguments raise :class:`StudyArgumentsError` once a fold result
         is stored (a folder without one is taken over, see :meth:`ResultStore.claim`).
-        Nothing is written before all arguments and the source are checked. An unreadable
+        Nothing is written before all arguments and the source are checked: the classifier
+        parameters as ``fit`` checks them (device, optimiser, loss, ...), ``random_state``,
+        the folds, and whether every fit (each fold that trains, and the pretraining of a
+        source pretrained here) gets training subjects and windows from the loaded data. An unreadable
         fold result or cached source model raises :class:`StudyInputError` naming the file:
         delete it to have it recomputed.
     source : str, default="simulated"
@@ -1332,7 +1527,12 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         ``n_valid_subjects``, and the simulated cohort sizes ``sim_*``.
     classifier_params : dict, optional
         Further :class:`~skseqsleep.SeqSleepClassifier` parameters (e.g.
-        ``{"module__rnn_hidden": 16}``), for the source model and every fold.
+        ``{"module__rnn_hidden": 16}``, ``{"train_sampler": "shared"}``), for the source model
+        and every fold. The parameters that the study sets itself (``max_epochs``, ``lr``,
+        ``batch_size``, ``seq_len``, ``validate_every``, ``patience``, ``cell``,
+        ``random_state``, ``verbose``, ``train_split``, ``warm_start_from``,
+        ``trainable_parts``, and ``optimizer__lr``) raise :class:`StudyArgumentsError`
+        naming the setting or option to use instead.
     random_state : int, default=0
         Seed of the simulation and of every fold (fold k uses :func:`fold_seed`).
     n_jobs : int, default=1
@@ -1398,6 +1598,9 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         raise StudyInputError("fetch_url (--fetch-url) is only used with fetch=True "
                               "(--fetch); add it or leave the URL out")
     random_state = _check_int(random_state, "random_state")
+    if random_state < 0:
+        raise StudyInputError(f"random_state (--random-state) must be an integer >= 0 (it "
+                              f"seeds numpy's SeedSequence); got {random_state}")
     n_jobs = _check_int(n_jobs, "n_jobs", allow_none=True, nonzero=True)
     torch_threads = _check_int(torch_threads, "torch_threads", allow_none=True,
                                positive=True)
@@ -1409,6 +1612,15 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     bad = [k for k in extra if not isinstance(k, str)]
     if bad:
         raise StudyInputError(f"classifier_params keys must be parameter names; got {bad[0]!r}")
+    refused = _refused_classifier_params()
+    own = [k for k in extra if k in refused]
+    if own:
+        raise StudyArgumentsError(
+            "; ".join(f"--set {k}: use {refused[k]}" for k in own)
+            + ". The study sets " + ("this parameter" if len(own) == 1 else "these parameters")
+            + " itself and records its own value in study.json and provenance.json; --set "
+            "(classifier_params) is for the classifier's other parameters, e.g. "
+            "train_sampler=shared or module__rnn_hidden=16")
     for key, param in _ARCH_PARAMS.items():
         if key in explicit and param in extra and extra[param] != resolved[key]:
             raise StudyInputError(f"{key} is given twice with different values: "
@@ -1458,7 +1670,7 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
             f"--plot-recording {plot_recording!r} is not a recording of the target; it has "
             f"{', '.join(sorted(set(blocks[0][1].recordings.tolist())))}")
     first = blocks[0][1]
-    source_model = source_sha256 = mass_data = None
+    source_model = source_sha256 = None
     if src_kind in ("checkpoint", "model"):
         source_model, source_sha256 = _external_source(src_kind, src_path)
         what = f"the source {src_kind} {src_path}"
@@ -1474,11 +1686,33 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
                        source_model if needs_source else None, source=what)
     else:
         _check_network(resolved, extra, first.fs, first.X)
-        if needs_source and src_kind == "mass" and not (store.root / "source_model.pt").exists():
-            log(f"loading the source (MASS at {src_path})")
-            mass_data = _load_mass_source(src_path)
 
-    # 3. claim the folder: only now is anything written
+    # 3. the folds, and a training split of every fold that trains (the classifier's own
+    # split, on the loaded data): a fit that would fail for want of subjects or training
+    # windows is refused before the folder is claimed
+    from skseqsleep.classifier import _normalise_parts
+
+    first_groups = first.groups
+    n_subjects = len(np.unique(first_groups))
+    n_valid = resolved.get("n_valid_subjects")
+    if n_valid is None:
+        n_valid = _default_n_valid(n_subjects)
+    folds = _outer_folds(first_groups, tgt_kind, n_valid)
+    trained = [s for s in strategies if _normalise_parts(STRATEGIES[s].trainable_parts)]
+    if trained:
+        fold_settings = {**resolved, "n_valid_subjects": n_valid}
+        hint = ("see --batch-size, --seq-len and --n-valid-subjects"
+                + (", and --sim-target-subjects, --sim-epochs" if tgt_kind == "simulated"
+                   else ""))
+        for fold, test_subject, valid in folds:
+            task = {"strategy": trained[0], "valid_subjects": valid,
+                    "seed": fold_seed(random_state, fold)}
+            train = ~np.isin(first_groups, [test_subject])
+            _check_training_windows(
+                _fold_classifier(task, fold_settings, extra), first.y[train],
+                first_groups[train], first.recordings[train],
+                f"fold {fold} (test subject {test_subject}) cannot be trained", hint)
+
     arguments = {
         "source": source_label, "target": target_label,
         "channels": channels, "strategies": strategies, "subjects": subjects,
@@ -1487,40 +1721,57 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     }
     if source_sha256 is not None:
         arguments["source_sha256"] = source_sha256
+    # 4. a source pretrained here: its recordings, checked as the folds' (a folder that
+    # would be refused is refused first, before loading MASS or simulating)
+    resumes = store.claim(arguments, dry_run=True)
+    source_data = None
+    if (needs_source and src_kind in ("simulated", "mass")
+            and not (resumes and (store.root / "source_model.pt").is_file())):
+        source_data = _source_data(src_kind, src_path, resolved, random_state, log)
+        _check_training_windows(
+            _pretrain_classifier(resolved, extra, random_state,
+                                 len(np.unique(source_data.groups))),
+            source_data.y, np.asarray(source_data.groups),
+            np.asarray(source_data.recordings).astype(str),
+            f"the source model cannot be pretrained on the {_source_what(src_kind, src_path)}",
+            "see --batch-size and --seq-len"
+            + (", and --sim-source-subjects, --sim-epochs" if src_kind == "simulated" else ""))
+
+    # 5. claim the folder: only now is anything written
     store.acquire()    # (if not held yet) released by run_study when the run ends
     resumed = store.claim(arguments, log=log)
     log(("resuming" if resumed else "starting") + f" the study in {store.root} "
         f"(source {arguments['source']}, target {arguments['target']})")
-    first_groups = first.groups
-    n_subjects = len(np.unique(first_groups))
-    if resolved.get("n_valid_subjects") is None:
-        resolved = {**resolved, "n_valid_subjects": _default_n_valid(n_subjects)}
-    folds = _outer_folds(first_groups, tgt_kind, resolved["n_valid_subjects"])
+    resolved = {**resolved, "n_valid_subjects": n_valid}
     log(f"target: {len(blocks)} channel(s) {[c for c, _ in blocks]}, {n_subjects} subjects, "
         f"{len(first_groups)} epochs, {len(folds)} folds x {len(strategies)} strategies")
 
-    if src_kind not in ("checkpoint", "model") and needs_source:
-        source_model = _with_threads(torch_threads or 1, _pretrained_source, src_kind,
-                                     src_path, store, resolved, extra, random_state, log,
-                                     mass_data)
-        resolved, extra = _arch_from_source(source_model["config"], resolved, explicit,
-                                            extra)
-    if not needs_source:
-        source_model = None
-
-    # tasks -----------------------------------------------------------------------------
+    # tasks: a stored fold result is skipped once it is checked against the loaded target
+    # (before any pretraining)
     done: dict[tuple, dict] = {}
     todo: list[tuple[int, dict]] = []
-    for b, (ch, _) in enumerate(blocks):
+    for b, (ch, data) in enumerate(blocks):
         for strat in strategies:
             for fold, test_subject, valid in folds:
                 stored = store.load_fold(ch, strat, fold)
                 if stored is not None:
+                    _check_stored_fold(stored, store.fold_path(ch, strat, fold), store.root,
+                                       fold, test_subject, data)
                     done[(ch, strat, fold)] = stored
                     continue
                 todo.append((b, {"channel": ch, "strategy": strat, "fold": fold,
                                  "test_subject": test_subject, "valid_subjects": valid,
                                  "seed": fold_seed(random_state, fold)}))
+
+    if src_kind not in ("checkpoint", "model") and needs_source:
+        source_model = _with_threads(torch_threads or 1, _pretrained_source, src_kind,
+                                     src_path, store, resolved, extra, random_state, log,
+                                     source_data)
+        resolved, extra = _arch_from_source(source_model["config"], resolved, explicit,
+                                            extra)
+    if not needs_source:
+        source_model = None
+
     n_total = len(done) + len(todo)
     if done:
         log(f"{len(done)} of {n_total} fold results already stored: skipped")

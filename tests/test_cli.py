@@ -58,6 +58,16 @@ def test_no_command_is_a_usage_error():
     (["--source", "checkpoint:/no/such/x.ckpt"], "cannot read the TensorFlow checkpoint"),
     (["--cell", "foo"], "cell must be one of ('gru', 'lstm', 'bnlstm'), got 'foo'"),
     (["--set", "foo=1"], "unknown classifier parameter in --set"),
+    (["--pretrain-max-epochs", "20", "--set", "max_epochs=1"],
+     ("--set max_epochs: use --max-epochs (finetuning) and --pretrain-max-epochs (the source "
+      "model)")),
+    (["--lr", "0.01", "--set", "lr=0.1"], "--set lr: use --lr. The study sets this parameter"),
+    (["--random-state", "-1"], "random_state (--random-state) must be an integer >= 0"),
+    (["--set", "optimizer=sgd"], "must be a class such as torch.optim.SGD; got 'sgd'"),
+    (["--set", "device='cuda:99'"], "device='cuda:99' asks for CUDA"),
+    (["--sim-target-subjects", "2"], "needs at least 3 subjects; the target has 2"),
+    (["--sim-epochs", "3"], ("fold 1 (test subject sim-s00) cannot be trained: no training "
+                             "window")),
 ])
 def test_bad_study_arguments_exit_2_with_a_message(tmp_path, capsys, args, message):
     code = main(["study", "--output-dir", str(tmp_path / "out"), "--quiet", *args])

@@ -158,6 +158,7 @@ def test_parse_data_spec_errors(spec, role, match):
     ({"scheduler": 123}, "scheduler must be a Dask scheduler address"),
     ({"fetch_url": "http://mirror"}, r"fetch_url \(--fetch-url\) is only used with fetch"),
     ({"settings": {"nope": 1}}, "unknown study setting 'nope'"),
+    ({"random_state": -1}, r"random_state \(--random-state\) must be an integer >= 0.*got -1"),
 ])
 def test_run_study_argument_errors_leave_no_output(tmp_path, kwargs, match):
     out = tmp_path / "out"
@@ -225,6 +226,44 @@ def test_store_takeover_keeps_the_cached_source_model_under_another_name(tmp_pat
     assert "kept as" in messages[0] and "source_model.previous.pt" in messages[0]
 
 
+def test_takeovers_in_a_row_never_overwrite_a_kept_source_model(tmp_path):
+    # run X caches its model, Y takes over (X's kept), X takes over again (Y's kept): X's
+    # model must still be there, and so must Y's
+    messages = []
+    for k, args in enumerate([{"random_state": 1}, {"random_state": 2}, {"random_state": 1},
+                              {"random_state": 3}]):
+        ResultStore(tmp_path).claim(args, log=messages.append)
+        (tmp_path / "source_model.pt").write_bytes(f"model of claim {k}".encode())
+    kept = {p.name: p.read_bytes().decode() for p in tmp_path.glob("source_model.previous*")}
+    assert kept == {"source_model.previous.pt": "model of claim 0",
+                    "source_model.previous-2.pt": "model of claim 1",
+                    "source_model.previous-3.pt": "model of claim 2"}
+    assert (tmp_path / "source_model.pt").read_bytes() == b"model of claim 3"
+    assert [m.rsplit("kept as ", 1)[1] for m in messages] == [
+        f"{tmp_path / name})" for name in ("source_model.previous.pt",
+                                           "source_model.previous-2.pt",
+                                           "source_model.previous-3.pt")]
+
+
+def test_a_dry_run_claim_checks_without_writing_or_moving(tmp_path):
+    # run_study asks it before loading or simulating a source to pretrain
+    assert ResultStore(tmp_path / "new").claim({"a": 1}, dry_run=True) is False
+    assert not (tmp_path / "new").exists()
+    ResultStore(tmp_path).claim({"a": 1})
+    cache = tmp_path / "source_model.pt"
+    cache.write_bytes(b"model of a=1")
+    before = (tmp_path / "study.json").read_text()
+    assert ResultStore(tmp_path).claim({"a": 1}, dry_run=True) is True
+    messages = []
+    assert ResultStore(tmp_path).claim({"a": 2}, messages.append, dry_run=True) is False
+    assert cache.read_bytes() == b"model of a=1" and not messages
+    assert (tmp_path / "study.json").read_text() == before
+    ResultStore(tmp_path).save_fold("c", "direct", 1, {"y_true": [0], "y_pred": [0],
+                                                       "recordings": ["r"]})
+    with pytest.raises(StudyArgumentsError, match=r"a: 1 there, 2 now.*1 finished"):
+        ResultStore(tmp_path).claim({"a": 2}, dry_run=True)
+
+
 def test_store_refuses_a_takeover_whose_cache_is_the_new_source(tmp_path):
     ResultStore(tmp_path).claim({"source": "simulated", "max_epochs": 2})
     cache = tmp_path / "source_model.pt"
@@ -261,6 +300,29 @@ def test_store_refuses_a_foreign_non_empty_folder(tmp_path):
     with pytest.raises(StudyArgumentsError, match="not empty and holds no study.json"):
         run_study(tmp_path, verbose=0, **TINY)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("content", [
+    '{"name": "my survey study", "participants": 40}\n',     # the user's own study.json
+    '{"fingerprint": "abc", "arguments": {}}\n',              # no store_version
+    '[1, 2]\n',
+])
+def test_a_study_json_this_package_did_not_write_is_not_taken_over(tmp_path, content):
+    manifest = tmp_path / "study.json"
+    manifest.write_text(content)
+    with pytest.raises(StudyArgumentsError, match=r"holds a study.json that skseqsleep study "
+                                                  r"did not write \(expected an object with "
+                                                  r"the keys fingerprint, store_version, "
+                                                  r"arguments; found .*not taken over"):
+        ResultStore(tmp_path).claim({"a": 1})
+    with pytest.raises(StudyArgumentsError, match="did not write"):
+        run_study(tmp_path, verbose=0, **TINY)
+    # nothing written, replaced or locked in the user's folder
+    assert [p.name for p in tmp_path.iterdir()] == ["study.json"]
+    assert manifest.read_text() == content
+    # a manifest the study wrote is still a study (resumed by the same arguments)
+    ResultStore(tmp_path / "ours").claim({"a": 1})
+    assert ResultStore(tmp_path / "ours").claim({"a": 1}) is True
 
 
 def test_a_file_system_that_cannot_lock_warns_and_runs_unlocked(tmp_path, monkeypatch):
@@ -638,6 +700,106 @@ def test_bad_source_or_parameter_leaves_no_output_folder(tmp_path, kwargs, match
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("param", "value", "option"), [
+    ("max_epochs", 1, "--max-epochs (finetuning) and --pretrain-max-epochs"),
+    ("lr", 0.1, "--lr"),
+    ("optimizer__lr", 0.1, "--lr"),
+    ("batch_size", 0, "--batch-size"),
+    ("seq_len", 5, "--seq-len"),
+    ("validate_every", 3, "--validate-every"),
+    ("patience", 3, "--patience"),
+    ("cell", "lstm", "--cell"),
+    ("random_state", 5, "--random-state"),
+    ("verbose", 1, "--quiet"),
+    ("train_split", None, "--n-valid-subjects"),
+    ("warm_start_from", None, "--source"),
+    ("trainable_parts", "all", "--strategies"),
+])
+def test_set_of_a_parameter_the_study_sets_is_refused_naming_the_option(tmp_path, param,
+                                                                        value, option):
+    # --set max_epochs=1 pretrained 1 epoch while study.json said pretrain_max_epochs=20
+    out = tmp_path / "out"
+    with pytest.raises(StudyArgumentsError, match=f"--set {param}: use {re.escape(option)}"):
+        run_study(out, verbose=0, classifier_params={param: value}, **TINY)
+    assert not out.exists()
+
+
+def test_every_parameter_the_study_sets_on_its_classifiers_is_refused_in_set():
+    # derived from what _classifier really sets: a parameter added there without a refusal
+    # (and an option to name) fails here
+    from skseqsleep import SeqSleepClassifier
+    from skseqsleep.model_selection import GroupHoldout
+    from skseqsleep.study import _ARCH_PARAMS, _classifier, _refused_classifier_params
+
+    settings = {"validate_every": 3, "patience": 4, "batch_size": 5, "lr": 0.5,
+                "seq_len": 6, "cell": "lstm", "n_filters": 7, "rnn_hidden": 8,
+                "attention_size": 9}
+    clf = _classifier(settings, 11, warm_start_from="src.pt", trainable_parts=(),
+                      train_split=GroupHoldout(1, random_state=0), max_epochs=12)
+    default = SeqSleepClassifier().get_params(deep=False)
+    changed = {k for k, v in clf.get_params(deep=False).items()     # every value given
+               if not k.startswith("_") and (k not in default or default[k] != v)}  # differs
+    assert changed - set(_ARCH_PARAMS.values()) == set(_refused_classifier_params()) - {
+        "optimizer__lr"}
+
+
+def test_extra_classifier_parameters_still_pass_through_set(tmp_path):
+    out = tmp_path / "out"
+    run_study(out, verbose=0, plots=False, strategies=["direct"],
+              classifier_params={"train_sampler": "shared", "train_block_size": 2}, **TINY)
+    recorded = json.loads((out / "study.json").read_text())["arguments"]
+    assert recorded["classifier_params"] == {"train_sampler": "shared", "train_block_size": 2}
+
+
+def _adam_with_bad_betas(params, **kwargs):
+    import torch
+
+    return torch.optim.Adam(params, betas=(2.0, 0.9), **kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    # classifier parameters that failed in the first fit, after study.json was written
+    ({"classifier_params": {"optimizer": "sgd"}},
+     (r"--set optimizer / classifier_params\['optimizer'\] must be a class such as "
+      r"torch.optim.SGD; got 'sgd'")),
+    ({"classifier_params": {"optimizer": _adam_with_bad_betas}},
+     "loss or optimiser parameters .* not valid: ValueError: Invalid beta parameter"),
+    ({"classifier_params": {"device": "cuda:99"}},
+     "classifier parameter .* not valid: device='cuda:99' asks for CUDA"),
+    ({"classifier_params": {"train_sampler": "fast"}}, "train_sampler must be one of"),
+    ({"classifier_params": {"l2_lambda": -1}}, "l2_lambda must be a finite number >= 0"),
+    # data that leave a fit without training windows or subjects
+    ({"settings": {**TINY_SETTINGS, "sim_epochs_per_night": 3}},
+     (r"fold 1 \(test subject sim-s00\) cannot be trained: no training window: every "
+      r"training recording is shorter than seq_len=4 .*--sim-epochs")),
+    ({"settings": {**TINY_SETTINGS, "batch_size": 64}},
+     (r"fold 1 \(test subject sim-s00\) cannot be trained: only 21 training window\(s\) .*"
+      r"batch_size=64")),
+    ({"settings": {**TINY_SETTINGS, "sim_target_subjects": 2}},
+     "needs at least 3 subjects; the target has 2"),
+    ({"settings": {**TINY_SETTINGS, "sim_source_subjects": 1}, "strategies": ["direct"]},
+     ("the source model cannot be pretrained on the simulated source cohort: "
+      r"GroupHoldout\(n_valid_groups=1\) needs more than 1 subjects")),
+])
+def test_arguments_that_would_fail_a_fit_leave_no_output_folder(tmp_path, kwargs, match):
+    out = tmp_path / "out"
+    with pytest.raises(StudyInputError, match=match):
+        run_study(out, verbose=0, plots=False, **{**TINY, **kwargs})
+    assert not out.exists()
+
+
+def test_a_direct_transfer_needs_no_training_window_in_the_folds(reference, tmp_path):
+    # direct transfer trains nothing: target recordings shorter than L are not refused
+    _, ref_out = reference
+    out = tmp_path / "out"
+    short = {**TINY_SETTINGS, "sim_epochs_per_night": 3}
+    with pytest.warns(UserWarning, match="shorter than seq_len=4 epochs"):  # the prediction's
+        result = run_study(out, source=f"model:{ref_out / 'source_model.pt'}",
+                           strategies=["direct"], verbose=0, plots=False,
+                           **{**TINY, "settings": short})
+    assert result.row("Fpz-Cz-like", "direct").n_epochs == 3 * 3
+
+
 def test_not_a_model_file_and_an_empty_mass_folder_leave_no_output_folder(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")
@@ -774,6 +936,91 @@ def test_source_kinds_are_enforced_and_checkpoint_errors_surface(shared_dir, ref
                                               f"--source checkpoint:{one}"):
         run_study(tmp_path / "c", source=f"model:{one}", verbose=0, **TINY)
     assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def _write_dreams_excerpt(folder, k, codes):
+    """A DREAMS-format excerpt k (100 Hz, 1800 s of noise) scored with one 5-s code per
+    30-s epoch (``codes``: 60 values; negative = unscored)."""
+    rng = np.random.default_rng(k)
+    signal = rng.normal(0, 20, 180000)
+    (folder / f"excerpt{k}.txt").write_text(
+        "[C3-A1]\n" + "\n".join(f"{v:.2f}" for v in signal) + "\n")
+    (folder / f"Hypnogram_excerpt{k}.txt").write_text(
+        "[Hypnogram]\n" + "\n".join(str(c) for c in np.repeat(codes, 6)) + "\n")
+
+
+def test_stored_folds_of_a_target_folder_that_changed_are_refused(reference, tmp_path):
+    # a DREAMS folder gains excerpt 4: with the same command, fold 3 (excerpt5's result)
+    # was reused as the fold of excerpt4, excerpt6's twice, and excerpt4 never tested
+    _, ref_out = reference
+    dreams = tmp_path / "dreams"
+    dreams.mkdir()
+    codes = {k: np.random.default_rng(10 + k).choice([5, 4, 3, 2, 1], 60) for k in range(7)}
+    for k in (1, 2, 5, 6):
+        _write_dreams_excerpt(dreams, k, codes[k])
+    out = tmp_path / "out"
+    settings = {k: v for k, v in TINY_SETTINGS.items()
+                if k not in ("n_filters", "rnn_hidden", "attention_size")}
+    kw = {"source": f"model:{ref_out / 'source_model.pt'}", "target": f"dreams:{dreams}",
+          "strategies": ["direct"], "settings": settings, "random_state": 3, "plots": False,
+          "verbose": 0}
+    first = run_study(out, **kw)
+    assert [f["test_subject"] for f in first.per_fold] == [
+        "excerpt1", "excerpt2", "excerpt5", "excerpt6"]
+    stored = {f: f.read_bytes() for f in _fold_files(out)}
+    table = (out / "table.csv").read_text()
+
+    _write_dreams_excerpt(dreams, 4, codes[4])
+    with pytest.raises(StudyInputError, match=(
+            r"the stored result of fold 3 \(.*fold_03.npz\) tested subject 'excerpt5' \(60 "
+            r"epochs\), but fold 3 of the target now tests subject 'excerpt4' \(60 epochs\): "
+            r"the target data changed since the output folder .*out was written .*use a new "
+            r"--output-dir")):
+        run_study(out, **kw)
+    # an excerpt rescored: same subject, fewer epochs kept, or other stages
+    (dreams / "excerpt4.txt").unlink()
+    (dreams / "Hypnogram_excerpt4.txt").unlink()
+    changed = codes[6].copy()
+    changed[:2] = -1
+    _write_dreams_excerpt(dreams, 6, changed)
+    with pytest.raises(StudyInputError, match=r"fold 4 .* tested subject 'excerpt6' on 60 "
+                                              r"epochs, but that subject now has 58 epochs"):
+        run_study(out, **kw)
+    changed = codes[6].copy()
+    changed[:3] = np.where(changed[:3] == 5, 4, 5)
+    _write_dreams_excerpt(dreams, 6, changed)
+    with pytest.raises(StudyInputError, match=r"fold 4 .* tested subject 'excerpt6' on 60 "
+                                              r"epochs, 3 of which are now scored with "
+                                              r"another stage"):
+        run_study(out, **kw)
+    assert {f: f.read_bytes() for f in _fold_files(out)} == stored
+    assert (out / "table.csv").read_text() == table
+    # the data as they were: resumed from the stored folds, the same table
+    _write_dreams_excerpt(dreams, 6, codes[6])
+    again = run_study(out, **kw)
+    np.testing.assert_array_equal(again.metrics_array(), first.metrics_array())
+    assert {f: f.read_bytes() for f in _fold_files(out)} == stored
+
+
+def test_a_stored_fold_without_its_test_subject_is_named(reference, tmp_path):
+    import io
+    import shutil
+
+    _, ref_out = reference
+    out = tmp_path / "copy"
+    shutil.copytree(ref_out, out)
+    fold = out / "folds" / "Fpz-Cz-like" / "direct" / "fold_02.npz"
+    with np.load(fold) as z:
+        content = dict(z)
+    meta = json.loads(str(content["meta"]))
+    del meta["test_subject"]
+    content["meta"] = np.asarray(json.dumps(meta))
+    buf = io.BytesIO()
+    np.savez(buf, **content)
+    fold.write_bytes(buf.getvalue())
+    with pytest.raises(StudyInputError, match=f"the stored fold result {fold} does not record "
+                                              "its test subject.*delete it"):
+        run_study(out, verbose=0, plots=False, **TINY)
 
 
 # --------------------------------------------------------------------------------------------
