@@ -150,22 +150,28 @@ def _read_model_file(path) -> dict:
     if not isinstance(content, dict) or content.get("format") != _MODEL_FORMAT:
         raise ValueError(f"{path} is not a model saved by SeqSleepClassifier.save_model "
                          f"(expected a dict with format={_MODEL_FORMAT!r})")
-    version = content.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise ValueError(  # noqa: TRY004 - the file's content, not an argument, is wrong
-            f"{path}: format_version must be an integer, found {version!r}; the "
-            "file is damaged or was not written by SeqSleepClassifier.save_model")
-    if version > _MODEL_FORMAT_VERSION:
-        by = content.get("skseqsleep_version")
-        by = f" by skseqsleep {by}" if by else ""
-        raise ValueError(f"{path} was written in model format version {version}{by}; this "
-                         f"skseqsleep reads format version {_MODEL_FORMAT_VERSION} or older: "
-                         "upgrade skseqsleep to load it")
+    _check_format_version(content, str(path), "; the file is damaged or was not written by "
+                          "SeqSleepClassifier.save_model")
     missing = [k for k in ("config", "state_dict") if not isinstance(content.get(k), dict)]
     if missing:
         raise ValueError(f"{path}: the model file lacks {missing} (each a dict); found the "
                          f"keys {sorted(content)}")
     return content
+
+
+def _check_format_version(content: Mapping, where: str, damaged: str = "") -> None:
+    """``content["format_version"]`` (a saved model's, or a warm-start dict's) must be an
+    integer no newer than this package's :data:`_MODEL_FORMAT_VERSION`."""
+    version = content.get("format_version")
+    if isinstance(version, (bool, np.bool_)) or not isinstance(version, numbers.Integral):
+        raise ValueError(  # noqa: TRY004 - the content, not an argument, is wrong
+            f"{where}: format_version must be an integer, found {version!r}{damaged}")
+    if version > _MODEL_FORMAT_VERSION:
+        by = content.get("skseqsleep_version")
+        by = f" (it was written by skseqsleep {by})" if by else ""
+        raise ValueError(f"{where}: format_version {int(version)}; this skseqsleep reads "
+                         f"model format version {_MODEL_FORMAT_VERSION} or older{by}: upgrade "
+                         "skseqsleep to load it")
 
 
 def _check_save_path(path) -> Path:
@@ -257,13 +263,8 @@ def _source_state(source) -> dict:
 def _check_source_mapping(source) -> dict:
     """A ``{"config", "state_dict"}`` warm-start dict, checked as a model file's content is."""
     where = "warm_start_from (a dict)"
-    version = source.get("format_version")
-    if version is not None:
-        if isinstance(version, (bool, np.bool_)) or not isinstance(version, numbers.Integral):
-            raise ValueError(f"{where}: format_version must be an integer, found {version!r}")
-        if version > _MODEL_FORMAT_VERSION:
-            raise ValueError(f"{where}: format_version {int(version)}; this skseqsleep reads "
-                             f"model format version {_MODEL_FORMAT_VERSION} or older")
+    if source.get("format_version") is not None:    # optional in a dict
+        _check_format_version(source, where)
     for key in ("config", "state_dict"):
         if not isinstance(source[key], Mapping):
             raise TypeError(f"{where}: {key!r} must be a dict, found "
