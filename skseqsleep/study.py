@@ -61,7 +61,10 @@ __all__ = [
     "sleepedf_sc20_folds",
 ]
 
-STORE_VERSION = 1
+#: Part of every study's fingerprint. 2: the spectrogram standardisation is fitted on the
+#: training subjects only, without the inner-validation subjects (REFERENCE §2); version-1
+#: fold results (standardisation fitted on every non-test subject) are not pooled with them.
+STORE_VERSION = 2
 
 # --------------------------------------------------------------------------------------------
 # Strategies
@@ -1059,6 +1062,24 @@ def _fold_classifier(task, settings, extra_params, source_model=None):
                        max_epochs=settings.get("max_epochs"), extra=extra_params)
 
 
+def _standardised(transformer, X, groups, split):
+    """Spectrograms of ``X`` standardised with statistics of its *training* subjects only.
+
+    REFERENCE §2: the mean and standard deviation come from the training epochs; validation
+    and test data use the training statistics. ``split`` is the classifier's ``train_split``
+    (seeded, so it holds out the same subjects when the classifier applies it to the same
+    groups); the subjects it holds out for validation are left out of the transformer's fit.
+    Before store version 2 the transformer was fitted on every non-test subject.
+    """
+    if split is None:
+        return transformer.fit_transform(X)
+    _, valid = next(split.split(X, groups=groups))
+    train = np.ones(len(X), dtype=bool)
+    train[valid] = False
+    transformer.fit(X[train])
+    return transformer.transform(X)
+
+
 def _fit_fold(task, X, y, groups, recordings, fs, source_model, settings, extra_params):
     """The body of :func:`_run_fold_task`, run with its torch thread count."""
     from skseqsleep import SpectrogramTransformer
@@ -1066,10 +1087,10 @@ def _fit_fold(task, X, y, groups, recordings, fs, source_model, settings, extra_
     t0 = time.perf_counter()
     test_mask = np.isin(groups, [task["test_subject"]])
     train_mask = ~test_mask
-    transformer = SpectrogramTransformer(fs=fs)
-    Xtr = transformer.fit_transform(X[train_mask])
-    Xte = transformer.transform(X[test_mask])
     clf = _fold_classifier(task, settings, extra_params, source_model)
+    transformer = SpectrogramTransformer(fs=fs)
+    Xtr = _standardised(transformer, X[train_mask], groups[train_mask], clf.train_split)
+    Xte = transformer.transform(X[test_mask])
     clf.fit(Xtr, y[train_mask], groups=groups[train_mask], recordings=recordings[train_mask])
     y_pred = clf.predict(Xte, recordings=recordings[test_mask])
     history = [dict(h) for h in getattr(clf, "validation_history_", [])]
@@ -1341,8 +1362,9 @@ def _pretrained_source(kind, path, store, settings, extra_params, random_state, 
     t0 = time.perf_counter()
     from skseqsleep import SpectrogramTransformer
 
-    Xt = SpectrogramTransformer(fs=float(data.fs)).fit_transform(X)
     clf = _pretrain_classifier(settings, extra_params, random_state, n_subj)
+    Xt = _standardised(SpectrogramTransformer(fs=float(data.fs)), X, np.asarray(data.groups),
+                       clf.train_split)
     clf.fit(Xt, np.asarray(data.y), groups=np.asarray(data.groups),
             recordings=np.asarray(data.recordings).astype(str))
     cache.parent.mkdir(parents=True, exist_ok=True)

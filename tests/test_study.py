@@ -1093,3 +1093,64 @@ def test_a_scheduler_that_never_answers_or_is_closed_is_refused_before_any_work(
     with pytest.raises(StudyInputError, match=f"Dask scheduler {address}"):
         run_study(tmp_path / "closed", scheduler=address, verbose=0, **TINY)
     assert not (tmp_path / "silent").exists() and not (tmp_path / "closed").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# the spectrogram standardisation of a fold (REFERENCE §2)
+# --------------------------------------------------------------------------------------------
+
+
+def test_fold_standardisation_uses_the_training_subjects_only():
+    """REFERENCE §2: validation and test data use the training statistics. The study fitted
+    the transformer on every non-test subject, the inner-validation ones included."""
+    from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
+    from skseqsleep.datasets import make_sleep_cohort
+    from skseqsleep.study import _standardised, _train_split
+
+    data = make_sleep_cohort(5, n_epochs=40, random_state=3)
+    X, y, groups = data.X, data.y, np.asarray(data.groups)
+    recordings = np.asarray(data.recordings).astype(str)
+    split = _train_split(None, 2, seed=11)               # as the study builds it
+    Xt = _standardised(SpectrogramTransformer(), X, groups, split)
+    clf = SeqSleepClassifier(seq_len=4, batch_size=8, max_epochs=1, verbose=0,
+                             module__n_filters=8, module__rnn_hidden=8,
+                             module__attention_size=8, train_split=split, random_state=0)
+    clf.fit(Xt, y, groups=groups, recordings=recordings)
+    valid = np.isin(recordings, clf.valid_recordings_)   # what the classifier validated on
+    assert len(np.unique(groups[valid])) == 2
+    expected = SpectrogramTransformer().fit(X[~valid]).transform(X)
+    np.testing.assert_allclose(Xt, expected, rtol=0, atol=1e-6)
+    everyone = SpectrogramTransformer().fit_transform(X)
+    assert np.abs(everyone - expected).max() > 1e-3      # the difference is not negligible
+
+
+def test_a_fold_is_trained_on_training_only_statistics():
+    """_fit_fold (what every fold of the study runs) gives the predictions of a classifier
+    trained on spectrograms standardised with the training subjects' statistics."""
+    from skseqsleep import SpectrogramTransformer
+    from skseqsleep.datasets import make_sleep_cohort
+    from skseqsleep.study import _fit_fold, _fold_classifier
+
+    data = make_sleep_cohort(5, n_epochs=40, random_state=3)
+    X, y, groups = data.X, data.y, np.asarray(data.groups)
+    recordings = np.asarray(data.recordings).astype(str)
+    settings = {**TINY_SETTINGS, "max_epochs": 2, "n_valid_subjects": 1}
+    task = {"strategy": "scratch", "valid_subjects": None, "seed": 5, "test_subject": "sim-s00",
+            "fold": 1, "channel": "Fpz-Cz-like"}
+    got = _fit_fold(task, X, y, groups, recordings, 100.0, None, settings, None)["y_pred"]
+
+    def predictions(fit_on_validation_subjects):
+        test = groups == "sim-s00"
+        clf = _fold_classifier(task, settings, None)
+        _, valid = next(clf.train_split.split(X[~test], groups=groups[~test]))
+        fit_rows = np.ones((~test).sum(), bool)
+        if not fit_on_validation_subjects:
+            fit_rows[valid] = False
+        transformer = SpectrogramTransformer().fit(X[~test][fit_rows])
+        clf.fit(transformer.transform(X[~test]), y[~test], groups=groups[~test],
+                recordings=recordings[~test])
+        return clf.predict(transformer.transform(X[test]), recordings=recordings[test])
+
+    np.testing.assert_array_equal(got, predictions(fit_on_validation_subjects=False))
+    # the former statistics (every non-test subject) give other predictions here
+    assert not np.array_equal(got, predictions(fit_on_validation_subjects=True))
