@@ -31,7 +31,11 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
     ``20 * log10(|X| + eps)`` (``eps`` only matters for exact zeros, e.g. flat signals), then
     each frequency bin of each channel is z-scored with the mean and standard deviation over
     all epochs and all frames seen in :meth:`fit` (the training fold); :meth:`transform` uses
-    these training statistics.
+    these training statistics. REFERENCE §2 fits them on the training subjects only; in a
+    Pipeline whose classifier holds out validation subjects (``train_split``), the
+    transformer also sees those subjects, since it cannot know them: to follow the
+    reference, fit the transformer on the training subjects and give the classifier the
+    validation subjects (``PredefinedGroupSplit``), as ``skseqsleep study`` does.
 
     The computation is vectorised over epochs (strided frames and one batched FFT) and runs
     in chunks of epochs to bound memory, so a whole cohort (40 000 epochs) goes through at

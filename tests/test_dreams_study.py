@@ -99,15 +99,18 @@ def test_rst_tables(example):
 @pytest.mark.slow
 def test_direct_transfer_study_on_the_real_excerpts(example, shared_dir, tmp_path, capsys):
     """The example's direct-transfer row, run end to end on the real DREAMS excerpts, equals an
-    independent computation: per excerpt, spectrograms standardised with the 6 other excerpts
-    (the fold's training data), the checkpoint loaded by ``load_phan2019_model`` and the
-    written-out stride-1 fusion of test_pretrained_dreams (REFERENCE §5)."""
+    independent computation: per excerpt, spectrograms standardised with the fold's 5
+    training excerpts (the 6 others minus the fold's validation excerpt, REFERENCE §2), the
+    checkpoint loaded by ``load_phan2019_model`` and the written-out stride-1 fusion of
+    test_pretrained_dreams (REFERENCE §5)."""
     from sklearn.metrics import accuracy_score, cohen_kappa_score
     from test_pretrained_dreams import _fused_predictions
 
     from skseqsleep import SpectrogramTransformer
     from skseqsleep.datasets import load_dreams
+    from skseqsleep.model_selection import GroupHoldout
     from skseqsleep.pretrained import load_phan2019_model
+    from skseqsleep.study import fold_seed
 
     out, rst = tmp_path / "out", tmp_path / "tables.rst"
     result = example.main(["--shared", str(shared_dir), "--strategies", "direct",
@@ -115,14 +118,23 @@ def test_direct_transfer_study_on_the_real_excerpts(example, shared_dir, tmp_pat
     data = load_dreams(shared_dir / "data" / "dreams")
     net = load_phan2019_model(shared_dir / example.CHECKPOINT_SUBPATH)
     excerpts = [f"excerpt{i}" for i in (1, 2, 4, 5, 6, 7, 8)]  # excerpt 3 is at 50 Hz
-    y_true, y_pred = [], []
-    for rec in excerpts:
+    y_true, y_pred, validation = [], [], {}
+    for fold, rec in enumerate(excerpts, 1):
         test = data.recordings == rec
-        transformer = SpectrogramTransformer(fs=100).fit(data.X[~test])
+        # the fold's validation excerpt: one of the 6 others, drawn with the fold's seed
+        others = data.groups[~test]
+        _, valid = next(GroupHoldout(1, random_state=fold_seed(0, fold)).split(
+            others, groups=others))
+        validation[rec] = others[valid][0]
+        train = np.flatnonzero(~test)[np.setdiff1d(np.arange(len(others)), valid)]
+        transformer = SpectrogramTransformer(fs=100).fit(data.X[train])
         y_pred.append(_fused_predictions(net, transformer.transform(data.X[test]),
                                          data.recordings[test]))
         y_true.append(data.y[test])
     y_true, y_pred = np.concatenate(y_true), np.concatenate(y_pred)
+    # as docs/dreams_study.rst lists them (test -> validation)
+    assert validation == {f"excerpt{t}": f"excerpt{v}" for t, v in
+                          [(1, 2), (2, 1), (4, 6), (5, 2), (6, 2), (7, 1), (8, 4)]}
     pooled = result.predictions[("C3-A1/CZ-A1", "direct")]
     assert list(dict.fromkeys(pooled["recordings"])) == excerpts
     np.testing.assert_array_equal(pooled["y_true"], y_true)
