@@ -14,6 +14,10 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from ._checks import is_real as _is_real
 from ._constants import DEFAULT_FS, EPOCH_SECONDS
 
+#: The rate and the (frames, bins) of SeqSleepNet's input (REFERENCE §1-§2).
+_NETWORK_FS = DEFAULT_FS
+_NETWORK_SHAPE = (29, 129)
+
 __all__ = ["SpectrogramTransformer"]
 
 # Upper bound on frames x nfft values handled at once (about 64 MB of float64 per buffer):
@@ -141,8 +145,11 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
                              f"a {n_window}-sample window")
         if (not isinstance(self.nfft, numbers.Integral) or isinstance(self.nfft, bool)
                 or self.nfft < n_window):
+            hint = ("" if self.fs == _NETWORK_FS else
+                    f"; for SeqSleepNet, resample the signals to {_NETWORK_FS:g} Hz instead "
+                    f"(its input is fs={_NETWORK_FS:g}, nfft=256, REFERENCE §1-§2)")
             raise ValueError(f"{name}: nfft must be an integer of at least the window length "
-                             f"({n_window} samples), got {self.nfft!r}")
+                             f"({n_window} samples), got {self.nfft!r}{hint}")
         for flag in ("log_scale", "standardize"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise TypeError(f"{name}: {flag} must be True or False, "
@@ -243,6 +250,16 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         self.n_features_in_ = n_channels * n_samples
         self.n_frames_ = 1 + (n_samples - n_window) // hop
         self.frequencies_ = np.fft.rfftfreq(self.nfft, d=1.0 / self.fs)
+        if (self.fs != _NETWORK_FS
+                and (self.n_frames_, len(self.frequencies_)) == _NETWORK_SHAPE):
+            # the same shape as at 100 Hz, other frequencies: SeqSleepNet would take them
+            warnings.warn(
+                f"{name}(fs={self.fs:g}) gives spectrograms of the shape SeqSleepNet expects "
+                f"({_NETWORK_SHAPE[0]} x {_NETWORK_SHAPE[1]}) but with bins from 0 to "
+                f"{self.fs / 2:g} Hz; the network's triangular filterbank assumes 100-Hz "
+                f"signals (bins 0 to 50 Hz, REFERENCE §1, §3): resample the signals to 100 Hz "
+                "for SeqSleepClassifier (the dataset loaders do; scipy.signal.resample_poly)",
+                UserWarning, stacklevel=3)
         self.mean_ = None
         self.scale_ = None
         return X

@@ -330,3 +330,25 @@ def test_training_output_is_standardised(n_epochs, n_channels, n_samples, scale,
     std = out.std(axis=(0, 2))
     # a bin is constant only when there is a single frame in all (e.g. the 0 Hz bin is not)
     assert np.all((np.abs(std - 1) < 1e-3) | (std == 0))
+
+
+@pytest.mark.parametrize("fs", [50, 128])
+def test_other_rates_with_the_network_shape_warn(fs):
+    # 29 x 129 like at 100 Hz, but bins over 0..fs/2: SeqSleepNet would take them silently
+    X = np.random.default_rng(0).standard_normal((3, 30 * fs))
+    with pytest.warns(UserWarning, match=rf"fs={fs}\) gives spectrograms of the shape "
+                                         rf"SeqSleepNet expects \(29 x 129\) but with bins "
+                                         rf"from 0 to {fs // 2} Hz.*resample"):
+        out = SpectrogramTransformer(fs=fs).fit_transform(X)
+    assert out.shape == (3, 1, 29, 129)
+
+
+def test_a_rate_too_high_for_the_default_fft_says_to_resample():
+    X = np.zeros((2, 6000))
+    with pytest.raises(ValueError, match=r"window length \(400 samples\), got 256; for "
+                                         r"SeqSleepNet, resample the signals to 100 Hz"):
+        SpectrogramTransformer(fs=200).fit(X)
+    with warnings.catch_warnings():          # 100 Hz, and other shapes, do not warn
+        warnings.simplefilter("error")
+        SpectrogramTransformer().fit(np.ones((2, 3000)) + np.arange(3000))
+        SpectrogramTransformer(fs=200, nfft=512).fit(np.ones((2, 6000)) + np.arange(6000))
