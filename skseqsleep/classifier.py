@@ -55,6 +55,7 @@ _MODEL_FORMAT = "skseqsleep.SeqSleepClassifier"
 _MODEL_FORMAT_VERSION = 1  # the newest format save_model writes and load_model reads
 _TRAIN_SAMPLERS = ("per-window", "shared")
 _INFERENCE = ("encode-once", "per-window")
+_FROZEN_MODES = ("eval", "train")
 _ENCODE_CHUNK = 512     # epochs per encode_epochs call at inference
 _WINDOW_CHUNK = 256     # windows per classify_sequences / forward call at inference
 
@@ -391,9 +392,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
         Parts trained by ``fit``: ``"all"``, ``"softmax"``, ``("softmax", "arnn")``,
         ``("softmax", "seqrnn")``, or ``()`` for direct transfer (``fit`` trains nothing; it
         loads ``warm_start_from`` and records the classes). A frozen part gets no gradient
-        (``requires_grad=False``), is not given to the optimiser, and is kept in eval mode while
-        training (no dropout, no batch-norm statistic updates). REFERENCE §4: the released code
-        still runs frozen parts in training mode; the package freezes completely.
+        (``requires_grad=False``), is not given to the optimiser, and, with the default
+        ``frozen_mode="eval"``, is kept in eval mode while training (no dropout, no batch-norm
+        statistic updates). REFERENCE §4: the released code still runs frozen parts in
+        training mode; the package freezes completely by default (``frozen_mode``).
     warm_start_from : path, SeqSleepClassifier, Pipeline, dict or None, default=None
         Starting weights, loaded in every ``fit`` after initialisation: a file written by
         :meth:`save_model`, a TensorFlow checkpoint of the authors (a prefix or a folder with a
@@ -451,6 +453,13 @@ class SeqSleepClassifier(NeuralNetClassifier):
         fastest). Smaller blocks mix several recordings and places per minibatch (more
         diverse, fewer shared epochs, slower); ``1`` gives independent windows. Used only
         with ``train_sampler="shared"`` (a warning says so otherwise).
+    frozen_mode : {"eval", "train"}, default="eval"
+        How the parts outside ``trainable_parts`` run while ``fit`` trains. ``"eval"``: frozen
+        completely (eval-mode dropout; BN-LSTM cells normalise with their population
+        statistics and do not update them). ``"train"``: as the authors' released code
+        (REFERENCE §4), in training mode: dropout active and, with BN-LSTM cells, batch
+        statistics used and the population statistics updated, although the weights get no
+        gradient. Prediction and validation always run in eval mode.
     inference : {"encode-once", "per-window"}, default="encode-once"
         ``"encode-once"`` runs the ARNN once per epoch (``encode_epochs``) and the SeqRNN over
         all windows of those features (exact in eval mode); ``"per-window"`` runs the full
@@ -545,6 +554,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         train_sampler: str = "per-window",
         train_block_size: int | None = None,
         inference: str = "encode-once",
+        frozen_mode: str = "eval",
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
         lr: float = 1e-4,
@@ -577,6 +587,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         self.train_sampler = train_sampler
         self.train_block_size = train_block_size
         self.inference = inference
+        self.frozen_mode = frozen_mode
 
     # ------------------------------------------------------------------ sklearn plumbing
     @property
@@ -666,6 +677,9 @@ class SeqSleepClassifier(NeuralNetClassifier):
                           f"it is ignored with train_sampler={self.train_sampler!r}",
                           UserWarning, stacklevel=3)
         self._check_inference()
+        if self.frozen_mode not in _FROZEN_MODES:
+            raise ValueError(f"frozen_mode must be one of {_FROZEN_MODES}, got "
+                             f"{self.frozen_mode!r}")
         if self.warm_start:
             raise ValueError(
                 "warm_start=True (skorch: keep the network and train on at the next fit) is not "
@@ -1149,7 +1163,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         While training, the frozen parts are put back in eval mode (no dropout, no
         batch-norm statistic updates). ``fit_params`` are not passed to the network."""
         module = self.module_
-        if module.training:
+        if module.training and self.frozen_mode == "eval":
             for part in self._step_setup()[0]:
                 getattr(module, part).eval()
         if isinstance(x, WindowBlockBatch):  # train_sampler="shared"

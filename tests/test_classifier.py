@@ -1188,6 +1188,29 @@ def test_frozen_bnlstm_parts_keep_their_batch_norm_statistics(cohort):
     assert any(not torch.equal(before[k], after_trained[k]) for k in pop)
 
 
+@pytest.mark.parametrize("sampler", ["per-window", "shared"])
+def test_frozen_mode_train_runs_frozen_parts_as_the_released_code(cohort, sampler):
+    """REFERENCE §4: the released code runs frozen parts in training mode: their weights stay,
+    their batch-norm population statistics move; frozen_mode="eval" (the default) keeps both."""
+    X, y, _, recs = cohort
+    kw = {**TINY, "cell": "bnlstm", "max_epochs": 1, "train_sampler": sampler}
+    source = SeqSleepClassifier(**kw, random_state=0).fit(X[:48], y[:48], recordings=recs[:48])
+    before = state(source)
+    released = SeqSleepClassifier(**kw, warm_start_from=source, trainable_parts="softmax",
+                                  frozen_mode="train", random_state=1)
+    released.fit(X[48:], y[48:], recordings=recs[48:])
+    after = state(released)
+    pop = [k for k in before if "pop_mean" in k or "pop_var" in k]
+    weights = [k for k in before if not k.startswith("softmax") and k not in pop]
+    assert all(torch.equal(before[k], after[k]) for k in weights)      # no gradient step
+    assert all(not torch.equal(before[k], after[k]) for k in pop if k.startswith("arnn"))
+    assert not any(p.requires_grad for p in released.module_.arnn.parameters())
+    with pytest.raises(ValueError, match=r"frozen_mode must be one of \('eval', 'train'\), "
+                                         r"got 'training'"):
+        SeqSleepClassifier(**kw, frozen_mode="training").fit(X[:48], y[:48],
+                                                              recordings=recs[:48])
+
+
 def test_warm_start_from_the_authors_tensorflow_checkpoint(shared_dir):
     from skseqsleep import pretrained
 
