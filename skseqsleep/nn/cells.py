@@ -45,6 +45,13 @@ class GRU(_TorchRNN):
     A thin wrapper of :class:`torch.nn.GRU` (one layer, ``batch_first``) that returns only the
     output sequence. Parameters keep torch's default initialisation.
 
+    REFERENCE §3 says "GRU" without the variant. torch's GRU (like cuDNN's) applies the reset
+    gate after the recurrent product, ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``,
+    whereas TensorFlow 1's ``GRUCell`` (the authors' framework) applies it before,
+    ``n = tanh(W_in x + r * (W_hn h) + b)``; the two are different functions of the same
+    shapes, so GRU weights do not carry over between them (the released checkpoints use
+    BN-LSTM cells, which are implemented here as released).
+
     Parameters
     ----------
     input_size : int
