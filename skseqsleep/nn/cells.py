@@ -48,7 +48,7 @@ class GRU(_TorchRNN):
     REFERENCE §3 says "GRU" without the variant. torch's GRU (like cuDNN's) applies the reset
     gate after the recurrent product, ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``,
     whereas TensorFlow 1's ``GRUCell`` (the authors' framework) applies it before,
-    ``n = tanh(W_in x + r * (W_hn h) + b)``; the two are different functions of the same
+    ``n = tanh(W_in x + W_hn (r * h) + b_n)``; the two are different functions of the same
     shapes, so GRU weights do not carry over between them (the released checkpoints use
     BN-LSTM cells, which are implemented here as released).
 
