@@ -802,6 +802,7 @@ def test_partial_fit_is_not_supported_and_says_what_to_use(fitted, cohort):
     assert "_in_fit_" not in vars(fitted)
 
 
+@pytest.mark.filterwarnings("ignore:trainable_parts=\\(\\) \\(direct transfer\\) without")
 def test_a_failed_fit_leaves_the_classifier_unfitted(cohort):
     from sklearn.exceptions import NotFittedError
 
@@ -977,6 +978,7 @@ def test_set_params_changing_a_fitted_network_unfits_it(cohort, tmp_path):
     assert clf.module_.dropout == 0.0
 
 
+@pytest.mark.filterwarnings("ignore:neither recordings nor groups")  # the grid's default score
 def test_grid_over_fitted_sources_says_to_give_files(fitted, cohort, tmp_path):
     X, y, groups, recs = cohort
     grid = GridSearchCV(SeqSleepClassifier(**TINY), {"warm_start_from": [fitted]},
