@@ -536,11 +536,23 @@ class ResultStore:
                             "recorded, so it cannot be resumed")
             stored = self.fold_files()
             if stored:
+                if old_args.get("store_version") != new_args.get("store_version"):
+                    advice = (f"Its results were written by another version of skseqsleep "
+                              f"(results store version {old_args.get('store_version')!r}, "
+                              f"this one writes {STORE_VERSION}) and cannot be resumed: use "
+                              "another --output-dir (or delete that folder) to run the study "
+                              "again.")
+                elif diff == ["target_sha256"]:
+                    advice = ("The target data changed since that folder was written (a "
+                              "recording added, removed or changed), so its fold results were "
+                              "trained and tested on other data: use another --output-dir.")
+                else:
+                    advice = ("Use another --output-dir to run this study, or repeat the "
+                              "earlier arguments to resume that one.")
                 raise StudyArgumentsError(
                     f"the output folder {self.root} holds a study run with different "
-                    f"arguments ({details}) and {len(stored)} finished fold result(s). Use "
-                    "another --output-dir to run this study, or repeat the earlier "
-                    "arguments to resume that one.")
+                    f"arguments ({details}) and {len(stored)} finished fold result(s). "
+                    + advice)
             cache = self.root / "source_model.pt"
             kept = None
             if cache.exists():
@@ -1060,6 +1072,22 @@ def _fold_classifier(task, settings, extra_params, source_model=None):
                        train_split=_train_split(task["valid_subjects"],
                                                 settings.get("n_valid_subjects"), seed),
                        max_epochs=settings.get("max_epochs"), extra=extra_params)
+
+
+def _target_sha256(blocks) -> str:
+    """SHA-256 of the loaded target: every channel's signals, stages, subjects and recordings
+    (part of the study's fingerprint)."""
+    digest = hashlib.sha256()
+    for channel, data in blocks:
+        digest.update(f"channel {channel}\n".encode())
+        for name in ("X", "y", "groups", "recordings"):
+            a = np.asarray(getattr(data, name))
+            digest.update(f"{name} {a.dtype.kind} {a.shape}\n".encode())
+            if a.dtype.kind in "OUS":
+                digest.update("\x00".join(map(str, a.ravel().tolist())).encode())
+            else:
+                digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()
 
 
 def _standardised(transformer, X, groups, split):
@@ -1743,6 +1771,9 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     }
     if source_sha256 is not None:
         arguments["source_sha256"] = source_sha256
+    # the content of the target as loaded: a folder that gained, lost or changed a recording
+    # since the study was written is another study (its folds were trained on other data)
+    arguments["target_sha256"] = _target_sha256(blocks)
     # 4. a source pretrained here: its recordings, checked as the folds' (a folder that
     # would be refused is refused first, before loading MASS or simulating)
     resumes = store.claim(arguments, dry_run=True)

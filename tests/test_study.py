@@ -970,29 +970,33 @@ def test_stored_folds_of_a_target_folder_that_changed_are_refused(reference, tmp
     stored = {f: f.read_bytes() for f in _fold_files(out)}
     table = (out / "table.csv").read_text()
 
-    _write_dreams_excerpt(dreams, 4, codes[4])
-    with pytest.raises(StudyInputError, match=(
-            r"the stored result of fold 3 \(.*fold_03.npz\) tested subject 'excerpt5' \(60 "
-            r"epochs\), but fold 3 of the target now tests subject 'excerpt4' \(60 epochs\): "
-            r"the target data changed since the output folder .*out was written .*use a new "
-            r"--output-dir")):
+    changed_target = (r"holds a study run with different arguments \(target_sha256: '[0-9a-f]{64}' "
+                      r"there, '[0-9a-f]{64}' now\) and 4 finished fold result\(s\)\. The target "
+                      r"data changed since that folder was written \(a recording added, removed "
+                      r"or changed\), so its fold results were trained and tested on other "
+                      r"data: use another --output-dir")
+    # an excerpt added in the middle (renumbers the folds) or at the end (fold numbers and
+    # test subjects stay: only the training data of every fold changed)
+    for k in (4, 9):
+        _write_dreams_excerpt(dreams, k, codes[k % 7])
+        with pytest.raises(StudyArgumentsError, match=changed_target):
+            run_study(out, **kw)
+        (dreams / f"excerpt{k}.txt").unlink()
+        (dreams / f"Hypnogram_excerpt{k}.txt").unlink()
+    # an excerpt removed, or rescored: fewer epochs kept, or other stages
+    moved = tmp_path / "excerpt6.txt"
+    (dreams / "excerpt6.txt").rename(moved)
+    (dreams / "Hypnogram_excerpt6.txt").rename(tmp_path / "Hypnogram_excerpt6.txt")
+    with pytest.raises(StudyArgumentsError, match=changed_target):
         run_study(out, **kw)
-    # an excerpt rescored: same subject, fewer epochs kept, or other stages
-    (dreams / "excerpt4.txt").unlink()
-    (dreams / "Hypnogram_excerpt4.txt").unlink()
-    changed = codes[6].copy()
-    changed[:2] = -1
-    _write_dreams_excerpt(dreams, 6, changed)
-    with pytest.raises(StudyInputError, match=r"fold 4 .* tested subject 'excerpt6' on 60 "
-                                              r"epochs, but that subject now has 58 epochs"):
-        run_study(out, **kw)
-    changed = codes[6].copy()
-    changed[:3] = np.where(changed[:3] == 5, 4, 5)
-    _write_dreams_excerpt(dreams, 6, changed)
-    with pytest.raises(StudyInputError, match=r"fold 4 .* tested subject 'excerpt6' on 60 "
-                                              r"epochs, 3 of which are now scored with "
-                                              r"another stage"):
-        run_study(out, **kw)
+    moved.rename(dreams / "excerpt6.txt")
+    (tmp_path / "Hypnogram_excerpt6.txt").rename(dreams / "Hypnogram_excerpt6.txt")
+    for n_changed, new_code in ((2, lambda c: -1), (3, lambda c: np.where(c == 5, 4, 5))):
+        changed = codes[6].copy()
+        changed[:n_changed] = new_code(changed[:n_changed])
+        _write_dreams_excerpt(dreams, 6, changed)
+        with pytest.raises(StudyArgumentsError, match=changed_target):
+            run_study(out, **kw)
     assert {f: f.read_bytes() for f in _fold_files(out)} == stored
     assert (out / "table.csv").read_text() == table
     # the data as they were: resumed from the stored folds, the same table
@@ -1000,6 +1004,44 @@ def test_stored_folds_of_a_target_folder_that_changed_are_refused(reference, tmp
     again = run_study(out, **kw)
     np.testing.assert_array_equal(again.metrics_array(), first.metrics_array())
     assert {f: f.read_bytes() for f in _fold_files(out)} == stored
+
+
+def test_a_fold_file_moved_to_another_fold_is_refused(reference, tmp_path):
+    # the fingerprint covers the arguments and the target's content; a fold file copied over
+    # another fold's (by hand) is caught by what the file records of its fold
+    import shutil
+
+    _, ref_out = reference
+    out = tmp_path / "copy"
+    shutil.copytree(ref_out, out)
+    folder = out / "folds" / "Fpz-Cz-like" / "direct"
+    shutil.copyfile(folder / "fold_01.npz", folder / "fold_02.npz")
+    with pytest.raises(StudyInputError, match=r"the stored result of fold 2 \(.*fold_02\.npz\) "
+                                              r"tested subject 'sim-s00' .*but fold 2 of the "
+                                              r"target now tests subject 'sim-s01'"):
+        run_study(out, verbose=0, plots=False, **TINY)
+
+
+def test_a_folder_of_an_older_store_version_says_it_cannot_be_resumed(reference, tmp_path):
+    # "repeat the earlier arguments to resume" cannot work when only the version differs
+    import shutil
+
+    from skseqsleep.study import STORE_VERSION, fingerprint
+
+    _, ref_out = reference
+    out = tmp_path / "old"
+    shutil.copytree(ref_out, out)
+    manifest = json.loads((out / "study.json").read_text())
+    old_args = {**manifest["arguments"], "store_version": STORE_VERSION - 1}
+    old_args.pop("target_sha256")                  # as version 1 wrote it
+    manifest.update(arguments=old_args, fingerprint=fingerprint(old_args),
+                    store_version=STORE_VERSION - 1)
+    (out / "study.json").write_text(json.dumps(manifest))
+    with pytest.raises(StudyArgumentsError, match=(
+            rf"written by another version of skseqsleep \(results store version "
+            rf"{STORE_VERSION - 1}, this one writes {STORE_VERSION}\) and cannot be resumed: "
+            r"use another --output-dir \(or delete that folder\)")):
+        run_study(out, verbose=0, plots=False, **TINY)
 
 
 def test_a_stored_fold_without_its_test_subject_is_named(reference, tmp_path):
