@@ -1196,3 +1196,35 @@ def test_a_fold_is_trained_on_training_only_statistics():
     np.testing.assert_array_equal(got, predictions(fit_on_validation_subjects=False))
     # the former statistics (every non-test subject) give other predictions here
     assert not np.array_equal(got, predictions(fit_on_validation_subjects=True))
+
+
+def test_outputs_get_the_permissions_of_the_umask(reference, tmp_path):
+    """mkstemp made every output owner-only (0600): a lab's shared results folder could not be
+    read by colleagues. Files now get 0666 less the umask, as open() gives them."""
+    import os
+    import stat
+
+    from skseqsleep.study import _atomic_write_bytes
+
+    for mask, mode in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+        old = os.umask(mask)
+        try:
+            _atomic_write_bytes(tmp_path / f"t{mask:o}.csv", b"x")
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE((tmp_path / f"t{mask:o}.csv").stat().st_mode) == mode
+    _, ref_out = reference          # written by the study under this process's umask
+    expected = 0o666 & ~_umask()
+    written = [ref_out / "table.csv", ref_out / "study.json", ref_out / "provenance.json",
+               *_fold_files(ref_out), *ref_out.glob("*.png")]
+    assert len(written) > 5
+    assert {str(p): stat.S_IMODE(p.stat().st_mode) for p in written} == \
+        {str(p): expected for p in written}
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
