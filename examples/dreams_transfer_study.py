@@ -146,9 +146,10 @@ def build_parser():
     p.add_argument("--output-dir", default="dreams_study_results",
                    help="results folder; re-running with the same folder resumes "
                         "(default: %(default)s)")
-    p.add_argument("--strategies", default="all",
-                   help="comma-separated subset of all, softmax+arnn, softmax+seqrnn, "
-                        "softmax, direct, scratch (default: all six)")
+    p.add_argument("--strategies", default=None,
+                   help="comma-separated strategies, as for skseqsleep study: all (finetune "
+                        "the entire network), softmax+arnn, softmax+seqrnn, softmax, direct, "
+                        "scratch (default: the six)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per fold (default 1)")
     p.add_argument("--n-jobs", type=int, default=1, help="folds run in parallel (default 1)")
     p.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
@@ -156,6 +157,14 @@ def build_parser():
     p.add_argument("--no-plots", action="store_true", help="write no PNG figures")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     return p
+
+
+def parse_strategies(text):
+    """``--strategies`` as ``skseqsleep study`` reads it: ``"all"`` is the strategy that
+    finetunes the entire network (not "every strategy"); ``None`` (no option) runs the six."""
+    if text is None:
+        return None
+    return [s.strip() for s in text.split(",") if s.strip()]
 
 
 def main(argv=None):
@@ -166,8 +175,7 @@ def main(argv=None):
         build_parser().error(str(exc))
     from skseqsleep.study import run_study
 
-    strategies = None if args.strategies.strip() == "all" else [
-        s.strip() for s in args.strategies.split(",") if s.strip()]
+    strategies = parse_strategies(args.strategies)
     t0 = time.perf_counter()
     result = run_study(args.output_dir, source=f"checkpoint:{checkpoint}",
                        target=f"dreams:{dreams}", strategies=strategies,

@@ -73,6 +73,19 @@ def test_command_line_without_data_exits_with_a_usage_error(example, tmp_path, m
     assert not (tmp_path / "out").exists()  # nothing started
 
 
+def test_strategies_are_read_as_the_command_line_reads_them(example):
+    # "all" was taken for "every strategy" here, where skseqsleep study runs the
+    # entire-network strategy only: the same option ran 6 strategies or 1
+    from skseqsleep.cli import build_parser
+
+    cli = build_parser().parse_args(["study", "--strategies", "all"]).strategies
+    assert example.parse_strategies("all") == ["all"] == cli.split(",")
+    assert STRATEGIES["all"].label == "finetune entire network"
+    assert example.parse_strategies("direct, softmax+arnn") == ["direct", "softmax+arnn"]
+    assert example.parse_strategies(None) is None           # no option: the six
+    assert example.build_parser().parse_args([]).strategies is None
+
+
 def test_rst_tables(example):
     rows = [TableRow("C3-A1/CZ-A1", "all", STRATEGIES["all"].label, accuracy=0.8123,
                      kappa=0.61249, macro_f1=0.5, macro_sensitivity=0.25, macro_specificity=1.0,
