@@ -8,10 +8,12 @@ TensorFlow (``warm_start_from``, with the released BN-LSTM cells) and, with
 ``trainable_parts=()``, uses them as they are ("direct transfer"). Here one DREAMS excerpt
 (30 min of C3-A1 EEG with an expert hypnogram) is staged. The checkpoint and the DREAMS
 files must be downloaded from their authors (they are not shipped with the package); this
-example is not executed when the documentation is built. It looks for them under
-``~/models`` and ``~/data``, or, when the ``SKSEQSLEEP_SHARED`` environment variable names a
-folder, in its ``pretrained/phan2019-mass/`` and ``data/dreams/`` (the layout the DREAMS
-study example also reads).
+example is not executed when the documentation is built. It looks for the checkpoint at
+``~/models/1chan_eeg/pretrained_model.ckpt`` (where the quickstart puts it) or
+``~/models/phan2019-mass/1chan_eeg/...``, and for the excerpts in ``~/data/dreams``, or, when
+the ``SKSEQSLEEP_SHARED`` environment variable names a folder, in its
+``pretrained/phan2019-mass/`` and ``data/dreams/`` (the layout the DREAMS study example also
+reads).
 """
 
 import os
@@ -27,7 +29,9 @@ from skseqsleep.plotting import plot_hypnogram
 shared = os.environ.get("SKSEQSLEEP_SHARED")
 models = Path(shared, "pretrained") if shared else Path("~/models").expanduser()
 dreams = Path(shared, "data") if shared else Path("~/data").expanduser()
-checkpoint = models / "phan2019-mass" / "1chan_eeg" / "pretrained_model.ckpt"
+candidates = [models / "phan2019-mass" / "1chan_eeg" / "pretrained_model.ckpt",
+              models / "1chan_eeg" / "pretrained_model.ckpt"]
+checkpoint = next((c for c in candidates if Path(f"{c}.index").is_file()), candidates[0])
 data = load_dreams(dreams / "dreams")
 
 # %%
