@@ -1697,7 +1697,9 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
                                   f"(classifier parameter {param})")
     for path, what in ((src_path, "source"), (tgt_path, "target")):
         if path is not None and src_kind != "checkpoint" and not Path(path).exists() \
-                and not (what == "target" and fetch):
+                and not (what == "target" and fetch) \
+                and not (what == "source" and Path(f"{path}.index").is_file()):
+            # (a checkpoint prefix given as model: is named as such by _external_source)
             hint = (" (add --fetch to download Sleep-EDF there)"
                     if what == "target" and tgt_kind == "sleep-edf" else "")
             raise StudyInputError(f"the {what} path {path} does not exist{hint}")

@@ -935,6 +935,10 @@ def test_source_kinds_are_enforced_and_checkpoint_errors_surface(shared_dir, ref
     with pytest.raises(StudyInputError, match=f"model:{one} is a TensorFlow checkpoint.*use "
                                               f"--source checkpoint:{one}"):
         run_study(tmp_path / "c", source=f"model:{one}", verbose=0, **TINY)
+    prefix = one / "pretrained_model.ckpt"    # the prefix form: "does not exist" before
+    with pytest.raises(StudyInputError, match=f"model:{prefix} is a TensorFlow checkpoint.*"
+                                              f"use --source checkpoint:{prefix}"):
+        run_study(tmp_path / "c", source=f"model:{prefix}", verbose=0, **TINY)
     assert not any((tmp_path / d).exists() for d in "abc")
 
 
