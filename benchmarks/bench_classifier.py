@@ -74,6 +74,9 @@ def main():
     parser.add_argument("--steps", type=int, default=8, help="training steps timed (>= 2)")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
+    if args.steps < 2:
+        parser.error(f"--steps must be at least 2 (the rate is measured between the first and "
+                     f"the last step), got {args.steps}")
     torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s), "

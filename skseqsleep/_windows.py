@@ -71,6 +71,13 @@ def _check_one_subject_per_recording(groups, names, starts, stops) -> None:
 
 def _check_labels(name: str, labels, n_epochs: int, what: str) -> np.ndarray:
     """``labels`` as a 1-D array of ``n_epochs`` labels without None or NaN, else a ValueError."""
+    if isinstance(labels, (list, tuple)):
+        # np.asarray turns [1, "1"] into two equal strings: two recordings would become one
+        is_str = [isinstance(v, str) for v in labels]
+        if any(is_str) and not all(is_str):
+            kinds = sorted({type(v).__name__ for v in labels})
+            raise ValueError(f"{name} must hold labels of one type (e.g. all str); found "
+                             f"{kinds}")
     values = np.asarray(labels)
     if values.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of {n_epochs} labels (one per epoch of "

@@ -892,6 +892,11 @@ def test_malformed_recordings_or_groups_are_a_clear_error(fitted, cohort, name):
     with pytest.raises(ValueError, match=r"recordings must hold labels of one type .*found "
                        r"\['int', 'str'\]"):
         SeqSleepClassifier(**TINY).fit(X, y, recordings=mixed)
+    # the same as a plain list, where numpy made 1 and "1" one recording (silently)
+    as_list = [1] * 24 + ["1"] * (len(X) - 24)
+    with pytest.raises(ValueError, match=rf"{name} must hold labels of one type .*found "
+                                         r"\['int', 'str'\]"):
+        SeqSleepClassifier(**TINY).fit(X, y, **{**good, name: as_list})
 
 
 def test_out_of_range_labels_are_quoted_as_given():
