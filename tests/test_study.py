@@ -942,6 +942,15 @@ def test_source_kinds_are_enforced_and_checkpoint_errors_surface(shared_dir, ref
     assert not any((tmp_path / d).exists() for d in "abc")
 
 
+def _copy_of_reference(reference, out):
+    """A copy of the reference study's finished folder at ``out``; returns (out, reference)."""
+    import shutil
+
+    _, ref_out = reference
+    shutil.copytree(ref_out, out)
+    return out, ref_out
+
+
 def _write_dreams_excerpt(folder, k, codes):
     """A DREAMS-format excerpt k (100 Hz, 1800 s of noise) scored with one 5-s code per
     30-s epoch (``codes``: 60 values; negative = unscored)."""
@@ -1015,9 +1024,7 @@ def test_a_fold_file_moved_to_another_fold_is_refused(reference, tmp_path):
     # another fold's (by hand) is caught by what the file records of its fold
     import shutil
 
-    _, ref_out = reference
-    out = tmp_path / "copy"
-    shutil.copytree(ref_out, out)
+    out, _ = _copy_of_reference(reference, tmp_path / "copy")
     folder = out / "folds" / "Fpz-Cz-like" / "direct"
     shutil.copyfile(folder / "fold_01.npz", folder / "fold_02.npz")
     with pytest.raises(StudyInputError, match=r"the stored result of fold 2 \(.*fold_02\.npz\) "
@@ -1028,13 +1035,10 @@ def test_a_fold_file_moved_to_another_fold_is_refused(reference, tmp_path):
 
 def test_a_folder_of_an_older_store_version_says_it_cannot_be_resumed(reference, tmp_path):
     # "repeat the earlier arguments to resume" cannot work when only the version differs
-    import shutil
 
     from skseqsleep.study import STORE_VERSION, fingerprint
 
-    _, ref_out = reference
-    out = tmp_path / "old"
-    shutil.copytree(ref_out, out)
+    out, _ = _copy_of_reference(reference, tmp_path / "old")
     manifest = json.loads((out / "study.json").read_text())
     old_args = {**manifest["arguments"], "store_version": STORE_VERSION - 1}
     old_args.pop("target_sha256")                  # as version 1 wrote it
@@ -1050,11 +1054,8 @@ def test_a_folder_of_an_older_store_version_says_it_cannot_be_resumed(reference,
 
 def test_a_stored_fold_without_its_test_subject_is_named(reference, tmp_path):
     import io
-    import shutil
 
-    _, ref_out = reference
-    out = tmp_path / "copy"
-    shutil.copytree(ref_out, out)
+    out, _ = _copy_of_reference(reference, tmp_path / "copy")
     fold = out / "folds" / "Fpz-Cz-like" / "direct" / "fold_02.npz"
     with np.load(fold) as z:
         content = dict(z)
@@ -1075,11 +1076,8 @@ def test_a_stored_fold_without_its_test_subject_is_named(reference, tmp_path):
 
 
 def test_a_corrupt_fold_file_or_cached_source_is_named(reference, tmp_path):
-    import shutil
 
-    _, ref_out = reference
-    out = tmp_path / "copy"
-    shutil.copytree(ref_out, out)
+    out, ref_out = _copy_of_reference(reference, tmp_path / "copy")
     fold = out / "folds" / "Fpz-Cz-like" / "softmax" / "fold_02.npz"
     fold.write_bytes(b"")
     with pytest.raises(StudyInputError, match=f"the stored fold result {fold} cannot be read.*"
