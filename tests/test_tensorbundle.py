@@ -130,6 +130,9 @@ def test_prefix_forms_and_names_subset(shared_dir, tmp_path):
         assert np.array_equal(a[k], b[k]) and np.array_equal(a[k], c[k])
     with pytest.raises(KeyError, match="nope"):
         read_tensorbundle(prefix, names=["nope"])
+    # one name as a string (it was split into its characters: a KeyError listing them)
+    one = read_tensorbundle(prefix, names="global_step")
+    assert list(one) == ["global_step"] and np.array_equal(one["global_step"], a["global_step"])
     with pytest.raises(FileNotFoundError, match="no TensorBundle checkpoint"):
         read_tensorbundle(tmp_path / "missing.ckpt")
     with pytest.raises(FileNotFoundError, match="exactly one"):

@@ -768,8 +768,9 @@ def read_tensorbundle(prefix: str | os.PathLike, names: Iterable[str] | None = N
     prefix : str or path-like
         Checkpoint prefix (``.../pretrained_model.ckpt``; the files are ``PREFIX.index`` and
         ``PREFIX.data-00000-of-00001``), its ``.index`` path, or the folder holding it.
-    names : iterable of str, optional
-        Read only these tensors (default: all). Unknown names raise ``KeyError``.
+    names : str or iterable of str, optional
+        Read only these tensors (default: all); one name may be given as a string. Unknown
+        names raise ``KeyError``.
     verify_checksums : bool, default=True
         Check every tensor's CRC32C (the table blocks' checksums are always checked).
 
@@ -795,7 +796,7 @@ def read_tensorbundle(prefix: str | os.PathLike, names: Iterable[str] | None = N
     prefix = resolve_checkpoint_prefix(prefix)
     header, entries = read_bundle_index(prefix)
     if names is not None:
-        wanted = list(names)
+        wanted = [names] if isinstance(names, str) else list(names)   # not its characters
         by_name = {e.name: e for e in entries}
         missing = [n for n in wanted if n not in by_name]
         if missing:
