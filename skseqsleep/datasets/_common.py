@@ -109,6 +109,12 @@ def as_integers(values, name: str) -> list[int]:
     return out
 
 
+def as_selection(values, name: str, hint: str = "") -> list[int]:
+    """:func:`as_integers`, then :func:`check_selection`: the integers of a selection
+    (subjects, nights, excerpts), at least one, none twice."""
+    return check_selection(as_integers(values, name), name, hint)
+
+
 def check_selection(values: list, name: str, hint: str = "") -> list:
     """Refuse an empty selection or one naming an item twice (it would be loaded twice while
     reports count it once).

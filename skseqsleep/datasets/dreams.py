@@ -27,11 +27,10 @@ from sklearn.utils import Bunch
 
 from .._constants import DEFAULT_FS, EPOCH_SECONDS, EXCLUDED
 from ._common import (
-    as_integers,
+    as_selection,
     check_epochs_kept,
     check_fs,
     check_not_upsampled,
-    check_selection,
     count_reasons,
     samples_per_epoch,
     stage_summary,
@@ -225,8 +224,7 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
                        if (m := re.fullmatch(r"excerpt(\d+)\.txt", p.name)))
     explicit = excerpts is not None
     if explicit:
-        excerpts = check_selection(as_integers(excerpts, "excerpts"), "excerpts",
-                                   " excerpt, or None for all")
+        excerpts = as_selection(excerpts, "excerpts", " excerpt, or None for all")
         missing = [e for e in excerpts if e not in available]
         if missing:
             raise FileNotFoundError(f"DREAMS excerpt(s) {missing} not found in {root}; "

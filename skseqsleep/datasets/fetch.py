@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 
-from ._common import as_integers, check_selection
+from ._common import as_selection
 
 __all__ = ["DEFAULT_URL", "fetch_sleep_edf", "get_data_home", "read_sha256sums"]
 
@@ -371,38 +371,38 @@ def fetch_sleep_edf(
         raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r} "
                          f"(scheme {scheme!r})")
     # the loader's rules: whole numbers (no strings or bools), distinct, at least one
-    subjects = check_selection(as_integers(subjects, "subjects"), "subjects")
+    subjects = as_selection(subjects, "subjects")
     for subject in subjects:
         if not 0 <= subject <= 99:
             raise ValueError(f"subjects must be integers in 0..99, got {subject!r}")
     if isinstance(nights, str):
         from .sleep_edf import _nights_for  # the ST-subjects table (placebo/temazepam)
 
-        nights_of = {int(s): _nights_for(study, int(s), nights) for s in subjects}
+        nights_of = {s: _nights_for(study, s, nights) for s in subjects}
     else:
-        nights = check_selection(as_integers(nights, "nights"), "nights")
+        nights = as_selection(nights, "nights")
         valid_nights = _STUDIES[study][2]
         for night in nights:
             if night not in valid_nights:
                 raise ValueError(f"nights must be in {valid_nights} (or 'placebo'/'temazepam' "
                                  f"for ST), got {night!r}")
-        nights_of = {int(s): [int(n) for n in nights] for s in subjects}
+        nights_of = {s: list(nights) for s in subjects}
     sums = read_sha256sums(checksums)
 
     wanted, missing, absent_subjects = [], [], []
     for subject in subjects:
         found_any = False
         for night in (1, 2):
-            names = _recording_files(sums, study, int(subject), night)
+            names = _recording_files(sums, study, subject, night)
             found_any = found_any or names is not None
-            if night not in nights_of[int(subject)]:
+            if night not in nights_of[subject]:
                 continue
             if names is None:
-                missing.append(f"subject {int(subject)} night {night}")
+                missing.append(f"subject {subject} night {night}")
             else:
                 wanted.append(names)
         if not found_any:
-            absent_subjects.append(int(subject))
+            absent_subjects.append(subject)
     if absent_subjects:
         raise ValueError(f"{study} subject(s) {absent_subjects} are not part of Sleep-EDF "
                          "Expanded (no file in the checksum table)")

@@ -143,7 +143,7 @@ def _selection(values, name: str) -> list[str]:
     """``subsets`` / ``recordings``: one name or an iterable of distinct names, not empty."""
     if isinstance(values, str):
         return [values]
-    if values is None or not isinstance(values, Iterable):
+    if not isinstance(values, Iterable):     # None included
         raise TypeError(f"{name} must be a name or a list of names, got {values!r}")
     return check_selection([str(v) for v in values], name)
 
@@ -273,24 +273,27 @@ def load_mass(
         hyp = read_hypnogram(base_path, epoch_seconds=epoch_len)
         offset = (hyp.start_time - sig.start_time).total_seconds()
         widen = (EPOCH_SECONDS - epoch_len) / 2.0
-        starts_s = hyp.onsets + offset - widen
-        starts = np.round(starts_s * fs).astype(np.int64)
+        on_psg = hyp.onsets + offset                  # scored epochs on the PSG's clock (s)
+        duration = sig.signals.shape[1] / fs
+        starts = np.round((on_psg - widen) * fs).astype(np.int64)
         inside = (starts >= 0) & (starts + n_win <= sig.signals.shape[1])
         scored = hyp.stages != EXCLUDED
-        _check_hypnogram_inside(rec_id, base_path, psg_path, hyp.onsets + offset, epoch_len,
-                                scored, sig.signals.shape[1] / fs)
+        _check_hypnogram_inside(rec_id, base_path, psg_path, on_psg, epoch_len, scored,
+                                duration)
         keep = inside & scored
         excluded = count_reasons(hyp.texts[inside & ~scored])
         trimmed = {}
-        if widen and np.any(~inside):
-            trimmed[f"{epoch_len:g}-s epoch widened to 30 s leaves the recording"] = int(
-                np.sum(~inside))
-        elif np.any(~inside):
-            early = ~inside & (starts < 0)
-            for what, mask in (("epoch starts before the signals", early),
-                               ("epoch extends past the end of the signals", ~inside & ~early)):
-                if mask.any():
-                    trimmed[what] = int(mask.sum())
+        if np.any(~inside):
+            if widen:
+                trimmed[f"{epoch_len:g}-s epoch widened to 30 s leaves the recording"] = int(
+                    np.sum(~inside))
+            else:
+                early = ~inside & (starts < 0)
+                for what, mask in (("epoch starts before the signals", early),
+                                   ("epoch extends past the end of the signals",
+                                    ~inside & ~early)):
+                    if mask.any():
+                        trimmed[what] = int(mask.sum())
         epochs = cut_epochs(sig.signals, starts[keep], n_win)
         X.append(epochs if len(channels) > 1 else epochs[:, 0])
         y.append(hyp.stages[keep])
@@ -300,7 +303,7 @@ def load_mass(
                  *deriv.values(), *sig.notes]
         if offset:
             notes.append(f"hypnogram starts {offset:g} s after the PSG")
-        notes += coverage_notes(hyp, offset, sig.signals.shape[1] / fs, hyp.onsets[keep])
+        notes += coverage_notes(hyp, offset, duration, hyp.onsets[keep])
         report.add(rec_id, kept=int(keep.sum()), excluded=excluded, trimmed=trimmed,
                    notes=notes)
     check_epochs_kept(report, f"MASS subsets {subsets}")

@@ -227,6 +227,8 @@ def load_sleep_edf(
     if not isinstance(nights, str):     # once, not per subject (a generator is used up)
         nights = as_integers(nights, "nights")
     check_selection(subjects, "subjects", " subject, e.g. range(20)")
+    if not isinstance(nights, str):     # before the folder is walked
+        _check_night_numbers(nights)
     fs = check_fs(fs)
     epoch_len = samples_per_epoch(fs)
     files = find_sleep_edf_files(path)
@@ -234,8 +236,6 @@ def load_sleep_edf(
     report = ExclusionReport()
     xs, ys, groups, recordings = [], [], [], []
     ch_names = None
-    if not isinstance(nights, str):
-        _check_night_numbers(nights)
     for subject in subjects:
         for night in _nights_for(study, subject, nights):
             key = (study, subject, night)
