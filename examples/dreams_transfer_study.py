@@ -162,9 +162,9 @@ def build_parser():
 def parse_strategies(text):
     """``--strategies`` as ``skseqsleep study`` reads it: ``"all"`` is the strategy that
     finetunes the entire network (not "every strategy"); ``None`` (no option) runs the six."""
-    if text is None:
-        return None
-    return [s.strip() for s in text.split(",") if s.strip()]
+    from skseqsleep.cli import split_names
+
+    return None if text is None else split_names(text)
 
 
 def main(argv=None):

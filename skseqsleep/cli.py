@@ -187,10 +187,15 @@ def _add_study_parser(sub) -> None:
     p.set_defaults(func=_run_study_command)
 
 
+def split_names(text: str) -> list[str]:
+    """A comma-separated option (``--strategies all,softmax+arnn``) as a list of names."""
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
 def _run_study_command(args: argparse.Namespace) -> int:
     from skseqsleep.study import SIMULATED_SETTINGS, run_study
 
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    strategies = split_names(args.strategies)
     # every study setting has an option whose dest is the setting's name
     settings = {key: getattr(args, key) for key in SIMULATED_SETTINGS
                 if getattr(args, key) is not None}
