@@ -31,8 +31,8 @@ import io
 import json
 import os
 import platform
+import secrets
 import sys
-import tempfile
 import time
 import warnings
 import zipfile
@@ -327,30 +327,13 @@ def _check_setting(key: str, value: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def _new_file_mode() -> int:
-    """The mode ``open()`` gives a new file: 0o666 less the process umask (read from
-    /proc where it can be, so that the umask is never changed, even briefly)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # a unique name created with open()'s permissions (the umask decides, as for any file the
+    # user writes; mkstemp made every output 0600), as SeqSleepClassifier.save_model does
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        if hasattr(os, "fchmod"):
-            # mkstemp creates 0600 files; results are meant to be shared like any file the
-            # user writes (tables, figures, fold results), so the umask decides, as for open()
-            os.fchmod(fd, _new_file_mode())
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
