@@ -12,8 +12,9 @@ def is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def check_positive_int(name: str, value) -> int:
-    """``value`` as an int if it is a positive integer (not a bool), else a ValueError."""
+def check_positive_int(name: str, value, what: str = "a positive integer") -> int:
+    """``value`` as an int if it is a positive integer (not a bool), else a ValueError saying
+    that ``name`` must be ``what``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be {what}, got {value!r}")
     return int(value)

@@ -69,15 +69,18 @@ def _check_one_subject_per_recording(groups, names, starts, stops) -> None:
                          f"{subjects[:4]}; a recording belongs to one subject")
 
 
+def _mixed_types(name: str, values) -> ValueError:
+    kinds = sorted({type(v).__name__ for v in values})
+    return ValueError(f"{name} must hold labels of one type (e.g. all str); found {kinds}")
+
+
 def _check_labels(name: str, labels, n_epochs: int, what: str) -> np.ndarray:
     """``labels`` as a 1-D array of ``n_epochs`` labels without None or NaN, else a ValueError."""
     if isinstance(labels, (list, tuple)):
         # np.asarray turns [1, "1"] into two equal strings: two recordings would become one
         is_str = [isinstance(v, str) for v in labels]
         if any(is_str) and not all(is_str):
-            kinds = sorted({type(v).__name__ for v in labels})
-            raise ValueError(f"{name} must hold labels of one type (e.g. all str); found "
-                             f"{kinds}")
+            raise _mixed_types(name, labels)
     values = np.asarray(labels)
     if values.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of {n_epochs} labels (one per epoch of "
@@ -117,9 +120,7 @@ def find_recordings(n_epochs: int, recordings=None, groups=None, *,
         try:
             uniq, counts = np.unique(names, return_counts=True)
         except TypeError:
-            kinds = sorted({type(v).__name__ for v in names})
-            raise ValueError(f"recordings must hold labels of one type (e.g. all str); found "
-                             f"{kinds}") from None
+            raise _mixed_types("recordings", names) from None
         if (counts > 1).any():
             bad = uniq[counts > 1][0]
             runs = [(int(a), int(b) - 1) for a, b, nm in zip(starts, stops, names) if nm == bad]

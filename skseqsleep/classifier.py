@@ -164,7 +164,7 @@ def _check_format_version(content: Mapping, where: str, damaged: str = "") -> No
     """``content["format_version"]`` (a saved model's, or a warm-start dict's) must be an
     integer no newer than this package's :data:`_MODEL_FORMAT_VERSION`."""
     version = content.get("format_version")
-    if isinstance(version, (bool, np.bool_)) or not isinstance(version, numbers.Integral):
+    if isinstance(version, bool) or not isinstance(version, numbers.Integral):  # np.bool_ isn't
         raise ValueError(  # noqa: TRY004 - the content, not an argument, is wrong
             f"{where}: format_version must be an integer, found {version!r}{damaged}")
     if version > _MODEL_FORMAT_VERSION:
@@ -200,12 +200,13 @@ def _check_save_path(path) -> Path:
 def _load_state_checked(module, state, where: str,
                         described: str = "the network described by the file's config") -> None:
     """``module.load_state_dict(state, strict=True)``, naming ``where`` and the differences."""
+    state = {k: torch.as_tensor(v) for k, v in state.items()}     # arrays or tensors
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shapes = [f"{k}: {tuple(torch.as_tensor(state[k]).shape)} in the saved weights, "
+    shapes = [f"{k}: {tuple(state[k].shape)} in the saved weights, "
               f"{tuple(own[k].shape)} in the network" for k in own
-              if k in state and tuple(torch.as_tensor(state[k]).shape) != tuple(own[k].shape)]
+              if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     problems = []
     for label, items in (("missing", missing), ("unexpected", unexpected),
                          ("shape mismatch", shapes)):
@@ -668,10 +669,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
             raise ValueError(f"train_sampler must be one of {_TRAIN_SAMPLERS}, "
                              f"got {self.train_sampler!r}")
         block = self.train_block_size
-        if block is not None and (isinstance(block, bool)
-                                  or not isinstance(block, (int, np.integer)) or block < 1):
-            raise ValueError(f"train_block_size must be a positive integer or None, "
-                             f"got {block!r}")
+        if block is not None:
+            check_positive_int("train_block_size", block, "a positive integer or None")
         if block is not None and self.train_sampler != "shared":
             warnings.warn(f"train_block_size={block} is used only with train_sampler='shared'; "
                           f"it is ignored with train_sampler={self.train_sampler!r}",
@@ -807,8 +806,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
                 hint = f" (set cell={cfg['cell']!r})"
             raise ValueError("warm_start_from has an incompatible architecture: "
                              + "; ".join(diffs) + hint)
-        state = {k: torch.as_tensor(v) for k, v in src["state_dict"].items()}
-        _load_state_checked(self.module_, state, "warm_start_from",
+        _load_state_checked(self.module_, src["state_dict"], "warm_start_from",
                             described="this classifier's network")
 
     def initialize_optimizer(self, *args, **kwargs):
@@ -920,15 +918,18 @@ class SeqSleepClassifier(NeuralNetClassifier):
             self.__dict__.pop(attr, None)
         self.initialized_ = False
 
+    def _check_fit_settings(self):
+        """The checks ``fit`` makes before any work: the parameters (:meth:`_check_params`)
+        and the device. Returns ``(trainable parts, resolved device)``; also used by the
+        study to refuse bad settings before it writes anything."""
+        return self._check_params(), _check_device(resolve_device(self.device), self.device)
+
     def _fit(self, X, y, groups, recordings):
-        parts = self._check_params()
-        self.device_ = _check_device(resolve_device(self.device), self.device)
+        parts, self.device_ = self._check_fit_settings()
         X = np.asarray(X)
         if X.ndim == 4:
             self.n_channels_, self.n_frames_, self.n_freq_bins_ = (int(s) for s in X.shape[1:])
-        for attr in ("module_config_", "valid_windows_", "valid_recordings_", "best_step_",
-                     "train_windows_", "train_recordings_"):
-            self.__dict__.pop(attr, None)
+        self._forget_fit()          # nothing of an earlier fit survives this one
         X = self._check_X(X)
         if _looks_like_bins(X.shape[2]) and not _looks_like_bins(X.shape[3]):
             warnings.warn(
@@ -1015,7 +1016,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         try:
             return super().fit_loop(X, y, epochs, **fit_params)
         except _EarlyStop as stop:
-            self.notify("on_epoch_end", **self.__dict__.get("_epoch_kwargs_", {}))
+            self.notify("on_epoch_end", **self._epoch_kwargs_)
             if self.verbose:
                 print(stop)
             raise
@@ -1097,7 +1098,6 @@ class SeqSleepClassifier(NeuralNetClassifier):
                 f"batch_size to at most {len(train)} or add recordings")
         if valid is not None and len(valid.recs) == 0:
             valid = None
-        self._epoch_kwargs_ = {"dataset_train": train, "dataset_valid": None}
         self.train_windows_ = train.train_windows.as_pairs(train.recs)
         self.train_recordings_ = train.recs.names
         if valid is not None:
@@ -1134,6 +1134,13 @@ class SeqSleepClassifier(NeuralNetClassifier):
     def on_train_end(self, net, X=None, y=None, **kwargs):
         super().on_train_end(net, X=X, y=y, **kwargs)
         self.__dict__.pop("_step_cache_", None)
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Keep what skorch passes to the epoch hooks, for the epoch that early stopping
+        closes (:meth:`fit_loop`)."""
+        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
+                               **kwargs)
+        self._epoch_kwargs_ = {"dataset_train": dataset_train, "dataset_valid": dataset_valid}
 
     def _step_setup(self) -> tuple[tuple[str, ...], tuple[torch.nn.Parameter, ...]]:
         """``(frozen parts, L2-penalised learnable parameters)`` of the current network.

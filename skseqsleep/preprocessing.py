@@ -14,8 +14,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from ._checks import is_real as _is_real
 from ._constants import DEFAULT_FS, EPOCH_SECONDS
 
-#: The rate and the (frames, bins) of SeqSleepNet's input (REFERENCE §1-§2).
-_NETWORK_FS = DEFAULT_FS
+#: The (frames, bins) of SeqSleepNet's input at ``DEFAULT_FS`` (REFERENCE §1-§2).
 _NETWORK_SHAPE = (29, 129)
 
 __all__ = ["SpectrogramTransformer"]
@@ -145,9 +144,9 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
                              f"a {n_window}-sample window")
         if (not isinstance(self.nfft, numbers.Integral) or isinstance(self.nfft, bool)
                 or self.nfft < n_window):
-            hint = ("" if self.fs == _NETWORK_FS else
-                    f"; for SeqSleepNet, resample the signals to {_NETWORK_FS:g} Hz instead "
-                    f"(its input is fs={_NETWORK_FS:g}, nfft=256, REFERENCE §1-§2)")
+            hint = ("" if self.fs == DEFAULT_FS else
+                    f"; for SeqSleepNet, resample the signals to {DEFAULT_FS:g} Hz instead "
+                    f"(its input is fs={DEFAULT_FS:g}, nfft=256, REFERENCE §1-§2)")
             raise ValueError(f"{name}: nfft must be an integer of at least the window length "
                              f"({n_window} samples), got {self.nfft!r}{hint}")
         for flag in ("log_scale", "standardize"):
@@ -250,7 +249,7 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         self.n_features_in_ = n_channels * n_samples
         self.n_frames_ = 1 + (n_samples - n_window) // hop
         self.frequencies_ = np.fft.rfftfreq(self.nfft, d=1.0 / self.fs)
-        if (self.fs != _NETWORK_FS
+        if (self.fs != DEFAULT_FS
                 and (self.n_frames_, len(self.frequencies_)) == _NETWORK_SHAPE):
             # the same shape as at 100 Hz, other frequencies: SeqSleepNet would take them
             warnings.warn(

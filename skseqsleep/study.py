@@ -967,11 +967,7 @@ def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
     import torch
 
     from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
-    from skseqsleep.classifier import (
-        _architecture_differences,
-        _check_device,
-        resolve_device,
-    )
+    from skseqsleep.classifier import _architecture_differences
 
     clf = _classifier(settings, 0, extra=extra, max_epochs=settings.get("max_epochs"))
     try:  # skorch's check of parameter names; module__* ones are checked by building the net
@@ -985,8 +981,7 @@ def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")     # the folds' fits warn, once per fit
-            clf._check_params()
-        _check_device(resolve_device(clf.device), clf.device)
+            clf._check_fit_settings()
     except (TypeError, ValueError) as exc:
         raise StudyInputError(f"a classifier parameter in --set / classifier_params is not "
                               f"valid: {exc}") from None
@@ -1153,43 +1148,26 @@ def _check_stored_fold(stored: Mapping, path: Path, root: Path, fold: int, test_
                        data) -> None:
     """Refuse a stored fold result that was not computed on the current fold of the target.
 
-    The fingerprint covers the arguments, not the content of a target folder: a subject added
-    to (or removed from) the folder renumbers the folds, and a changed recording changes a
-    fold's test epochs. A stored result is reused only when its test subject, the number of
-    its test epochs, their recordings and their scored stages are those of the same fold of
-    the loaded target. Every fold result written by :func:`run_study` records them.
+    The fingerprint covers the arguments and the target's content (``target_sha256``), so a
+    resumed study has the same folds; what remains is a fold file copied or moved by hand:
+    its recorded test subject must be the fold's. Every fold result written by
+    :func:`run_study` records it.
     """
-    def changed(what: str) -> StudyInputError:
-        return StudyInputError(
-            f"the stored result of fold {fold} ({path}) {what}: the target data changed since "
-            f"the output folder {root} was written (a subject added or removed renumbers the "
-            "folds), so its fold results cannot be pooled with the current data; use a new "
-            "--output-dir")
-
-    mask = np.isin(data.groups, [test_subject])
-    n_now = int(mask.sum())
     if "test_subject" not in stored:
         raise StudyInputError(
             f"the stored fold result {path} does not record its test subject, which every "
             "fold result written by skseqsleep study does; delete it and run the same "
             "command again to recompute that fold")
     old = stored["test_subject"]
-    n_old = int(np.asarray(stored["y_true"]).size)
     if not (old == test_subject or str(old) == str(test_subject)):
-        raise changed(f"tested subject {old!r} ({n_old} epochs), but fold {fold} of the "
-                      f"target now tests subject {test_subject!r} ({n_now} epochs)")
-    if n_old != n_now:
-        raise changed(f"tested subject {old!r} on {n_old} epochs, but that subject now has "
-                      f"{n_now} epochs in the target")
-    recordings = np.asarray(stored["recordings"]).astype(str)
-    if not np.array_equal(recordings, np.asarray(data.recordings)[mask].astype(str)):
-        raise changed(f"tested subject {old!r} on the recordings "
-                      f"{sorted(set(recordings.tolist()))}, which now differ in the target "
-                      f"({sorted(set(np.asarray(data.recordings)[mask].astype(str).tolist()))})")
-    if not np.array_equal(np.asarray(stored["y_true"]), np.asarray(data.y)[mask]):
-        n_diff = int(np.sum(np.asarray(stored["y_true"]) != np.asarray(data.y)[mask]))
-        raise changed(f"tested subject {old!r} on {n_old} epochs, {n_diff} of which are now "
-                      "scored with another stage in the target")
+        n_old = int(np.asarray(stored["y_true"]).size)
+        n_now = int(np.isin(data.groups, [test_subject]).sum())
+        raise StudyInputError(
+            f"the stored result of fold {fold} ({path}) tested subject {old!r} ({n_old} "
+            f"epochs), but fold {fold} of the target now tests subject {test_subject!r} "
+            f"({n_now} epochs): the target data changed since the output folder {root} was "
+            "written (a subject added or removed renumbers the folds), so its fold results "
+            "cannot be pooled with the current data; use a new --output-dir")
 
 
 def _default_n_valid(n_subjects: int) -> int:
@@ -1398,9 +1376,7 @@ def _pretrained_source(kind, path, store, settings, extra_params, random_state, 
     clf.fit(Xt, np.asarray(data.y), groups=np.asarray(data.groups),
             recordings=np.asarray(data.recordings).astype(str))
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-    clf.save_model(tmp)
-    os.replace(tmp, cache)
+    clf.save_model(cache)       # written to a temporary file, then renamed (atomic)
     hist = clf.validation_history_
     best = max((h["valid_acc"] for h in hist), default=float("nan"))
     log(f"source model: pretrained in {time.perf_counter() - t0:.1f}s (best validation "
@@ -1678,20 +1654,24 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
             raise StudyInputError(f"{key} is given twice with different values: "
                                   f"{resolved[key]!r} (setting {key}) and {extra[param]!r} "
                                   f"(classifier parameter {param})")
+    from skseqsleep.pretrained import is_tf_checkpoint
+
     for path, what in ((src_path, "source"), (tgt_path, "target")):
         if path is not None and src_kind != "checkpoint" and not Path(path).exists() \
                 and not (what == "target" and fetch) \
-                and not (what == "source" and Path(f"{path}.index").is_file()):
+                and not (what == "source" and is_tf_checkpoint(path)):
             # (a checkpoint prefix given as model: is named as such by _external_source)
             hint = (" (add --fetch to download Sleep-EDF there)"
                     if what == "target" and tgt_kind == "sleep-edf" else "")
             raise StudyInputError(f"the {what} path {path} does not exist{hint}")
     store = ResultStore(output_dir)
-    store._check_not_foreign()
     if store.manifest_path.is_file():
         # a study folder in use by another run is refused before any loading, download or
-        # pretraining; any other folder is locked when it is claimed (nothing written before)
+        # pretraining (acquire checks the folder first); any other folder is checked here
+        # and locked when it is claimed (nothing written before)
         store.acquire()
+    else:
+        store._check_not_foreign()
 
     client = None
     try:
@@ -1752,9 +1732,10 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     if n_valid is None:
         n_valid = _default_n_valid(n_subjects)
     folds = _outer_folds(first_groups, tgt_kind, n_valid)
+    # the settings every fold runs with (the fingerprint records ``resolved`` as given)
+    fold_settings = {**resolved, "n_valid_subjects": n_valid}
     trained = [s for s in strategies if _normalise_parts(STRATEGIES[s].trainable_parts)]
     if trained:
-        fold_settings = {**resolved, "n_valid_subjects": n_valid}
         hint = ("see --batch-size, --seq-len and --n-valid-subjects"
                 + (", and --sim-target-subjects, --sim-epochs" if tgt_kind == "simulated"
                    else ""))
@@ -1799,7 +1780,7 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     resumed = store.claim(arguments, log=log)
     log(("resuming" if resumed else "starting") + f" the study in {store.root} "
         f"(source {arguments['source']}, target {arguments['target']})")
-    resolved = {**resolved, "n_valid_subjects": n_valid}
+    resolved = fold_settings
     log(f"target: {len(blocks)} channel(s) {[c for c, _ in blocks]}, {n_subjects} subjects, "
         f"{len(first_groups)} epochs, {len(folds)} folds x {len(strategies)} strategies")
 

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from skseqsleep._checks import check_positive_int as _check_positive_int
 from skseqsleep._checks import is_real
 
-from .cells import CELLS, BidirectionalRNN, _check_positive_int
+from .cells import CELLS, BidirectionalRNN
 
 __all__ = ["ARNN", "Attention", "Filterbank", "SeqSleepNet", "triangular_filterbank"]
 
