@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -48,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 from _clock import StepClock
-from _timing import median_time
+from _timing import machine, median_time
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -66,26 +65,6 @@ TORCH_PIN = "torch==2.13.0"
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-def machine() -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "load_avg": os.getloadavg(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-
-
 class BlockedPerWindow(SeqSleepClassifier):
     """Control for the accuracy section: the shared sampler's minibatches (blocks of
     neighbouring windows), but every window runs the whole network, with its own dropout

@@ -64,7 +64,9 @@ __all__ = [
 #: Part of every study's fingerprint. 2: the spectrogram standardisation is fitted on the
 #: training subjects only, without the inner-validation subjects (REFERENCE §2); version-1
 #: fold results (standardisation fitted on every non-test subject) are not pooled with them.
-STORE_VERSION = 2
+#: 3: dropout masks are drawn with TensorFlow 1's rule (``skseqsleep.nn.cells.Dropout``),
+#: which changes every seeded training run; version-2 fold results are not pooled with them.
+STORE_VERSION = 3
 
 # --------------------------------------------------------------------------------------------
 # Strategies

@@ -173,6 +173,37 @@ def test_dropout_placement():
         torch.testing.assert_close(part[kept], 2 * out[kept])
 
 
+def test_dropout_keeps_each_element_independently_with_probability_one_minus_p():
+    from skseqsleep.nn.cells import Dropout
+
+    p, n = 0.25, 400_000
+    drop = Dropout(p).train()
+    x = torch.rand(n) + 0.5                     # no zeros in the input
+    torch.manual_seed(3)
+    out = drop(x)
+    kept = out != 0
+    # kept elements are scaled by exactly 1 / (1 - p), the others are zero
+    torch.testing.assert_close(out[kept], x[kept] / (1 - p))
+    # about p of the elements are zeroed (5 standard deviations of a binomial proportion),
+    # and neighbours are zeroed together with probability p ** 2 (independent draws)
+    tol = 5 * (p * (1 - p) / n) ** 0.5
+    assert abs((~kept).float().mean().item() - p) < tol
+    both = (~kept[:-1] & ~kept[1:]).float().mean().item()
+    assert abs(both - p * p) < 5 * (p * p * (1 - p * p) / n) ** 0.5
+    # the gradient is the mask: 1 / (1 - p) where kept, 0 where dropped
+    xg = x.clone().requires_grad_()
+    torch.manual_seed(3)
+    drop(xg).sum().backward()
+    torch.testing.assert_close(xg.grad, kept.float() / (1 - p))
+    # the same seed draws the same mask; the next draw is another one
+    torch.manual_seed(3)
+    assert torch.equal(drop(x), out)
+    assert not torch.equal(drop(x), out)
+    # evaluation mode and p = 0 return the input itself
+    assert drop.eval()(x) is x
+    assert Dropout(0.0).train()(x) is x
+
+
 # --------------------------------------------------------------------------- filterbank
 def test_triangular_filterbank_against_reference_facts():
     mask = triangular_filterbank(n_filters=32, nfft=256, fs=100, f_min=0, f_max=50)

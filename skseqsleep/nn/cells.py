@@ -11,7 +11,8 @@ Dropout (REFERENCE §3: keep probability 0.75, i.e. ``p = 0.25``) is applied by
 output_keep_prob)`` does around each cell of the released code: on the input of each
 direction's cell (an independent mask per direction, per time step and per feature) and on the
 output sequence of each direction's cell, before the two directions are concatenated. The
-dropout is never applied to the recurrent state. It is active only in training mode.
+dropout is never applied to the recurrent state. It is active only in training mode. The masks
+are drawn with TensorFlow 1's rule (:class:`Dropout`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from torch import nn
 
 from skseqsleep._checks import check_positive_int as _check_positive_int
 
-__all__ = ["BNLSTM", "GRU", "LSTM", "BidirectionalRNN", "StepBatchNorm", "make_cell"]
+__all__ = ["BNLSTM", "GRU", "LSTM", "BidirectionalRNN", "Dropout", "StepBatchNorm", "make_cell"]
 
 CELLS = ("gru", "lstm", "bnlstm")
 
@@ -315,12 +316,53 @@ def make_cell(cell: str, input_size: int, hidden_size: int, n_steps: int) -> nn.
     raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
 
 
+class Dropout(nn.Module):
+    """Dropout with TensorFlow 1's mask rule, the one the released code uses (REFERENCE §3).
+
+    In training mode each element is kept with probability ``keep = 1 - p`` and scaled by
+    ``1 / keep``; the mask is ``floor(keep + u)`` with ``u`` uniform on ``[0, 1)``, as
+    ``tf.nn.dropout`` draws it. The distribution is that of :class:`torch.nn.Dropout`
+    (independent Bernoulli draws), but a uniform draw plus a floor costs about a third of
+    ``torch.bernoulli_`` per element on the CPU, which makes a training step about 10 %
+    faster (``docs/performance.rst``). In evaluation mode, or with ``p = 0``, the input is
+    returned unchanged.
+
+    Parameters
+    ----------
+    p : float
+        Probability of zeroing an element, in ``[0, 1)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> drop = Dropout(0.5).train()
+    >>> set(drop(torch.ones(1000)).unique().tolist()) == {0.0, 2.0}
+    True
+    >>> torch.equal(drop.eval()(torch.ones(3)), torch.ones(3))
+    True
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = 1.0 - self.p
+        mask = torch.rand_like(x).add_(keep).floor_().div_(keep)
+        return x * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class BidirectionalRNN(nn.Module):
     """Bidirectional RNN with the released code's dropout placement (REFERENCE §3).
 
     ``out = concat(drop(fw(drop(x))), reverse(drop(bw(drop(reverse(x))))))`` along the
-    feature axis, each ``drop`` an independent :class:`torch.nn.Dropout` draw (active in
-    training mode only). The backward cell consumes the time-reversed sequence.
+    feature axis, each ``drop`` an independent :class:`Dropout` draw (active in training mode
+    only). The backward cell consumes the time-reversed sequence.
 
     Parameters
     ----------
@@ -347,7 +389,7 @@ class BidirectionalRNN(nn.Module):
         super().__init__()
         self.fw = make_cell(cell, input_size, hidden_size, n_steps)
         self.bw = make_cell(cell, input_size, hidden_size, n_steps)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out_fw = self.dropout(self.fw(self.dropout(x)))
