@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 
 from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
 from skseqsleep.datasets import make_sleep_cohort
-from skseqsleep.model_selection import GroupHoldout, get_scorer
+from skseqsleep.model_selection import GroupHoldout, make_recording_scorer
 
 sklearn.set_config(enable_metadata_routing=True)
 small_net = {"seq_len": 10, "module__n_filters": 16, "module__rnn_hidden": 32,
@@ -36,7 +36,8 @@ pretrained.fit(source.X, source.y, groups=source.groups, recordings=source.recor
 # pipeline (only the network weights are used; the spectrogram standardisation is refitted
 # on each fold's training subjects).
 target = make_sleep_cohort(5, channels="EOG-like", n_epochs=120, random_state=1)
-scoring = {m: get_scorer(m) for m in ("accuracy", "kappa", "macro_f1")}
+metrics = ("accuracy", "kappa", "macro_f1")
+scoring = make_recording_scorer(metrics)     # one prediction per fold for the three metrics
 for parts in ["all", ("softmax", "arnn"), ("softmax",), ()]:
     pipe = make_pipeline(
         SpectrogramTransformer(fs=target.fs),
@@ -45,7 +46,7 @@ for parts in ["all", ("softmax", "arnn"), ("softmax",), ()]:
     res = cross_validate(pipe, target.X, target.y, cv=LeaveOneGroupOut(), scoring=scoring,
                          params={"groups": target.groups, "recordings": target.recordings})
     print(f"{parts!s:22}", "  ".join(f"{m} {np.mean(res['test_' + m]):.3f}"
-                                      for m in scoring))
+                                      for m in metrics))
 
 # %%
 # Note that ``cross_validate`` averages per-fold scores, whereas the paper (and

@@ -17,7 +17,6 @@ Rules (documented on :class:`~skseqsleep.SeqSleepClassifier`):
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,6 +24,8 @@ from functools import cached_property
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from skseqsleep._checks import check_epoch_labels, mixed_types_error
 
 
 @dataclass(frozen=True)
@@ -69,50 +70,15 @@ def _check_one_subject_per_recording(groups, names, starts, stops) -> None:
                          f"{subjects[:4]}; a recording belongs to one subject")
 
 
-def _mixed_types(name: str, values) -> ValueError:
-    kinds = sorted({type(v).__name__ for v in values})
-    return ValueError(f"{name} must hold labels of one type (e.g. all str); found {kinds}")
-
-
-def _check_labels(name: str, labels, n_epochs: int, what: str) -> np.ndarray:
-    """``labels`` as a 1-D array of ``n_epochs`` labels without None or NaN, else a ValueError."""
-    if isinstance(labels, (list, tuple)):
-        # np.asarray turns [1, "1"] into two equal strings: two recordings would become one
-        is_str = [isinstance(v, str) for v in labels]
-        if any(is_str) and not all(is_str):
-            raise _mixed_types(name, labels)
-    values = np.asarray(labels)
-    if values.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of {n_epochs} labels (one per epoch of "
-                         f"{what}); found an array of shape {values.shape}")
-    if len(values) != n_epochs:
-        raise ValueError(f"{name} has {len(values)} entries but {what} has {n_epochs} epochs; "
-                         "sample-aligned metadata needs one value per epoch")
-    if values.dtype.kind == "f":
-        missing = np.isnan(values)
-    elif values.dtype.kind == "O":
-        missing = np.fromiter((v is None or (isinstance(v, float) and math.isnan(v)) for v in values),
-                              dtype=bool, count=len(values))
-    else:
-        missing = np.zeros(len(values), dtype=bool)
-    if missing.any():
-        rows = np.flatnonzero(missing)
-        more = ", ..." if len(rows) > 5 else ""
-        raise ValueError(f"{name} has missing labels (None or NaN) at rows "
-                         f"{rows[:5].tolist()}{more} ({len(rows)} in all); every epoch of {what} "
-                         "needs a label")
-    return values
-
-
 def find_recordings(n_epochs: int, recordings=None, groups=None, *,
                     what: str = "X") -> Recordings:
     """Locate the recordings of an epoch array (see the module docstring for the rules)."""
     if n_epochs == 0:
         raise ValueError(f"{what} has 0 epochs; at least one epoch is needed")
     if recordings is not None:
-        recordings = _check_labels("recordings", recordings, n_epochs, what)
+        recordings = check_epoch_labels("recordings", recordings, n_epochs, what)
     if groups is not None:
-        groups = _check_labels("groups", groups, n_epochs, what)
+        groups = check_epoch_labels("groups", groups, n_epochs, what)
     if recordings is not None:
         values = recordings
         starts, stops = _runs(values)
@@ -120,7 +86,7 @@ def find_recordings(n_epochs: int, recordings=None, groups=None, *,
         try:
             uniq, counts = np.unique(names, return_counts=True)
         except TypeError:
-            raise _mixed_types("recordings", names) from None
+            raise mixed_types_error("recordings", names) from None
         if (counts > 1).any():
             bad = uniq[counts > 1][0]
             runs = [(int(a), int(b) - 1) for a, b, nm in zip(starts, stops, names) if nm == bad]

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.metadata_routing import MetadataRequest
 
-from skseqsleep._checks import check_positive_int
+from skseqsleep._checks import check_epoch_labels, check_positive_int
 from skseqsleep._constants import N_STAGES, STAGES
 from skseqsleep._labels import check_stage_labels
 
@@ -73,12 +73,24 @@ class _GroupSplitBase:
         groups : array-like of shape (n_epochs,)
             Subject of every epoch.
         """
-        groups = _dataset_groups(None, groups)
-        if len(groups) != len(X):
-            raise ValueError(f"groups has {len(groups)} entries but X has {len(X)} epochs")
+        if groups is None:
+            raise ValueError(
+                f"{type(self).__name__}.split needs the subject of every epoch: pass groups "
+                "(cross_validate(..., groups=...), or params={'groups': ...} with metadata "
+                "routing enabled); got no groups")
+        # 1-D, one per epoch, no None or NaN (a NaN subject would never be drawn for
+        # validation and would silently shrink the validation set)
+        groups = check_epoch_labels("groups", groups, len(X), "X")
         valid = self._valid_groups(np.unique(groups))
         is_valid = np.isin(groups, valid)
         yield np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
+
+    def get_metadata_routing(self) -> MetadataRequest:
+        """Request ``groups`` for ``split`` (scikit-learn metadata routing), so that the
+        splitter works as ``cv=`` with routing enabled, as scikit-learn's group splitters do."""
+        request = MetadataRequest(owner=type(self).__name__)
+        request.split.add_request(param="groups", alias=True)
+        return request
 
     def __call__(self, dataset, y=None, groups=None, **fit_params):
         """Split a dataset of recordings into training and validation subjects.
@@ -321,20 +333,29 @@ class RecordingScorer:
     scorer no metadata: the estimator then falls back to its own rule (one recording per test
     fold, with a warning).
 
+    ``metric`` is one metric name (the scorer returns a float) or a tuple of names (it returns
+    a dict ``{name: score}``, which scikit-learn reports as ``test_<name>``; the test fold is
+    then predicted once for all of them, where a dict of single-metric scorers predicts it
+    once per metric).
+
     Use :func:`make_recording_scorer` to build one.
     """
 
-    def __init__(self, metric: str):
+    def __init__(self, metric: str | tuple[str, ...]):
         self.metric = metric
 
-    def __call__(self, estimator, X, y_true, recordings=None, groups=None, **kwargs) -> float:
+    def __call__(self, estimator, X, y_true, recordings=None, groups=None,
+                 **kwargs) -> float | dict[str, float]:
         params = {}
         if recordings is not None:
             params["recordings"] = recordings
         if groups is not None:
             params["groups"] = groups
         y_pred = estimator.predict(X, **params)
-        return sleep_metrics(y_true, y_pred)[self.metric]
+        scores = sleep_metrics(y_true, y_pred)
+        if isinstance(self.metric, str):
+            return scores[self.metric]
+        return {m: scores[m] for m in self.metric}
 
     def get_metadata_routing(self) -> MetadataRequest:
         """Request ``recordings`` and ``groups`` for ``score`` (scikit-learn metadata routing)."""
@@ -347,12 +368,16 @@ class RecordingScorer:
         return f"make_recording_scorer({self.metric!r})"
 
 
-def make_recording_scorer(metric: str) -> Callable:
-    """Build a recording-aware scorer for one of the five metrics of REFERENCE §6.
+def make_recording_scorer(metric: str | Sequence[str]) -> Callable:
+    """Build a recording-aware scorer for one or several of the five metrics of REFERENCE §6.
 
     Parameters
     ----------
-    metric : {"accuracy", "kappa", "macro_f1", "macro_sensitivity", "macro_specificity"}
+    metric : str or sequence of str
+        One of ``"accuracy"``, ``"kappa"``, ``"macro_f1"``, ``"macro_sensitivity"``,
+        ``"macro_specificity"``, or a sequence of them. With a sequence the scorer predicts
+        each test fold once and returns a dict of scores (``cross_validate`` reports
+        ``test_<metric>`` for each; pass ``refit=<metric>`` to ``GridSearchCV``).
 
     Returns
     -------
@@ -364,13 +389,27 @@ def make_recording_scorer(metric: str) -> Callable:
     >>> from skseqsleep.model_selection import make_recording_scorer
     >>> make_recording_scorer("kappa")
     make_recording_scorer('kappa')
+    >>> make_recording_scorer(["accuracy", "kappa"])
+    make_recording_scorer(('accuracy', 'kappa'))
     """
-    if metric not in _METRICS:
-        raise ValueError(f"unknown sleep metric {metric!r}; expected one of {_METRICS}")
-    return RecordingScorer(metric)
+    if isinstance(metric, str):
+        if metric not in _METRICS:
+            raise ValueError(f"unknown sleep metric {metric!r}; expected one of {_METRICS}")
+        return RecordingScorer(metric)
+    if not isinstance(metric, Sequence):
+        raise TypeError(f"metric must be a metric name or a sequence of them, got "
+                        f"{type(metric).__name__}")
+    names = tuple(metric)
+    unknown = [m for m in names if m not in _METRICS]
+    if unknown:
+        raise ValueError(f"unknown sleep metric(s) {unknown}; expected names from {_METRICS}")
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"metric must name each metric once and at least one; got {names}")
+    return RecordingScorer(names)
 
 
-#: One recording-aware scorer per metric, keyed by name (pass as ``scoring=SCORERS``).
+#: One recording-aware scorer per metric, keyed by name (``scoring=SCORERS`` predicts each
+#: test fold once per metric; ``make_recording_scorer(list(SCORERS))`` predicts it once).
 SCORERS: dict[str, RecordingScorer] = {m: RecordingScorer(m) for m in _METRICS}
 
 

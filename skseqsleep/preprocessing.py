@@ -24,6 +24,12 @@ __all__ = ["SpectrogramTransformer"]
 _CHUNK_VALUES = 2 ** 23
 
 
+#: Up to this rate (Hz), epochs a whole multiple of the expected length are first explained as
+#: epochs at a higher sampling rate (PSG channels are usually recorded at 100-1000 Hz); above
+#: it, only as continuous signal given as one epoch.
+_HIGHEST_PSG_RATE = 1000
+
+
 class SpectrogramTransformer(TransformerMixin, BaseEstimator):
     """Log-magnitude spectrograms of 30-s epochs, standardised per frequency bin (REFERENCE §2).
 
@@ -128,8 +134,9 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         name = type(self).__name__
         if not _is_real(self.fs) or not self.fs > 0 or not np.isfinite(self.fs):
             raise ValueError(f"{name}: fs must be a positive number of Hz, got {self.fs!r}")
-        if not _is_real(self.window_seconds) or not self.window_seconds > 0:
-            raise ValueError(f"{name}: window_seconds must be positive, "
+        if (not _is_real(self.window_seconds) or not self.window_seconds > 0
+                or not np.isfinite(self.window_seconds)):
+            raise ValueError(f"{name}: window_seconds must be a positive number, "
                              f"got {self.window_seconds!r}")
         n_window = round(self.window_seconds * self.fs)
         if n_window < 1 or abs(self.window_seconds * self.fs - n_window) > 1e-6:
@@ -153,11 +160,12 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise TypeError(f"{name}: {flag} must be True or False, "
                                  f"got {getattr(self, flag)!r}")
-        if not _is_real(self.eps) or not self.eps > 0:
-            raise ValueError(f"{name}: eps must be a positive number, got {self.eps!r}")
+        if not _is_real(self.eps) or not self.eps > 0 or not np.isfinite(self.eps):
+            raise ValueError(f"{name}: eps must be a positive finite number, got {self.eps!r}")
         if self.epoch_seconds is not None:
-            if not _is_real(self.epoch_seconds) or not self.epoch_seconds > 0:
-                raise ValueError(f"{name}: epoch_seconds must be positive or None, "
+            if (not _is_real(self.epoch_seconds) or not self.epoch_seconds > 0
+                    or not np.isfinite(self.epoch_seconds)):
+                raise ValueError(f"{name}: epoch_seconds must be a positive number or None, "
                                  f"got {self.epoch_seconds!r}")
             n = self.epoch_seconds * self.fs
             if abs(n - round(n)) > 1e-6:
@@ -231,10 +239,19 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
                 hint = ("resample the signals or set epoch_seconds=None to accept other "
                         "lengths")
                 if n_samples > expected and n_samples % expected == 0:
-                    hint = (f"{n_samples} = {n_samples // expected} x {expected}: if X holds "
-                            "continuous signal rather than epochs, cut it into epochs of "
-                            f"{expected} samples (shape (n_epochs, {expected}) or (n_epochs, "
-                            f"n_channels, {expected})); otherwise {hint}")
+                    continuous = (f"{n_samples} = {n_samples // expected} x {expected}: if X "
+                                  "holds continuous signal rather than epochs, cut it into "
+                                  f"epochs of {expected} samples (shape (n_epochs, {expected})"
+                                  f" or (n_epochs, n_channels, {expected}))")
+                    rate = n_samples / self.epoch_seconds
+                    if rate <= _HIGHEST_PSG_RATE:
+                        # 30-s epochs recorded at a multiple of fs (200 Hz for 100 Hz) look
+                        # like continuous signal: name the sampling rate first
+                        hint = (f"if X holds {self.epoch_seconds:g}-s epochs sampled at "
+                                f"{rate:g} Hz, resample them to {self.fs:g} Hz (SeqSleepNet "
+                                f"expects {DEFAULT_FS:g} Hz, REFERENCE §1); {continuous}")
+                    else:
+                        hint = f"{continuous}; otherwise {hint}"
                 raise ValueError(
                     f"X has {n_samples} samples per epoch, but {name} expects {expected} "
                     f"(epoch_seconds={self.epoch_seconds} s at fs={self.fs} Hz); {hint}")

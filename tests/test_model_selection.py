@@ -212,6 +212,102 @@ def test_recording_scorer_without_routing_predicts_the_fold_as_one_recording():
     np.testing.assert_allclose(res["test_score"], 0.5)
 
 
+def test_one_scorer_for_several_metrics_predicts_each_fold_once():
+    X, y, groups, recordings = _position_data()
+    calls = []
+
+    class Counting(_PositionClassifier):
+        def predict(self, X, recordings=None, groups=None):
+            calls.append(len(X))
+            return super().predict(X, recordings=recordings)
+
+    names = ["accuracy", "kappa", "macro_f1"]
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = Counting().set_fit_request(recordings=True).set_predict_request(recordings=True)
+        params = {"groups": groups, "recordings": recordings}
+        one = cross_validate(est, X, y, cv=LeaveOneGroupOut(), params=params,
+                             scoring=make_recording_scorer(names))
+        n_one = len(calls)
+        calls.clear()
+        several = cross_validate(est, X, y, cv=LeaveOneGroupOut(), params=params,
+                                 scoring={m: SCORERS[m] for m in names})
+        n_several = len(calls)
+    # 3 folds: one prediction per fold, against one per fold and metric
+    assert n_one == 3 and n_several == 9
+    for m in names:
+        np.testing.assert_allclose(one[f"test_{m}"], several[f"test_{m}"])
+        np.testing.assert_allclose(one[f"test_{m}"], 1.0)
+    # without routing the folds are predicted as one recording: accuracy 7/14 (see below),
+    # with kappa and macro F1 from sklearn's own functions on the same predictions
+    res = cross_validate(_PositionClassifier(), X, y, groups=groups, cv=LeaveOneGroupOut(),
+                         scoring=make_recording_scorer(names))
+    pred = np.arange(14) % 5
+    truth = y[:14]
+    np.testing.assert_allclose(res["test_accuracy"], 0.5)
+    np.testing.assert_allclose(res["test_kappa"], cohen_kappa_score(truth, pred))
+    np.testing.assert_allclose(res["test_macro_f1"], f1_score(truth, pred, average="macro"))
+    # GridSearchCV picks its refit metric from the dict
+    from sklearn.model_selection import GridSearchCV
+
+    class Shifted(_PositionClassifier):
+        def __init__(self, shift=0):
+            self.shift = shift
+
+        def predict(self, X, recordings=None, groups=None):
+            return (super().predict(X, recordings=recordings) + self.shift) % 5
+
+    search = GridSearchCV(Shifted(), {"shift": [0, 1, 2]}, cv=LeaveOneGroupOut(),
+                          scoring=make_recording_scorer(names), refit="kappa")
+    search.fit(X, y, groups=groups)
+    kappas = [cohen_kappa_score(truth, (pred + s) % 5) for s in range(3)]
+    assert search.best_params_ == {"shift": int(np.argmax(kappas))}
+    np.testing.assert_allclose(search.best_score_, max(kappas))
+    with pytest.raises(ValueError, match=r"unknown sleep metric\(s\) \['auc'\]"):
+        make_recording_scorer(["kappa", "auc"])
+    with pytest.raises(ValueError, match="each metric once"):
+        make_recording_scorer(["kappa", "kappa"])
+    with pytest.raises(TypeError, match="sequence"):
+        make_recording_scorer({"kappa"})
+
+
+def test_splitters_as_cv_with_metadata_routing():
+    """GroupHoldout / PredefinedGroupSplit request groups for split, like sklearn's group
+    splitters, so cross_validate routes them when routing is enabled."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = np.arange(60) % 2
+    groups = np.repeat(np.arange(6), 10)
+    with sklearn.config_context(enable_metadata_routing=True):
+        for cv, n_test in ((GroupHoldout(2, random_state=0), 2), (PredefinedGroupSplit([1, 4]), 2)):
+            res = cross_validate(LogisticRegression(), X, y, cv=cv, params={"groups": groups},
+                                 return_indices=True)
+            test = res["indices"]["test"][0]
+            train = res["indices"]["train"][0]
+            # whole subjects: every epoch of a test subject is in the test set, none in train
+            test_subjects = np.unique(groups[test])
+            assert len(test_subjects) == n_test
+            assert len(test) == 10 * n_test
+            assert not np.isin(groups[train], test_subjects).any()
+        np.testing.assert_array_equal(test_subjects, [1, 4])
+
+
+def test_splitters_refuse_missing_or_nan_subjects():
+    X = np.zeros((30, 2))
+    groups = np.repeat(np.arange(3.0), 10)
+    groups[[3, 17]] = np.nan
+    for cv in (GroupHoldout(1, random_state=0), PredefinedGroupSplit([1.0])):
+        # a NaN subject would never be drawn for validation: refused, naming the rows
+        with pytest.raises(ValueError, match=r"groups has missing labels .* rows \[3, 17\]"):
+            next(cv.split(X, groups=groups))
+        with pytest.raises(ValueError, match=r"split needs the subject of every epoch.*"
+                                             r"cross_validate"):
+            next(cv.split(X))
+        with pytest.raises(ValueError, match="groups has 29 entries but X has 30 epochs"):
+            next(cv.split(X, groups=np.arange(29)))
+
+
 def test_unknown_metric():
     with pytest.raises(ValueError, match="unknown sleep metric 'auc'"):
         make_recording_scorer("auc")

@@ -160,6 +160,12 @@ def test_wrong_number_of_samples():
         tf.transform(np.zeros((2, 2999)))
     with pytest.raises(ValueError, match="fewer than the 200-sample window"):
         SpectrogramTransformer(epoch_seconds=None).fit(np.zeros((2, 150)))
+    # 30-s epochs at 200 Hz (DREAMS) given to the 100-Hz default: the sampling rate is named
+    # first, before the reading of X as continuous signal (which would make 15-s epochs)
+    with pytest.raises(ValueError, match=r"6000 samples per epoch.*if X holds 30-s epochs "
+                                         r"sampled at 200 Hz, resample them to 100 Hz.*"
+                                         r"continuous signal"):
+        SpectrogramTransformer().fit(np.zeros((2, 6000)))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -232,6 +238,10 @@ def test_not_fitted():
     ({"nfft": 256.0}, "nfft must be an integer"),
     ({"eps": 0}, "eps must be"),
     ({"epoch_seconds": 0}, "epoch_seconds must be"),
+    # infinite values: all-NaN spectrograms or an OverflowError before
+    ({"eps": np.inf}, "eps must be a positive finite number"),
+    ({"window_seconds": np.inf}, "window_seconds must be a positive number"),
+    ({"epoch_seconds": np.inf}, "epoch_seconds must be a positive number or None"),
 ])
 def test_invalid_parameters(params, match):
     with pytest.raises(ValueError, match=match):
