@@ -44,5 +44,7 @@ clf.fit(transformer.transform(data.X[~test]), data.y[~test], recordings=data.rec
 y_pred = clf.predict(transformer.transform(data.X[test]), recordings=data.recordings[test])
 print({k: round(v, 3) for k, v in sleep_metrics(data.y[test], y_pred).items()
        if k in ("accuracy", "kappa", "macro_f1")})
-plot_hypnogram(data.y[test], y_pred, title=f"{data.recordings[0]}: expert vs checkpoint")
+# each epoch at its time in the excerpt: the epochs with mixed 5-s scores are gaps
+plot_hypnogram(data.y[test], y_pred, onsets=data.onsets[test],
+               title=f"{data.recordings[0]}: expert vs checkpoint")
 plt.tight_layout()

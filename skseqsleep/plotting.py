@@ -8,6 +8,7 @@ so that the plots can be combined and restyled.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -71,7 +72,7 @@ def hypnogram_levels(y) -> np.ndarray:
     return level_of_label[y]
 
 
-def plot_hypnogram(y_true, y_pred=None, *, epoch_seconds: float = EPOCH_SECONDS,
+def plot_hypnogram(y_true, y_pred=None, *, onsets=None, epoch_seconds: float = EPOCH_SECONDS,
                    ax=None, title: str | None = None, labels: Sequence[str] = ("true",
                                                                                 "predicted")):
     """Plot a hypnogram (stage against time), optionally with a predicted one on top.
@@ -82,9 +83,16 @@ def plot_hypnogram(y_true, y_pred=None, *, epoch_seconds: float = EPOCH_SECONDS,
         The scored stages of one recording, one per 30-s epoch, in time order.
     y_pred : array-like of int, shape (n_epochs,), optional
         Predicted stages of the same epochs, drawn as a second line.
+    onsets : array-like of float, shape (n_epochs,), optional
+        Start of each epoch in seconds (e.g. the ``onsets`` of a loaded dataset: seconds from
+        the start of the recording), increasing. Each epoch is drawn from its onset to the
+        next one; where the next onset is more than ``epoch_seconds`` later (epochs excluded
+        by the loader: movement, unscored, mixed stages) the epoch ends after
+        ``epoch_seconds`` and the lines are broken over the gap, so the time axis is the
+        recording's. ``None``: the epochs are taken as consecutive, with no gap.
     epoch_seconds : float, default=30
         Length of an epoch in seconds (a finite number > 0); the time axis is in hours from
-        the first epoch.
+        the start of the first epoch.
     ax : matplotlib Axes, optional
         Where to draw; a new figure is made when None.
     title : str, optional
@@ -97,7 +105,8 @@ def plot_hypnogram(y_true, y_pred=None, *, epoch_seconds: float = EPOCH_SECONDS,
     ax : matplotlib Axes
         ``ax.lines[0]`` is the scored hypnogram, ``ax.lines[1]`` the predicted one; their
         y-data are the levels of :func:`hypnogram_levels` (one point per epoch start, plus
-        one closing point at the end of the last epoch).
+        one closing point at the end of the last epoch before each gap, then a NaN point
+        that breaks the line over the gap).
 
     Examples
     --------
@@ -127,13 +136,25 @@ def plot_hypnogram(y_true, y_pred=None, *, epoch_seconds: float = EPOCH_SECONDS,
         series.append((y_pred, labels[1]))
     if y_true.size == 0:
         raise ValueError("y_true is empty: a hypnogram needs at least one epoch")
+    seconds = _check_onsets(onsets, y_true.size, epoch_seconds)
     ax = _new_axes(ax, (10, 3))
-    n = y_true.size
-    hours = np.arange(n + 1) * epoch_seconds / 3600.0
+    # segments of consecutive epochs: each gets a closing point at the end of its last epoch
+    # and a NaN point after it (a break in the line), except the last segment
+    ends = np.flatnonzero(np.diff(seconds) > epoch_seconds * (1 + 1e-9)) + 1
+    bounds = np.r_[0, ends, y_true.size]
     styles = [{"color": "black", "lw": 1.2}, {"color": "tab:red", "lw": 0.9, "alpha": 0.8}]
     for (y, label), style in zip(series, styles):
-        levels = hypnogram_levels(y)
-        ax.step(hours, np.append(levels, levels[-1]), where="post", label=label, **style)
+        levels = hypnogram_levels(y).astype(np.float64)
+        xs, ys = [], []
+        for k, (a, b) in enumerate(itertools.pairwise(bounds)):
+            if k:
+                xs.append([np.nan])
+                ys.append([np.nan])
+            xs.append(np.append(seconds[a:b], seconds[b - 1] + epoch_seconds))
+            ys.append(np.append(levels[a:b], levels[b - 1]))
+        ax.step(np.concatenate(xs) / 3600.0, np.concatenate(ys), where="post", label=label,
+                **style)
+    hours = np.array([0.0, seconds[-1] + epoch_seconds]) / 3600.0
     ax.set_yticks(range(len(STAGES)))
     ax.set_yticklabels(HYPNOGRAM_ORDER[::-1])
     ax.set_ylim(-0.5, len(STAGES) - 0.5)
@@ -145,6 +166,29 @@ def plot_hypnogram(y_true, y_pred=None, *, epoch_seconds: float = EPOCH_SECONDS,
     if len(series) > 1:
         ax.legend(loc="upper right", fontsize="small")
     return ax
+
+
+def _check_onsets(onsets, n_epochs: int, epoch_seconds: float) -> np.ndarray:
+    """Epoch start times in seconds from the first epoch's (consecutive epochs when None)."""
+    if onsets is None:
+        return np.arange(n_epochs) * float(epoch_seconds)
+    t = np.asarray(onsets)
+    if t.dtype.kind not in "iuf" or t.dtype == bool:
+        raise ValueError(f"onsets must be numbers of seconds, one per epoch; found dtype "
+                         f"{t.dtype}")
+    if t.shape != (n_epochs,):
+        raise ValueError(f"onsets has shape {t.shape} but y_true has {n_epochs} epochs; "
+                         "give one onset (s) per epoch")
+    t = t.astype(np.float64)
+    if not np.isfinite(t).all():
+        raise ValueError("onsets must be finite numbers of seconds; found NaN or infinity at "
+                         f"epochs {np.flatnonzero(~np.isfinite(t))[:5].tolist()}")
+    back = np.flatnonzero(np.diff(t) <= 0)
+    if len(back):
+        i = int(back[0])
+        raise ValueError(f"onsets must increase (epochs in time order); found {t[i]:g} s then "
+                         f"{t[i + 1]:g} s at epochs {i} and {i + 1}")
+    return t - t[0]
 
 
 def plot_confusion_matrix(cm, *, normalize: bool = True, ax=None, title: str | None = None,

@@ -849,9 +849,11 @@ def _load_target(kind, path, channels, subjects, fetch, settings, random_state, 
         description = getattr(data, "description", what)
     blocks = []
     for ch, X in _split_channels(data, channels, what):
+        onsets = getattr(data, "onsets", None)
         blocks.append((ch, Bunch(X=X, y=np.asarray(data.y, dtype=np.int64),
                                  groups=np.asarray(data.groups),
                                  recordings=np.asarray(data.recordings).astype(str),
+                                 onsets=None if onsets is None else np.asarray(onsets, float),
                                  fs=float(data.fs), description=description)))
     return blocks
 
@@ -1821,7 +1823,7 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
 
     result = _assemble(blocks, strategies, folds, done, arguments, resolved, store,
                        time.perf_counter() - t_start, resumed)
-    _write_outputs(result, store, plot_recording, plots, log)
+    _write_outputs(result, store, plot_recording, plots, log, blocks)
     if log.verbose:
         log(f"study finished; outputs in {store.root}")
     return result
@@ -1896,7 +1898,8 @@ def _assemble(blocks, strategies, folds, done, arguments, settings, store, secon
                        output_dir=str(store.root))
 
 
-def _write_outputs(result: StudyResult, store: ResultStore, plot_recording, plots, log):
+def _write_outputs(result: StudyResult, store: ResultStore, plot_recording, plots, log,
+                   blocks=()):
     root = store.root
     md = ["# Transfer-learning study (Phan et al., TBME 2020)", "",
           (f"Source: `{result.provenance['arguments']['source']}`; "
@@ -1923,7 +1926,7 @@ def _write_outputs(result: StudyResult, store: ResultStore, plot_recording, plot
     _atomic_write_text(root / "provenance.json",
                        json.dumps(result.provenance, indent=2, default=_json_default) + "\n")
     if plots:
-        _write_plots(result, root, plot_recording, log)
+        _write_plots(result, root, plot_recording, log, dict(blocks))
 
 
 def _save_fig(fig, path: Path):
@@ -1932,17 +1935,48 @@ def _save_fig(fig, path: Path):
     _atomic_write_bytes(path, buf.getvalue())
 
 
-def _write_plots(result: StudyResult, root: Path, plot_recording, log):
+def _recording_onsets(data, rec: str, y_true) -> np.ndarray | None:
+    """Onsets (s) of recording ``rec``'s epochs in the loaded target ``data``, or None when the
+    target has none or its epochs of ``rec`` are not the plotted ones (``y_true``)."""
+    if data is None or getattr(data, "onsets", None) is None:
+        return None
+    sel = data.recordings == rec
+    if not np.array_equal(data.y[sel], y_true):
+        return None
+    return data.onsets[sel]
+
+
+def _hypnogram_figure(predictions, ch: str, strats, rec: str, data=None):
+    """One hypnogram panel per strategy for recording ``rec`` of channel ``ch``: scored and
+    predicted stages at the epochs' times in the recording (``data.onsets`` of the loaded
+    target), so that excluded epochs are gaps, not joined neighbours."""
+    from matplotlib.figure import Figure
+
+    from skseqsleep.plotting import plot_hypnogram
+
+    fig = Figure(figsize=(10, 1.9 * len(strats)))
+    axes = fig.subplots(len(strats), 1, sharex=True, squeeze=False)
+    for ax, s in zip(axes[:, 0], strats):
+        p = predictions[(ch, s)]
+        sel = p["recordings"] == rec
+        plot_hypnogram(p["y_true"][sel], p["y_pred"][sel], ax=ax,
+                       onsets=_recording_onsets(data, rec, p["y_true"][sel]),
+                       labels=("scored", STRATEGIES[s].label),
+                       title=f"recording {rec}, target channel {ch}"
+                       if ax is axes[0, 0] else None)
+        if ax is not axes[-1, 0]:
+            ax.set_xlabel("")
+    fig.tight_layout()
+    return fig
+
+
+def _write_plots(result: StudyResult, root: Path, plot_recording, log, data_by_channel=None):
     try:  # figures without pyplot: the caller's matplotlib backend is left as it is
         from matplotlib.figure import Figure
     except ImportError:  # pragma: no cover
         log("matplotlib is not installed: no figures written (pip install skseqsleep[plot])")
         return
-    from skseqsleep.plotting import (
-        plot_confusion_matrix,
-        plot_finetuning_curves,
-        plot_hypnogram,
-    )
+    from skseqsleep.plotting import plot_confusion_matrix, plot_finetuning_curves
 
     for (ch, strat), cm in result.confusion.items():
         fig = Figure(figsize=(4.6, 4))
@@ -1958,17 +1992,7 @@ def _write_plots(result: StudyResult, root: Path, plot_recording, log):
         _save_fig(fig, root / f"finetuning_curves__{_slug(ch)}.png")
         first = result.predictions[(ch, strats[0])]
         rec = plot_recording if plot_recording is not None else str(first["recordings"][0])
-        fig = Figure(figsize=(10, 1.9 * len(strats)))
-        axes = fig.subplots(len(strats), 1, sharex=True, squeeze=False)
-        for ax, s in zip(axes[:, 0], strats):
-            p = result.predictions[(ch, s)]
-            sel = p["recordings"] == rec
-            plot_hypnogram(p["y_true"][sel], p["y_pred"][sel], ax=ax,
-                           labels=("scored", STRATEGIES[s].label),
-                           title=f"recording {rec}, target channel {ch}"
-                           if ax is axes[0, 0] else None)
-            if ax is not axes[-1, 0]:
-                ax.set_xlabel("")
-        fig.tight_layout()
+        fig = _hypnogram_figure(result.predictions, ch, strats, rec,
+                                (data_by_channel or {}).get(ch))
         _save_fig(fig, root / f"hypnogram__{_slug(rec)}__{_slug(ch)}.png")
     log(f"figures written to {root}")

@@ -53,16 +53,18 @@ def test_default_skips_50hz_excerpt_and_reports_it(loaded):
 def test_epoch_counts_and_exclusions(dreams, loaded):
     total = 0
     for e in (1, 2, 4, 5, 6, 7, 8):
-        labels, n_excluded, _ = _expected_epochs(dreams, e)
+        labels, n_excluded, kept = _expected_epochs(dreams, e)
         name = f"excerpt{e}"
         rows = loaded.recordings == name
         np.testing.assert_array_equal(loaded.y[rows], labels)
+        # each kept epoch's start in the excerpt: its 30-s slot, with gaps where excluded
+        np.testing.assert_array_equal(loaded.onsets[rows], np.array(kept) * 30.0)
         assert loaded.report[name]["kept"] == len(labels)
         assert sum(loaded.report[name]["excluded"].values()) == n_excluded
         assert len(labels) + n_excluded == 60
         total += len(labels)
     assert loaded.X.shape == (total, 3000) and loaded.X.dtype == np.float32
-    assert loaded.y.dtype == np.int64
+    assert loaded.y.dtype == np.int64 and loaded.onsets.dtype == np.float64
     np.testing.assert_array_equal(loaded.groups, loaded.recordings)
     assert loaded.ch_names == ["C3-A1/CZ-A1"]
     assert loaded.derivations["excerpt1"] == "C3-A1"

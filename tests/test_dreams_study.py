@@ -162,3 +162,38 @@ def test_direct_transfer_study_on_the_real_excerpts(example, shared_dir, tmp_pat
             f"     - {cohen_kappa_score(y_true, y_pred):.3f}\n") in text
     assert "     - excerpt8 (53)\n" in text and "excerpt3" not in text
     assert "direct transfer" in capsys.readouterr().out
+
+
+def test_study_hypnogram_draws_excluded_epochs_as_gaps(shared_dir):
+    """The study's hypnogram figure places each epoch at its time in the excerpt: excerpt 6
+    keeps 34 of its 60 epochs, and the 26 excluded ones are gaps, not joined neighbours."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from test_dreams import _expected_epochs
+
+    from skseqsleep.datasets import load_dreams
+    from skseqsleep.study import _hypnogram_figure
+
+    folder = shared_dir / "data" / "dreams"
+    data = load_dreams(folder, excerpts=[5, 6])
+    labels, _, kept = _expected_epochs(folder, 6)
+    rec = "excerpt6"
+    predictions = {("EEG", "direct"): {"y_true": data.y, "y_pred": data.y,
+                                       "recordings": data.recordings}}
+    fig = _hypnogram_figure(predictions, "EEG", ["direct"], rec, data)
+    (ax,) = fig.axes
+    x = np.asarray(ax.lines[0].get_xdata(), dtype=float) * 3600
+    # expected by hand from the hypnogram file: runs of consecutive kept 30-s slots, each
+    # drawn from its first start to its last end, with a break (NaN) between runs
+    runs = np.split(np.array(kept), np.flatnonzero(np.diff(kept) > 1) + 1)
+    expected = []
+    for k, run in enumerate(runs):
+        expected += ([np.nan] if k else []) + list(run * 30.0 - kept[0] * 30.0)
+        expected.append((run[-1] + 1) * 30.0 - kept[0] * 30.0)
+    assert len(runs) > 1 and len(labels) == 34
+    np.testing.assert_allclose(x, expected)
+    np.testing.assert_allclose(ax.get_xlim()[1] * 3600, (kept[-1] + 1 - kept[0]) * 30.0)
+    # a target without onsets (or other epochs than the plotted ones) draws them consecutively
+    fig = _hypnogram_figure(predictions, "EEG", ["direct"], rec, None)
+    assert not np.isnan(np.asarray(fig.axes[0].lines[0].get_xdata(), dtype=float)).any()

@@ -46,6 +46,45 @@ def test_plot_hypnogram_draws_true_and_predicted_steps_in_hours():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["true", "predicted"]
 
 
+def test_plot_hypnogram_places_epochs_at_their_onsets_and_breaks_over_gaps():
+    # epochs at 0, 30, 60 s, then two excluded epochs (90, 120 s), then 150 and 180 s
+    y_true = [0, 1, 2, 2, 0]
+    onsets = [0, 30, 60, 150, 180]
+    ax = plot_hypnogram(y_true, y_true, onsets=onsets)
+    for line in ax.lines:
+        x = np.asarray(line.get_xdata(), dtype=float) * 3600
+        y = np.asarray(line.get_ydata(), dtype=float)
+        # segment 1: starts 0, 30, 60 and its close at 90; a break; segment 2: 150, 180, 210
+        np.testing.assert_allclose(x, [0, 30, 60, 90, np.nan, 150, 180, 210])
+        # levels by hand: W=4 N1=2 N2=1
+        np.testing.assert_array_equal(y, [4, 2, 1, 1, np.nan, 1, 4, 4])
+    # the axis spans the recording from the first epoch's start to the last epoch's end
+    np.testing.assert_allclose(np.array(ax.get_xlim()) * 3600, [0, 210])
+    # onsets not starting at 0 are counted from the first epoch
+    ax = plot_hypnogram([0, 1], onsets=[3000.0, 3030.0])
+    np.testing.assert_allclose(np.asarray(ax.lines[0].get_xdata()) * 3600, [0, 30, 60])
+    # MASS 20-s epochs in 30-s windows (onsets 20 s apart): consecutive, no break
+    ax = plot_hypnogram([0, 1, 2], onsets=[15.0, 35.0, 55.0])
+    np.testing.assert_allclose(np.asarray(ax.lines[0].get_xdata()) * 3600, [0, 20, 40, 70])
+    # consecutive onsets draw exactly what onsets=None draws
+    a = plot_hypnogram(y_true, onsets=np.arange(5) * 30.0).lines[0]
+    b = plot_hypnogram(y_true).lines[0]
+    np.testing.assert_array_equal(a.get_xdata(), b.get_xdata())
+    np.testing.assert_array_equal(a.get_ydata(), b.get_ydata())
+
+
+@pytest.mark.parametrize(("onsets", "match"), [
+    ([0, 30], r"onsets has shape \(2,\) but y_true has 3 epochs"),
+    ([0, 30, 30], r"onsets must increase .* found 30 s then 30 s at epochs 1 and 2"),
+    ([0, 60, 30], "must increase"),
+    ([0, np.nan, 60], "finite"),
+    (["0", "30", "60"], "numbers of seconds"),
+])
+def test_plot_hypnogram_rejects_bad_onsets(onsets, match):
+    with pytest.raises(ValueError, match=match):
+        plot_hypnogram([0, 1, 2], onsets=onsets)
+
+
 def test_plot_hypnogram_into_given_axes():
     _fig, axes = plt.subplots(2)
     ax = plot_hypnogram(np.array([2, 2, 3]), ax=axes[1])

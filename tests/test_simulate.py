@@ -91,6 +91,9 @@ def test_bunch_layout_and_labels():
     expected_rec = [f"sim-s{s:02d}-n{k}" for s in range(3) for k in (1, 2)]
     assert list(dict.fromkeys(data.recordings)) == expected_rec
     assert (data.recordings == np.repeat(expected_rec, 40)).all()
+    # every simulated night restarts at 0 s and has no gap: 0, 30, ..., 1170 s
+    assert data.onsets.dtype == np.float64
+    np.testing.assert_array_equal(data.onsets, np.tile(30.0 * np.arange(40), 6))
     assert (data.groups == np.repeat(["sim-s00", "sim-s01", "sim-s02"], 80)).all()
     assert list(data.report) == expected_rec
     assert data.report.n_excluded == 0 and data.report.n_kept == 240

@@ -188,6 +188,8 @@ def test_load_sleep_edf_physionet_layout(shared_dir, full_night):
     np.testing.assert_allclose(data.X, expected, atol=1e-4)
     assert (data.groups == 0).all() and data.groups.dtype.kind == "i"
     assert (data.recordings == "SC4001E0").all()
+    # in-bed epochs from lights off, 30 300 s after the PSG start, every 30 s
+    np.testing.assert_allclose(data.onsets, 30300 + 30.0 * np.arange(757))
     assert data.fs == 100.0 and data.ch_names == ["EEG Fpz-Cz"]
     rep = data.report["SC4001E0"]
     assert rep["kept"] == 757 and rep["excluded"] == {}
@@ -269,6 +271,9 @@ def test_not_in_table_and_exclusions_reported(tmp_path):
     expected = np.stack([x[i * 3000:(i + 1) * 3000] for i in kept])
     np.testing.assert_allclose(data.X, expected, atol=4 * np.abs(x).max() / 65535)  # quantisation
     assert "Movement time" in str(data.report)
+    # onsets: each kept epoch's start in the PSG (the hypnogram starts with it here), the
+    # excluded epochs 5 and 7 are gaps
+    np.testing.assert_array_equal(data.onsets, np.array(kept) * 30.0)
 
 
 def test_known_missing_night_is_skipped_and_reported(tmp_path):

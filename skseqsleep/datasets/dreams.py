@@ -192,7 +192,9 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
     -------
     data : sklearn.utils.Bunch
         ``X`` float32 (n_epochs, 30 * fs) in µV, ``y``, ``groups`` and ``recordings`` (both
-        ``"excerptN"``, one subject per excerpt), ``fs``, ``ch_names`` (the derivation of the
+        ``"excerptN"``, one subject per excerpt), ``onsets`` (float64, start of each epoch in
+        seconds from the start of its excerpt; gaps where mixed or unscored epochs were
+        left out), ``fs``, ``ch_names`` (the derivation of the
         header lines; when the selected excerpts differ, e.g. C3-A1 and CZ-A1, their names
         joined by "/"), ``derivations`` (recording -> derivation), ``report`` (mixed/unscored
         epochs per excerpt, skipped excerpts, dropped samples) and ``description``.
@@ -235,7 +237,7 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
             raise FileNotFoundError(f"no excerptN.txt file in {root}")
     fs = check_fs(fs)
     report = ExclusionReport()
-    xs, ys, recs, derivations = [], [], [], {}
+    xs, ys, recs, onsets, derivations = [], [], [], [], {}
     n_per = samples_per_epoch(fs)   # whole samples per 30-s epoch, or a clear error
     for e in excerpts:
         name = f"excerpt{e}"
@@ -253,6 +255,7 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
         xs.append(epochs[keep].astype(np.float32))
         ys.append(ex.stages[keep])
         recs.append(np.full(int(keep.sum()), name, dtype=object))
+        onsets.append(np.flatnonzero(keep) * float(EPOCH_SECONDS))
         derivations[name] = ex.ch_names[0]
         report.add(name, kept=int(keep.sum()), excluded=count_reasons(ex.reasons[~keep]),
                    notes=ex.notes + [f"recorded at {ex.original_fs:g} Hz"])
@@ -269,5 +272,5 @@ def load_dreams(folder, excerpts=None, fs: float = DEFAULT_FS, *,
         + ". Licence CC BY-NC-ND 3.0 (University of Mons)."
     )
     return Bunch(X=np.concatenate(xs), y=y, groups=recordings.copy(), recordings=recordings,
-                 fs=fs, ch_names=["/".join(names)], derivations=derivations,
+                 onsets=np.concatenate(onsets), fs=fs, ch_names=["/".join(names)], derivations=derivations,
                  report=report, description=description)

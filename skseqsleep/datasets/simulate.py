@@ -562,6 +562,8 @@ def make_sleep_cohort(
         - ``groups`` : str subject ids ``"sim-s00"``, ``"sim-s01"``, ... (zero-padded to at
           least two digits).
         - ``recordings`` : str recording ids ``"sim-s00-n1"``, ``"sim-s00-n2"``, ...
+        - ``onsets`` : float64 start of each epoch in seconds from the start of its
+          recording (``0, 30, 60, ...``: simulated nights have no gaps).
         - ``fs`` (float), ``ch_names`` (list of profile names), ``target_names`` (stages).
         - ``report`` : :class:`~skseqsleep.datasets._hypnogram.ExclusionReport`, as for the
           real-data loaders: every recording with all ``n_epochs`` kept and nothing
@@ -770,6 +772,7 @@ def make_sleep_cohort(
         y=y,
         groups=np.repeat(np.array(subject_ids), n_nights * n_epochs),
         recordings=np.repeat(np.array(recording_ids), n_epochs),
+        onsets=np.tile(np.arange(n_epochs) * float(EPOCH_SECONDS), len(recording_ids)),
         fs=fs,
         ch_names=ch_names,
         target_names=list(STAGES),

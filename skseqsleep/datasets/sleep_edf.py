@@ -187,7 +187,9 @@ def load_sleep_edf(
     data : sklearn.utils.Bunch
         ``X`` float32 ``(n_epochs, n_samples)`` for one channel or ``(n_epochs, n_channels,
         n_samples)`` for several, in µV; ``y`` int64 stages 0..4 (W, N1, N2, N3, REM);
-        ``groups`` int subject numbers; ``recordings`` str ids (``"SC4001E0"``); ``fs``;
+        ``groups`` int subject numbers; ``recordings`` str ids (``"SC4001E0"``); ``onsets``
+        float64, start of each epoch in seconds from the start of its PSG file (gaps where
+        epochs were excluded; see :func:`~skseqsleep.plotting.plot_hypnogram`); ``fs``;
         ``ch_names``; ``report`` (:class:`ExclusionReport`: kept, excluded and trimmed epochs
         per recording and reason, skipped nights; notes on gaps between annotations among
         the kept epochs, whose neighbours are adjacent in ``X``, and on signal of at least
@@ -234,7 +236,7 @@ def load_sleep_edf(
     files = find_sleep_edf_files(path)
     prefix = _PREFIX[study]
     report = ExclusionReport()
-    xs, ys, groups, recordings = [], [], [], []
+    xs, ys, groups, recordings, onsets = [], [], [], [], []
     ch_names = None
     for subject in subjects:
         for night in _nights_for(study, subject, nights):
@@ -277,6 +279,7 @@ def load_sleep_edf(
             ys.append(hyp.stages[keep])
             groups.append(np.full(len(starts), subject, dtype=np.int64))
             recordings.append(np.full(len(starts), recording, dtype=object))
+            onsets.append(starts / fs)
             notes = psg.notes + coverage_notes(hyp, sel.offset, psg.duration,
                                                hyp.onsets[keep])
             report.add(recording, kept=len(starts), excluded=excluded, trimmed=sel.dropped,
@@ -301,5 +304,6 @@ def load_sleep_edf(
         + (f"; skipped {sorted(report.skipped)}" if report.skipped else "")
     )
     return Bunch(X=X, y=y, groups=np.concatenate(groups),
-                 recordings=np.concatenate(recordings).astype(str), fs=fs,
+                 recordings=np.concatenate(recordings).astype(str),
+                 onsets=np.concatenate(onsets).astype(np.float64), fs=fs,
                  ch_names=ch_names, report=report, description=description)
