@@ -70,13 +70,14 @@ def locate_inputs(shared=None, dreams=None, checkpoint=None, environ=None):
                                 "and Hypnogram_excerptN.txt files there)")
     if not any(dreams.glob("excerpt*.txt")):
         raise FileNotFoundError(f"the DREAMS folder {dreams} holds no excerptN.txt file")
-    if checkpoint.is_dir():  # the checkpoint folder: use the file prefix inside it
-        checkpoint = checkpoint / CHECKPOINT_SUBPATH.name
-    index = checkpoint.with_name(checkpoint.name + ".index")
-    if not index.is_file():
-        raise FileNotFoundError(f"TensorFlow checkpoint not found: {index} does not exist "
-                                "(give the prefix .../1chan_eeg/pretrained_model.ckpt or its "
-                                "folder)")
+    from skseqsleep.pretrained.tensorbundle import resolve_checkpoint_prefix
+
+    try:  # a prefix, its .index file or its folder, as ``--source checkpoint:`` reads them
+        checkpoint = resolve_checkpoint_prefix(checkpoint)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"TensorFlow checkpoint not found: {exc} (give the prefix "
+                                ".../1chan_eeg/pretrained_model.ckpt, its .index file or its "
+                                "folder)") from None
     return dreams, checkpoint
 
 
@@ -173,15 +174,18 @@ def main(argv=None):
         dreams, checkpoint = locate_inputs(args.shared, args.dreams, args.checkpoint)
     except FileNotFoundError as exc:
         build_parser().error(str(exc))
-    from skseqsleep.study import run_study
+    from skseqsleep.study import StudyInputError, run_study
 
     strategies = parse_strategies(args.strategies)
     t0 = time.perf_counter()
-    result = run_study(args.output_dir, source=f"checkpoint:{checkpoint}",
-                       target=f"dreams:{dreams}", strategies=strategies,
-                       random_state=args.random_state, n_jobs=args.n_jobs,
-                       torch_threads=args.threads, plots=not args.no_plots,
-                       verbose=0 if args.quiet else 1)
+    try:
+        result = run_study(args.output_dir, source=f"checkpoint:{checkpoint}",
+                           target=f"dreams:{dreams}", strategies=strategies,
+                           random_state=args.random_state, n_jobs=args.n_jobs,
+                           torch_threads=args.threads, plots=not args.no_plots,
+                           verbose=0 if args.quiet else 1)
+    except StudyInputError as exc:  # bad options or data: one line and exit status 2
+        build_parser().error(str(exc))
     wall = time.perf_counter() - t0
     print(result.to_text())
     labels = {r.strategy: r.label for r in result.rows}

@@ -52,7 +52,8 @@ def test_missing_inputs_are_clear_errors(example, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"--checkpoint"):
         example.locate_inputs(dreams=tmp_path, environ={})
     no_ckpt = _fake_shared(tmp_path / "a", checkpoint=False)
-    with pytest.raises(FileNotFoundError, match=r"pretrained_model\.ckpt\.index does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"checkpoint not found: .*expected the file "
+                                                 r".*pretrained_model\.ckpt\.index"):
         example.locate_inputs(no_ckpt, environ={})
     no_dreams = _fake_shared(tmp_path / "b", dreams=False)
     with pytest.raises(FileNotFoundError, match=r"DREAMS folder not found: .*data/dreams"):
@@ -71,6 +72,26 @@ def test_command_line_without_data_exits_with_a_usage_error(example, tmp_path, m
     assert info.value.code == 2
     assert "no data location given" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing started
+
+
+def test_bad_options_exit_with_a_usage_error_not_a_traceback(example, tmp_path, capsys):
+    shared = _fake_shared(tmp_path / "shared")
+    for option, match in ((["--threads", "0"], "torch_threads must be a positive integer"),
+                          (["--strategies", "foo"], "foo")):
+        with pytest.raises(SystemExit) as info:
+            example.main(["--shared", str(shared), "--output-dir", str(tmp_path / "out"),
+                          *option])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert match in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_checkpoint_given_as_its_index_file_or_folder(example, tmp_path):
+    shared = _fake_shared(tmp_path)
+    prefix = shared / example.CHECKPOINT_SUBPATH
+    for given in (prefix, Path(f"{prefix}.index"), prefix.parent):
+        assert example.locate_inputs(shared, checkpoint=given, environ={})[1] == prefix
 
 
 def test_strategies_are_read_as_the_command_line_reads_them(example):
