@@ -53,6 +53,10 @@ def _positive_float(text: str) -> float:
     return value
 
 
+#: Highest subject number of Sleep-EDF Expanded (SC: 0-82, ST: 1-24).
+_MAX_SUBJECT = 82
+
+
 def _subjects(text: str) -> list[int]:
     """``"0-19"``, ``"0,1,5"`` or a mix: ``"0-3,7"``."""
     out: list[int] = []
@@ -63,6 +67,10 @@ def _subjects(text: str) -> list[int]:
                 lo, hi = (int(v) for v in part.split("-", 1))
                 if hi < lo:
                     raise ValueError
+                if hi > _MAX_SUBJECT:  # before building the list (0-30000000 took 3 GB)
+                    raise argparse.ArgumentTypeError(
+                        f"subject {hi} is beyond the Sleep-EDF numbering (0-{_MAX_SUBJECT}); "
+                        f"got {text!r}")
                 out.extend(range(lo, hi + 1))
             elif part:
                 out.append(int(part))

@@ -1134,13 +1134,31 @@ def _fit_fold(task, X, y, groups, recordings, fs, source_model, settings, extra_
 # --------------------------------------------------------------------------------------------
 
 
+def _is_sc20(target_kind: str, subjects) -> bool:
+    """Whether the target is Sleep-EDF-SC-20 (subjects 0-19), whose folds are published."""
+    return target_kind == "sleep-edf" and list(subjects) == list(range(20))
+
+
+def _n_valid_subjects(target_kind: str, groups, n_valid: int | None) -> int:
+    """Validation subjects per fold: ``n_valid`` as given, else the default for the number of
+    subjects. Given for Sleep-EDF-SC-20 it is refused: its published split decides."""
+    uniq = np.unique(groups).tolist()
+    if n_valid is not None and _is_sc20(target_kind, uniq):
+        raise StudyInputError(
+            f"n_valid_subjects={n_valid} cannot apply to Sleep-EDF-SC-20: its folds use the "
+            "published split (4 validation subjects per fold, REFERENCE §6); leave "
+            "--n-valid-subjects out, or choose other --subjects to draw validation subjects "
+            "at random")
+    return _default_n_valid(len(uniq)) if n_valid is None else n_valid
+
+
 def _outer_folds(groups, target_kind, n_valid):
     """``[(fold, test_subject, valid_subjects or None)]`` for leave-one-subject-out."""
     uniq = np.unique(groups).tolist()      # sorted, each subject once
     if len(uniq) < 3:
         raise StudyInputError(f"leave-one-subject-out with an inner validation subject needs "
                               f"at least 3 subjects; the target has {len(uniq)}: {uniq}")
-    if target_kind == "sleep-edf" and uniq == list(range(20)):
+    if _is_sc20(target_kind, uniq):
         return [(f["fold"], f["test"], list(f["valid"])) for f in sleepedf_sc20_folds()]
     if n_valid is not None and n_valid > len(uniq) - 2:
         raise StudyInputError(f"n_valid_subjects={n_valid} leaves no training subject: the "
@@ -1732,9 +1750,7 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
 
     first_groups = first.groups
     n_subjects = len(np.unique(first_groups))
-    n_valid = resolved.get("n_valid_subjects")
-    if n_valid is None:
-        n_valid = _default_n_valid(n_subjects)
+    n_valid = _n_valid_subjects(tgt_kind, first_groups, resolved.get("n_valid_subjects"))
     folds = _outer_folds(first_groups, tgt_kind, n_valid)
     # the settings every fold runs with (the fingerprint records ``resolved`` as given)
     fold_settings = {**resolved, "n_valid_subjects": n_valid}

@@ -93,6 +93,8 @@ def test_a_bad_argument_in_a_real_process_gives_status_2_and_no_traceback(tmp_pa
     (["--max-epochs", "-1"], "expected a positive integer, got '-1'"),
     (["--lr", "abc"], "expected a positive number, got 'abc'"),
     (["--subjects", "5-2"], "expected subject numbers like '0-19'"),
+    # refused before the range is built (0-30000000 built a 3-GB list first)
+    (["--subjects", "0-30000000"], "subject 30000000 is beyond the Sleep-EDF numbering (0-82)"),
     (["--set", "no_equals_sign"], "expected PARAM=VALUE"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])

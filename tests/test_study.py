@@ -663,6 +663,21 @@ def test_sc20_target_uses_the_published_inner_split_and_others_loso():
         _outer_folds(np.array(["a", "b", "c"]), "simulated", n_valid=2)
 
 
+def test_n_valid_subjects_is_refused_for_sc20_and_defaults_elsewhere():
+    from skseqsleep.study import _n_valid_subjects
+
+    sc20 = np.repeat(np.arange(20), 3)
+    # given for SC-20: refused (the published split has 4 per fold), not silently dropped
+    with pytest.raises(StudyInputError, match=r"n_valid_subjects=2 cannot apply to "
+                                              r"Sleep-EDF-SC-20: .*published split"):
+        _n_valid_subjects("sleep-edf", sc20, 2)
+    assert _n_valid_subjects("sleep-edf", sc20, None) == 4     # round(19 * 4 / 19)
+    # other subjects, or another dataset: as given, or 4/19 of the non-test subjects
+    assert _n_valid_subjects("sleep-edf", np.arange(1, 21), 2) == 2
+    assert _n_valid_subjects("dreams", np.arange(7), None) == 1    # round(6 * 4 / 19)
+    assert _n_valid_subjects("mass", np.arange(62), None) == 13    # round(61 * 4 / 19)
+
+
 def test_in_process_run_leaves_the_callers_torch_threads_and_plot_backend(tmp_path):
     import matplotlib
     import torch
