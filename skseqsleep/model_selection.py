@@ -282,7 +282,9 @@ def sleep_metrics(y_true, y_pred, *, n_classes: int = N_STAGES) -> dict[str, Any
         dict of ``sensitivity`` (recall), ``specificity``, ``precision``, ``f1``, ``support``;
         ``n_epochs``. Macro means are unweighted means over the stages that occur in
         ``y_true`` or ``y_pred`` (a stage absent from both has no defined F1 and is left out,
-        rather than counted as 0).
+        rather than counted as 0). When ``y_true`` and ``y_pred`` are both one and the same
+        stage throughout (chance agreement 1), kappa is 1.0 (perfect agreement), where
+        :func:`sklearn.metrics.cohen_kappa_score` gives NaN.
 
     Examples
     --------

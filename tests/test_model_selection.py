@@ -62,6 +62,13 @@ def test_sleep_metrics_stage_absent_from_both_is_left_out_of_macro():
     assert np.isnan(m["per_class"]["N1"]["f1"])
 
 
+def test_kappa_of_one_stage_scored_and_predicted_throughout_is_perfect_agreement():
+    # chance agreement is 1 here: sklearn's formula gives 0/0 (NaN); documented as 1.0
+    assert sleep_metrics([2, 2, 2], [2, 2, 2])["kappa"] == 1.0
+    # one stage scored, another predicted: no agreement beyond chance (0 by hand)
+    assert sleep_metrics([2, 2, 2], [0, 0, 0])["kappa"] == 0.0
+
+
 @pytest.mark.parametrize("y_true,y_pred,msg", [
     ([0, 5], [0, 1], "y_true must hold stage labels 0..4"),
     ([0, 1], [0, -1], "y_pred must hold stage labels"),
