@@ -974,9 +974,13 @@ def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
     from skseqsleep.classifier import _architecture_differences
 
     clf = _classifier(settings, 0, extra=extra, max_epochs=settings.get("max_epochs"))
-    try:  # skorch's check of parameter names; module__* ones are checked by building the net
+    # skorch's check of parameter names, which knows the module, criterion and optimizer
+    # prefixes only once a net is initialised: module__*, criterion__* and optimizer__* are
+    # checked below by building the network, the loss and the optimiser
+    built = ("module__", "criterion__", "optimizer__")
+    try:
         SeqSleepClassifier(**{k: v for k, v in extra.items()
-                              if not k.startswith("module__")})._validate_params()
+                              if not k.startswith(built)})._validate_params()
     except (TypeError, ValueError) as exc:
         raise StudyInputError(f"unknown classifier parameter in --set / classifier_params: "
                               f"{exc}") from None

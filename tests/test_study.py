@@ -766,6 +766,23 @@ def test_extra_classifier_parameters_still_pass_through_set(tmp_path):
     assert recorded["classifier_params"] == {"train_sampler": "shared", "train_block_size": 2}
 
 
+def test_optimizer_and_criterion_parameters_pass_through_set(tmp_path):
+    # skorch's name check knows the optimizer__/criterion__ prefixes only on an initialised
+    # net: they were refused as "unknown classifier parameter" before the study ran
+    params = {"criterion__label_smoothing": 0.3, "optimizer__weight_decay": 0.1}
+    runs = {}
+    for name, extra in (("plain", {}), ("set", params)):
+        res = run_study(tmp_path / name, verbose=0, plots=False, strategies=["softmax"],
+                        classifier_params=extra, **TINY)
+        runs[name] = [h["valid_loss"] for fold in res.curves[("Fpz-Cz-like", "softmax")]
+                      for h in fold]
+    recorded = json.loads((tmp_path / "set" / "study.json").read_text())["arguments"]
+    assert recorded["classifier_params"] == params
+    # the same seeds and data: the smoothed loss is another validation loss at every step
+    assert len(runs["plain"]) == len(runs["set"]) > 0
+    assert all(a != b for a, b in zip(runs["plain"], runs["set"]))
+
+
 def _adam_with_bad_betas(params, **kwargs):
     import torch
 
@@ -783,6 +800,8 @@ def _adam_with_bad_betas(params, **kwargs):
      "classifier parameter .* not valid: device='cuda:99' asks for CUDA"),
     ({"classifier_params": {"train_sampler": "fast"}}, "train_sampler must be one of"),
     ({"classifier_params": {"l2_lambda": -1}}, "l2_lambda must be a finite number >= 0"),
+    ({"classifier_params": {"optimizer__weigth_decay": 0.1}},
+     "loss or optimiser parameters .* unexpected keyword argument 'weigth_decay'"),
     # data that leave a fit without training windows or subjects
     ({"settings": {**TINY_SETTINGS, "sim_epochs_per_night": 3}},
      (r"fold 1 \(test subject sim-s00\) cannot be trained: no training window: every "
