@@ -79,6 +79,10 @@ def _subjects(text: str) -> list[int]:
             f"expected subject numbers like '0-19' or '0,1,5'; got {text!r}") from None
     if not out or min(out) < 0:
         raise argparse.ArgumentTypeError(f"expected non-negative subject numbers; got {text!r}")
+    if max(out) > _MAX_SUBJECT:
+        raise argparse.ArgumentTypeError(
+            f"subject {max(out)} is beyond the Sleep-EDF numbering (0-{_MAX_SUBJECT}); "
+            f"got {text!r}")
     return out
 
 

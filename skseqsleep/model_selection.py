@@ -100,6 +100,10 @@ class _GroupSplitBase:
         split with :func:`torch.utils.data.Subset`.
         """
         groups = _dataset_groups(dataset, groups)
+        if not hasattr(dataset, "split_groups"):
+            # one subject per item, no None or NaN (the classifier's dataset of recordings
+            # checked its epochs' subjects when it was made)
+            groups = check_epoch_labels("groups", groups, len(dataset), "the dataset")
         valid = self._valid_groups(np.unique(groups))
         if hasattr(dataset, "split_groups"):
             return dataset.split_groups(valid)

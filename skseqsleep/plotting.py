@@ -84,15 +84,16 @@ def plot_hypnogram(y_true, y_pred=None, *, onsets=None, epoch_seconds: float = E
     y_pred : array-like of int, shape (n_epochs,), optional
         Predicted stages of the same epochs, drawn as a second line.
     onsets : array-like of float, shape (n_epochs,), optional
-        Start of each epoch in seconds (e.g. the ``onsets`` of a loaded dataset: seconds from
-        the start of the recording), increasing. Each epoch is drawn from its onset to the
-        next one; where the next onset is more than ``epoch_seconds`` later (epochs excluded
-        by the loader: movement, unscored, mixed stages) the epoch ends after
-        ``epoch_seconds`` and the lines are broken over the gap, so the time axis is the
-        recording's. ``None``: the epochs are taken as consecutive, with no gap.
+        Start of each epoch in seconds from the start of the recording (the ``onsets`` of a
+        loaded dataset), increasing. Epochs are drawn at these times, so the time axis is
+        the recording's, in hours from its start, and spans the first to the last epoch.
+        Each epoch is drawn from its onset to the next one; where the next onset is more
+        than ``epoch_seconds`` later (by over 1 %: onsets rounded to whole samples do not
+        count; epochs excluded by the loader: movement, unscored, mixed stages) the epoch
+        ends after ``epoch_seconds`` and the lines are broken over the gap. ``None``: the
+        epochs are taken as consecutive, with no gap, from time 0.
     epoch_seconds : float, default=30
-        Length of an epoch in seconds (a finite number > 0); the time axis is in hours from
-        the start of the first epoch.
+        Length of an epoch in seconds (a finite number > 0).
     ax : matplotlib Axes, optional
         Where to draw; a new figure is made when None.
     title : str, optional
@@ -140,7 +141,7 @@ def plot_hypnogram(y_true, y_pred=None, *, onsets=None, epoch_seconds: float = E
     ax = _new_axes(ax, (10, 3))
     # segments of consecutive epochs: each gets a closing point at the end of its last epoch
     # and a NaN point after it (a break in the line), except the last segment
-    ends = np.flatnonzero(np.diff(seconds) > epoch_seconds * (1 + 1e-9)) + 1
+    ends = np.flatnonzero(np.diff(seconds) > epoch_seconds * 1.01) + 1
     bounds = np.r_[0, ends, y_true.size]
     styles = [{"color": "black", "lw": 1.2}, {"color": "tab:red", "lw": 0.9, "alpha": 0.8}]
     for (y, label), style in zip(series, styles):
@@ -154,12 +155,12 @@ def plot_hypnogram(y_true, y_pred=None, *, onsets=None, epoch_seconds: float = E
             ys.append(np.append(levels[a:b], levels[b - 1]))
         ax.step(np.concatenate(xs) / 3600.0, np.concatenate(ys), where="post", label=label,
                 **style)
-    hours = np.array([0.0, seconds[-1] + epoch_seconds]) / 3600.0
+    hours = np.array([seconds[0], seconds[-1] + epoch_seconds]) / 3600.0
     ax.set_yticks(range(len(STAGES)))
     ax.set_yticklabels(HYPNOGRAM_ORDER[::-1])
     ax.set_ylim(-0.5, len(STAGES) - 0.5)
-    ax.set_xlim(0, hours[-1])
-    ax.set_xlabel("time (h)")
+    ax.set_xlim(hours[0], hours[-1])
+    ax.set_xlabel("time (h)" if onsets is None else "time from the start of the recording (h)")
     ax.set_ylabel("stage")
     if title:
         ax.set_title(title)
@@ -169,7 +170,7 @@ def plot_hypnogram(y_true, y_pred=None, *, onsets=None, epoch_seconds: float = E
 
 
 def _check_onsets(onsets, n_epochs: int, epoch_seconds: float) -> np.ndarray:
-    """Epoch start times in seconds from the first epoch's (consecutive epochs when None)."""
+    """Epoch start times in seconds (consecutive epochs from 0 when None)."""
     if onsets is None:
         return np.arange(n_epochs) * float(epoch_seconds)
     t = np.asarray(onsets)
@@ -188,7 +189,7 @@ def _check_onsets(onsets, n_epochs: int, epoch_seconds: float) -> np.ndarray:
         i = int(back[0])
         raise ValueError(f"onsets must increase (epochs in time order); found {t[i]:g} s then "
                          f"{t[i + 1]:g} s at epochs {i} and {i + 1}")
-    return t - t[0]
+    return t
 
 
 def plot_confusion_matrix(cm, *, normalize: bool = True, ax=None, title: str | None = None,

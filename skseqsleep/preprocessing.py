@@ -247,9 +247,11 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
                     if rate <= _HIGHEST_PSG_RATE:
                         # 30-s epochs recorded at a multiple of fs (200 Hz for 100 Hz) look
                         # like continuous signal: name the sampling rate first
+                        fix = (f"resample them to {self.fs:g} Hz" if self.fs == DEFAULT_FS
+                               else f"set fs={rate:g} or resample them to {self.fs:g} Hz")
                         hint = (f"if X holds {self.epoch_seconds:g}-s epochs sampled at "
-                                f"{rate:g} Hz, resample them to {self.fs:g} Hz (SeqSleepNet "
-                                f"expects {DEFAULT_FS:g} Hz, REFERENCE §1); {continuous}")
+                                f"{rate:g} Hz, {fix} (SeqSleepNet expects {DEFAULT_FS:g} Hz, "
+                                f"REFERENCE §1); {continuous}")
                     else:
                         hint = f"{continuous}; otherwise {hint}"
                 raise ValueError(

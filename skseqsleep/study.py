@@ -849,7 +849,10 @@ def _load_target(kind, path, channels, subjects, fetch, settings, random_state, 
         description = getattr(data, "description", what)
     blocks = []
     for ch, X in _split_channels(data, channels, what):
-        onsets = getattr(data, "onsets", None)
+        # the hypnogram figure draws real recordings at their epochs' times (excluded epochs
+        # are gaps); a simulated night thinned from 8 h (epochs minutes apart) is drawn as the
+        # consecutive sequence the network sees, or it would be a row of 30-s dashes
+        onsets = None if kind == "simulated" else getattr(data, "onsets", None)
         blocks.append((ch, Bunch(X=X, y=np.asarray(data.y, dtype=np.int64),
                                  groups=np.asarray(data.groups),
                                  recordings=np.asarray(data.recordings).astype(str),

@@ -95,6 +95,7 @@ def test_a_bad_argument_in_a_real_process_gives_status_2_and_no_traceback(tmp_pa
     (["--subjects", "5-2"], "expected subject numbers like '0-19'"),
     # refused before the range is built (0-30000000 built a 3-GB list first)
     (["--subjects", "0-30000000"], "subject 30000000 is beyond the Sleep-EDF numbering (0-82)"),
+    (["--subjects", "0,1,99"], "subject 99 is beyond the Sleep-EDF numbering (0-82)"),
     (["--set", "no_equals_sign"], "expected PARAM=VALUE"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])

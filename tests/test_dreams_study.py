@@ -210,11 +210,14 @@ def test_study_hypnogram_draws_excluded_epochs_as_gaps(shared_dir):
     runs = np.split(np.array(kept), np.flatnonzero(np.diff(kept) > 1) + 1)
     expected = []
     for k, run in enumerate(runs):
-        expected += ([np.nan] if k else []) + list(run * 30.0 - kept[0] * 30.0)
-        expected.append((run[-1] + 1) * 30.0 - kept[0] * 30.0)
+        expected += ([np.nan] if k else []) + list(run * 30.0)
+        expected.append((run[-1] + 1) * 30.0)
     assert len(runs) > 1 and len(labels) == 34
     np.testing.assert_allclose(x, expected)
-    np.testing.assert_allclose(ax.get_xlim()[1] * 3600, (kept[-1] + 1 - kept[0]) * 30.0)
+    # the excerpt's own clock: from its first kept epoch (not 0 s here) to its last one's end
+    assert kept[0] > 0
+    np.testing.assert_allclose(np.array(ax.get_xlim()) * 3600,
+                               [kept[0] * 30.0, (kept[-1] + 1) * 30.0])
     # a target without onsets (or other epochs than the plotted ones) draws them consecutively
     fig = _hypnogram_figure(predictions, "EEG", ["direct"], rec, None)
     assert not np.isnan(np.asarray(fig.axes[0].lines[0].get_xdata(), dtype=float)).any()

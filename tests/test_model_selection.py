@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import cohen_kappa_score, f1_score
@@ -313,6 +314,11 @@ def test_splitters_refuse_missing_or_nan_subjects():
             next(cv.split(X))
         with pytest.raises(ValueError, match="groups has 29 entries but X has 30 epochs"):
             next(cv.split(X, groups=np.arange(29)))
+        # as skorch train_split of a plain dataset: the same check
+        from torch.utils.data import TensorDataset
+
+        with pytest.raises(ValueError, match=r"groups has missing labels .* rows \[3, 17\]"):
+            cv(TensorDataset(torch.zeros(30, 2)), groups=groups)
 
 
 def test_unknown_metric():

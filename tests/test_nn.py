@@ -202,6 +202,15 @@ def test_dropout_keeps_each_element_independently_with_probability_one_minus_p()
     # evaluation mode and p = 0 return the input itself
     assert drop.eval()(x) is x
     assert Dropout(0.0).train()(x) is x
+    # half precision: the uniform is drawn in float32 (bfloat16's grid shifted the keep rate
+    # from 0.9 to 0.8986, 13 standard deviations)
+    for dtype in (torch.bfloat16, torch.float16):
+        kept_half = (Dropout(0.1).train()(torch.ones(n, dtype=dtype)) != 0).float().mean()
+        assert abs(kept_half.item() - 0.9) < 5 * (0.09 / n) ** 0.5
+    # p outside [0, 1): NaN outputs (p = 1) or wrong scaling (p < 0) before
+    for bad in (1.0, -0.2, 1.5, True, "0.2"):
+        with pytest.raises(ValueError, match=r"p must be a number in \[0, 1\)"):
+            Dropout(bad)
 
 
 # --------------------------------------------------------------------------- filterbank

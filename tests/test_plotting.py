@@ -60,12 +60,17 @@ def test_plot_hypnogram_places_epochs_at_their_onsets_and_breaks_over_gaps():
         np.testing.assert_array_equal(y, [4, 2, 1, 1, np.nan, 1, 4, 4])
     # the axis spans the recording from the first epoch's start to the last epoch's end
     np.testing.assert_allclose(np.array(ax.get_xlim()) * 3600, [0, 210])
-    # onsets not starting at 0 are counted from the first epoch
+    # the time axis is the recording's: a night whose first kept epoch starts at 3000 s
     ax = plot_hypnogram([0, 1], onsets=[3000.0, 3030.0])
-    np.testing.assert_allclose(np.asarray(ax.lines[0].get_xdata()) * 3600, [0, 30, 60])
+    np.testing.assert_allclose(np.asarray(ax.lines[0].get_xdata()) * 3600, [3000, 3030, 3060])
+    np.testing.assert_allclose(np.array(ax.get_xlim()) * 3600, [3000, 3060])
+    assert ax.get_xlabel() == "time from the start of the recording (h)"
+    # onsets rounded to whole samples (30 s +- 10 ms at 100 Hz) are consecutive, not gaps
+    ax = plot_hypnogram([0, 1, 2, 2], onsets=[0.01, 30.0, 60.01, 90.0])
+    assert not np.isnan(np.asarray(ax.lines[0].get_xdata(), dtype=float)).any()
     # MASS 20-s epochs in 30-s windows (onsets 20 s apart): consecutive, no break
     ax = plot_hypnogram([0, 1, 2], onsets=[15.0, 35.0, 55.0])
-    np.testing.assert_allclose(np.asarray(ax.lines[0].get_xdata()) * 3600, [0, 20, 40, 70])
+    np.testing.assert_allclose(np.asarray(ax.lines[0].get_xdata()) * 3600, [15, 35, 55, 85])
     # consecutive onsets draw exactly what onsets=None draws
     a = plot_hypnogram(y_true, onsets=np.arange(5) * 30.0).lines[0]
     b = plot_hypnogram(y_true).lines[0]

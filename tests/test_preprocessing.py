@@ -166,6 +166,10 @@ def test_wrong_number_of_samples():
                                          r"sampled at 200 Hz, resample them to 100 Hz.*"
                                          r"continuous signal"):
         SpectrogramTransformer().fit(np.zeros((2, 6000)))
+    # another fs: setting fs to the data's rate is named too (not "resample to 50 Hz" alone)
+    with pytest.raises(ValueError, match=r"sampled at 100 Hz, set fs=100 or resample them to "
+                                         r"50 Hz"):
+        SpectrogramTransformer(fs=50, window_seconds=2, nfft=256).fit(np.zeros((2, 3000)))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -91,9 +91,12 @@ def test_bunch_layout_and_labels():
     expected_rec = [f"sim-s{s:02d}-n{k}" for s in range(3) for k in (1, 2)]
     assert list(dict.fromkeys(data.recordings)) == expected_rec
     assert (data.recordings == np.repeat(expected_rec, 40)).all()
-    # every simulated night restarts at 0 s and has no gap: 0, 30, ..., 1170 s
+    # 40 epochs thinned from a 960-epoch night: epoch k is slot floor((k + 0.5) * 24) =
+    # 24 k + 12 of its night (the n_epochs docs), every night from the same clock
     assert data.onsets.dtype == np.float64
-    np.testing.assert_array_equal(data.onsets, np.tile(30.0 * np.arange(40), 6))
+    np.testing.assert_array_equal(data.onsets, np.tile(30.0 * (24 * np.arange(40) + 12), 6))
+    full = make_sleep_cohort(1, channels="Fpz-Cz-like", n_epochs=960, random_state=1)
+    np.testing.assert_array_equal(full.onsets, 30.0 * np.arange(960))
     assert (data.groups == np.repeat(["sim-s00", "sim-s01", "sim-s02"], 80)).all()
     assert list(data.report) == expected_rec
     assert data.report.n_excluded == 0 and data.report.n_kept == 240

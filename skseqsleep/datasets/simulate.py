@@ -563,7 +563,9 @@ def make_sleep_cohort(
           least two digits).
         - ``recordings`` : str recording ids ``"sim-s00-n1"``, ``"sim-s00-n2"``, ...
         - ``onsets`` : float64 start of each epoch in seconds from the start of its
-          recording (``0, 30, 60, ...``: simulated nights have no gaps).
+          simulated night: ``0, 30, 60, ...`` for nights of 960 epochs or more; for shorter
+          nights the epoch's place in the thinned 8-h night (see ``n_epochs``), so
+          neighbouring epochs are minutes apart.
         - ``fs`` (float), ``ch_names`` (list of profile names), ``target_names`` (stages).
         - ``report`` : :class:`~skseqsleep.datasets._hypnogram.ExclusionReport`, as for the
           real-data loaders: every recording with all ``n_epochs`` kept and nothing
@@ -727,8 +729,10 @@ def make_sleep_cohort(
     initial_u = np.array([r.random() for r in streams])
     uniforms = np.stack([r.random(length) for r in streams])
     full = _simulate_hypnograms(stats, tilts, uniforms, initial_u)
+    slots = np.arange(n_epochs)                 # each epoch's 30-s slot in its night
     if n_epochs < length:
-        full = full[:, ((np.arange(n_epochs) + 0.5) * length / n_epochs).astype(np.int64)]
+        slots = ((np.arange(n_epochs) + 0.5) * length / n_epochs).astype(np.int64)
+        full = full[:, slots]
     y = full.reshape(-1).copy()
     forced = _force_all_stages(y, _rng(entropy, 2**31, 0, 3))
 
@@ -772,7 +776,7 @@ def make_sleep_cohort(
         y=y,
         groups=np.repeat(np.array(subject_ids), n_nights * n_epochs),
         recordings=np.repeat(np.array(recording_ids), n_epochs),
-        onsets=np.tile(np.arange(n_epochs) * float(EPOCH_SECONDS), len(recording_ids)),
+        onsets=np.tile(slots * float(EPOCH_SECONDS), len(recording_ids)),
         fs=fs,
         ch_names=ch_names,
         target_names=list(STAGES),
