@@ -355,7 +355,7 @@ class Dropout(nn.Module):
             return x
         keep = 1.0 - self.p
         dtype = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
-        u = torch.rand(x.shape, dtype=dtype, device=x.device)
+        u = torch.rand_like(x, dtype=dtype)   # in x's memory layout, as the tables were made
         mask = u.add_(keep).floor_().div_(keep)
         return x * mask.to(x.dtype)
 
