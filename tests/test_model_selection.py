@@ -5,8 +5,8 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 import sklearn
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import cohen_kappa_score, f1_score
 from sklearn.model_selection import LeaveOneGroupOut, cross_validate
