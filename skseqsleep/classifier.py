@@ -95,6 +95,14 @@ def _check_device(device, requested) -> str:
         if dev.index is not None and dev.index >= n:
             raise ValueError(f"device={requested!r} asks for CUDA device {dev.index}, but this "
                              f"machine has {n} (cuda:0 to cuda:{n - 1})")
+    elif dev.type != "cpu":
+        try:        # e.g. mps or xpu in a build or on a machine without them
+            torch.empty(0, device=dev)
+        except (RuntimeError, AssertionError) as exc:
+            why = (str(exc).strip().splitlines() or [""])[0][:160]   # torch's can be long
+            raise ValueError(f"device={requested!r} cannot be used on this machine "
+                             f"({type(exc).__name__}: {why}); use device='cpu', or "
+                             "device='auto' (CUDA when available, else CPU)") from None
     return device
 
 
@@ -718,7 +726,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
             if par.default is not inspect.Parameter.empty and par.kind in (
                     par.POSITIONAL_OR_KEYWORD, par.KEYWORD_ONLY):
                 config[name] = par.default
-        config.update(extra)
+        # numpy scalars (e.g. from ParameterGrid over an array) as Python numbers: torch's
+        # layers and save_model's JSON take those only
+        config.update({k: v.item() if isinstance(v, np.generic) else v
+                       for k, v in extra.items()})
         config.update(n_channels=int(self.n_channels_), n_frames=int(self.n_frames_),
                       n_freq_bins=int(self.n_freq_bins_), seq_len=int(self.seq_len),
                       cell=self.cell if self.cell is not None
@@ -779,8 +790,11 @@ class SeqSleepClassifier(NeuralNetClassifier):
             return super().load_params(*args, **kwargs)
 
     def initialize_module(self):
-        source = (None if self.warm_start_from is None
-                  else _source_state(self.warm_start_from))
+        if "_pending_source" in self.__dict__:      # read by fit before it forgot the fit
+            source = self.__dict__.pop("_pending_source")
+        else:
+            source = (None if self.warm_start_from is None
+                      else _source_state(self.warm_start_from))
         config = self._module_config(None if source is None else source["config"])
         self.module_ = self._module_class()(**config)
         self.module_config_ = config
@@ -879,6 +893,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
         except BaseException:       # KeyboardInterrupt included (see fit_loop)
             self._forget_fit()
             raise
+        finally:
+            self.__dict__.pop("_pending_source", None)
 
     #: what ``fit`` sets; removed again when a fit fails (see :meth:`fit`, Notes)
     _FITTED_ATTRIBUTES = (
@@ -892,15 +908,28 @@ class SeqSleepClassifier(NeuralNetClassifier):
 
         On a fitted classifier, ``module__*`` settings that differ from the fitted network's
         would make skorch build a new, randomly initialised network in its place, silently
-        (a loaded model then predicted at random). Here the classifier says so and becomes
-        unfitted instead (a ``UserWarning``; ``predict`` raises ``NotFittedError`` until the
-        next ``fit``). Values equal to the fitted network's leave it as it is.
+        (a loaded model then predicted at random); a different ``seq_len`` or ``cell`` would
+        make predictions run windows or cells the network was not trained with. Here the
+        classifier says so and becomes unfitted instead (a ``UserWarning``; ``predict``
+        raises ``NotFittedError`` until the next ``fit``). Values equal to the fitted
+        network's, and ``cell=None``, leave it as it is.
         """
         config = self.__dict__.get("module_config_")
         module_params = {k: v for k, v in params.items() if k.startswith("module__")}
+        # seq_len and cell are network settings too (cell=None: follow the warm-start source
+        # at the next fit, which leaves the fitted network as it is)
+        own_changed = [k for k in ("seq_len", "cell") if config is not None and k in params
+                       and params[k] is not None and params[k] != config.get(k)]
+        if self.initialized_ and config is not None and own_changed and not module_params:
+            warnings.warn(
+                f"set_params({', '.join(own_changed)}) changes the network of this fitted "
+                f"{type(self).__name__}: its trained weights are discarded and it is "
+                "unfitted until the next fit", UserWarning, stacklevel=2)
+            self._forget_fit()
         if self.initialized_ and config is not None and module_params:
             changed = [k for k, v in module_params.items()
                        if k[len("module__"):] not in config or config[k[len("module__"):]] != v]
+            changed += own_changed
             if changed:
                 warnings.warn(
                     f"set_params({', '.join(changed)}) changes the network of this fitted "
@@ -929,7 +958,11 @@ class SeqSleepClassifier(NeuralNetClassifier):
         X = np.asarray(X)
         if X.ndim == 4:
             self.n_channels_, self.n_frames_, self.n_freq_bins_ = (int(s) for s in X.shape[1:])
+        # the warm-start source is read before the earlier fit is forgotten: it may be this
+        # classifier itself (continuing training) or a pipeline holding it
+        source = None if self.warm_start_from is None else _source_state(self.warm_start_from)
         self._forget_fit()          # nothing of an earlier fit survives this one
+        self._pending_source = source        # used (and removed) by initialize_module
         X = self._check_X(X)
         if _looks_like_bins(X.shape[2]) and not _looks_like_bins(X.shape[3]):
             warnings.warn(

@@ -983,6 +983,57 @@ def test_set_params_changing_a_fitted_network_unfits_it(cohort, tmp_path):
     assert clf.module_.dropout == 0.0
 
 
+def test_set_params_of_seq_len_or_cell_on_a_fitted_network_unfits_it(cohort, tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    X, y, _, recs = (a[:48] for a in cohort)
+    clf = SeqSleepClassifier(**TINY, random_state=0).fit(X, y, recordings=recs)
+    proba = clf.predict_proba(X, recordings=recs)
+    with warnings.catch_warnings():       # the fitted values, and cell=None: nothing changes
+        warnings.simplefilter("error")
+        clf.set_params(seq_len=4, cell="gru")
+        clf.set_params(cell=None)
+    np.testing.assert_array_equal(clf.predict_proba(X, recordings=recs), proba)
+    # another L predicted windows of 8 with a network trained on 4 (and save_model wrote L=4)
+    for change in ({"seq_len": 8}, {"cell": "bnlstm"}):
+        model = SeqSleepClassifier(**TINY, random_state=0).fit(X, y, recordings=recs)
+        key = next(iter(change))
+        with pytest.warns(UserWarning, match=rf"set_params\({key}\) changes the network"):
+            model.set_params(**change)
+        with pytest.raises(NotFittedError):
+            model.predict(X, recordings=recs)
+        model.fit(X, y, recordings=recs)
+        assert model.module_config_[key] == change[key]
+
+
+def test_numpy_integer_network_settings_fit_and_save(cohort, tmp_path):
+    from sklearn.model_selection import ParameterGrid
+
+    X, y, _, recs = (a[:48] for a in cohort)
+    (params,) = ParameterGrid({"module__rnn_hidden": np.array([6]),
+                               "module__attention_size": np.array([5])})
+    assert isinstance(params["module__rnn_hidden"], np.integer)   # what a grid gives
+    clf = SeqSleepClassifier(**{**TINY, **params}, random_state=0).fit(X, y, recordings=recs)
+    assert type(clf.module_config_["rnn_hidden"]) is int
+    assert clf.module_.seqrnn.fw.rnn.hidden_size == 6
+    clf.save_model(tmp_path / "m.pt")             # "not JSON-able" before
+    np.testing.assert_array_equal(load_model(tmp_path / "m.pt", verbose=0).predict(
+        X, recordings=recs), clf.predict(X, recordings=recs))
+
+
+def test_training_can_continue_from_the_classifier_itself(cohort):
+    X, y, _, recs = (a[:48] for a in cohort)
+    clf = SeqSleepClassifier(**TINY, random_state=0).fit(X, y, recordings=recs)
+    before = state(clf)
+    clf.set_params(warm_start_from=clf, trainable_parts="softmax", max_epochs=1)
+    clf.fit(X, y, recordings=recs)   # "not fitted (scikit-learn clones ...)" before, weights lost
+    after = state(clf)
+    # started from its own weights: the frozen parts are exactly the trained ones
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("softmax"))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("softmax"))
+    assert "_pending_source" not in vars(clf)
+
+
 @pytest.mark.filterwarnings("ignore:neither recordings nor groups")  # the grid's default score
 def test_grid_over_fitted_sources_says_to_give_files(fitted, cohort, tmp_path):
     X, y, groups, recs = cohort
@@ -1171,6 +1222,12 @@ def test_unavailable_device_is_a_clear_error_before_any_work(cohort, monkeypatch
             SeqSleepClassifier(**{**TINY, "device": device}).fit(np.zeros(3), [0, 0, 0])
     with pytest.raises(ValueError, match="device='gpu' is not a torch device"):
         SeqSleepClassifier(**{**TINY, "device": "gpu"}).fit(X[:48], y[:48], recordings=recs[:48])
+    # other device types this CPU build lacks: torch's RuntimeError / AssertionError before
+    for device in ("mps", "xpu"):
+        with pytest.raises(ValueError, match=rf"device='{device}' cannot be used on this "
+                                             r"machine .*use device='cpu'"):
+            SeqSleepClassifier(**{**TINY, "device": device}).fit(X[:48], y[:48],
+                                                                recordings=recs[:48])
     clf = SeqSleepClassifier(**{**TINY, "device": "auto", "max_epochs": 1}, random_state=0)
     clf.fit(X[:48], y[:48], recordings=recs[:48])
     assert clf.device_ == "cpu"
