@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pyedflib
@@ -111,3 +112,28 @@ def hypnogram_annotations_from_stages(stages, epoch_seconds=30):
             out.append((start * epoch_seconds, (i - start) * epoch_seconds, stages[start]))
             start = i
     return out
+
+
+def set_subsecond_start(path, fraction):
+    """Make an EDF+ file written by :func:`write_psg` start ``fraction`` s (0 < f < 1) after
+    the whole second of its header, as EDF+ records such a start: the time-keeping annotation
+    of data record k says ``+k.f`` instead of ``+k`` (EDF+ specification, section 2.2.4).
+    Data records of 1 s only."""
+    raw = bytearray(Path(path).read_bytes())
+    n_signals = int(raw[252:256])
+    n_records = int(raw[236:244])
+    header = 256 * (n_signals + 1)
+    per_record = [int(raw[256 + 216 * n_signals + 8 * i:256 + 216 * n_signals + 8 * i + 8])
+                  for i in range(n_signals)]
+    labels = [raw[256 + 16 * i:256 + 16 * i + 16].decode().strip() for i in range(n_signals)]
+    ann = labels.index("EDF Annotations")
+    offset, size = 2 * sum(per_record[:ann]), 2 * per_record[ann]
+    digits = f"{fraction:.6f}"[1:].rstrip("0")          # ".5"
+    for k in range(n_records):
+        at = header + k * 2 * sum(per_record) + offset
+        tal = bytes(raw[at:at + size]).rstrip(b"\x00")
+        keeping = f"+{k}\x14\x14".encode()
+        assert tal.startswith(keeping), tal
+        new = f"+{k}{digits}\x14\x14".encode() + tal[len(keeping):]
+        raw[at:at + size] = new.ljust(size, b"\x00")
+    Path(path).write_bytes(bytes(raw))

@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pyedflib
 import pytest
-from edf_writers import write_psg
+from edf_writers import set_subsecond_start, write_psg
 
-from skseqsleep.datasets._edf import match_label, read_psg
+from skseqsleep.datasets._edf import edf_start_time, match_label, open_edf, read_psg
 
 SLICE = "data/sleep-edf/SC4001E0-PSG-first300s.edf"
 
@@ -302,3 +302,19 @@ def test_bad_channel_specs(shared_dir):
 def test_path_is_str(shared_dir):
     psg = read_psg(os.fspath(shared_dir / SLICE))
     assert psg.path.endswith("SC4001E0-PSG-first300s.edf")
+
+
+def test_start_time_keeps_its_fraction_of_a_second(tmp_path):
+    # EDFlib gives the fraction in units of 100 ns; pyedflib's getStartdatetime reads it as
+    # nanoseconds (+0.5 s came out as +0.05 s). read_psg, read_hypnogram and load_mass use
+    # edf_start_time.
+    start = dt.datetime(2004, 1, 1, 22, 30, 0)
+    path = tmp_path / "sub.edf"
+    write_psg(path, {"EEG C4-CLE": (np.zeros(2000), 100, "uV")}, start, edf_plus=True)
+    set_subsecond_start(path, 0.25)
+    reader = open_edf(path)
+    try:
+        assert edf_start_time(reader) == start + dt.timedelta(seconds=0.25)
+    finally:
+        reader.close()
+    assert read_psg(path, ["EEG C4-CLE"]).start_time == start + dt.timedelta(seconds=0.25)

@@ -248,6 +248,31 @@ def _short_recording(folder, name, hyp_texts, start, seconds=None, fs=100,
     return x
 
 
+def test_psg_starting_at_a_fraction_of_a_second_is_cut_on_its_own_clock(tmp_path):
+    """A PSG whose first sample is at 23:00:00.5 (EDF+ subsecond start) and a hypnogram
+    starting at 23:00:10: epoch k starts 9.5 + 30 k s after the first sample. pyedflib's
+    getStartdatetime read the fraction as 0.05 s, and every epoch was cut 45 samples off."""
+    from edf_writers import set_subsecond_start
+
+    fs, seconds = 100, 600
+    t = np.arange(seconds * fs) / fs                  # seconds after the first sample
+
+    def signal(t):
+        return 80 * np.sin(2 * np.pi * 0.21 * t) + 30 * np.sin(2 * np.pi * 0.037 * t)
+
+    psg = tmp_path / "SC4991E0-PSG.edf"
+    write_psg(psg, {"EEG Fpz-Cz": (signal(t), fs, "uV")}, START, edf_plus=True)
+    set_subsecond_start(psg, 0.5)
+    write_hypnogram_edf(tmp_path / "SC4991EC-Hypnogram.edf", [(0, 570, "Sleep stage 2")],
+                        START + dt.timedelta(seconds=10))
+    data = load_sleep_edf(tmp_path, subjects=[99], nights=1, in_bed=None)
+    expected = 9.5 + 30.0 * np.arange(19)
+    np.testing.assert_allclose(data.onsets, expected)
+    true = signal(expected[:, None] + np.arange(3000) / fs)
+    # within the 16-bit quantisation of the 220-uV range; 45 samples off gave up to 50 uV
+    np.testing.assert_allclose(data.X, true, atol=0.02)
+
+
 def test_hypnogram_longer_than_psg(tmp_path):
     texts = ["Sleep stage W"] * 40
     _short_recording(tmp_path, "SC4201E0", texts, START, seconds=900)

@@ -8,6 +8,7 @@ channels, e.g. MASS C4-A1 = "EEG C4-CLE" minus "EEG A1-CLE").
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import re
 import warnings
@@ -58,6 +59,28 @@ def _declared_records(fh, head: bytes, size: int):
     if record_bytes <= 0:
         return None
     return n_records, record_bytes, header_bytes
+
+
+def edf_start_time(reader) -> _dt.datetime:
+    """Start of an open EDF/EDF+ file's first sample, with its fraction of a second.
+
+    EDF+ stores a start to a fraction of a second in the first time-keeping annotation, and
+    EDFlib reports the fraction as ``starttime_subsecond`` in units of 100 ns. pyedflib's
+    ``getStartdatetime`` divides it by 100 as if it were nanoseconds, so a start at +0.5 s
+    came out as +0.05 s and every epoch was cut 0.45 s away from its label; the fraction is
+    added here in the right unit.
+
+    Parameters
+    ----------
+    reader : pyedflib.EdfReader
+        An open reader (:func:`open_edf`).
+
+    Returns
+    -------
+    datetime.datetime
+    """
+    whole = reader.getStartdatetime().replace(microsecond=0)
+    return whole + _dt.timedelta(microseconds=round(int(reader.starttime_subsecond) / 10))
 
 
 def open_edf(path):
@@ -504,7 +527,7 @@ def read_psg(
     try:
         file_labels = [lab.strip() for lab in reader.getSignalLabels()]
         file_rates = [float(reader.getSampleFrequency(i)) for i in range(len(file_labels))]
-        start_time = reader.getStartdatetime()
+        start_time = edf_start_time(reader)
         file_duration = float(reader.getFileDuration())
         cache: dict[str, tuple[np.ndarray, float]] = {}   # label -> (µV, its rate)
 

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._constants import EPOCH_SECONDS, EXCLUDED
-from ._edf import open_edf
+from ._edf import edf_start_time, open_edf
 
 __all__ = ["ANNOTATION_TO_STAGE", "ExclusionReport", "read_hypnogram"]
 
@@ -113,7 +113,7 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
     reader = open_edf(path)
     try:
         onsets, durations, texts = reader.readAnnotations()
-        start_time = reader.getStartdatetime()
+        start_time = edf_start_time(reader)
     finally:
         reader.close()
     texts = [str(t).strip() for t in texts]

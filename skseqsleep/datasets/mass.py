@@ -52,7 +52,15 @@ from ._common import (
     samples_per_epoch,
     stage_summary,
 )
-from ._edf import derive, match_label, open_edf, read_channel, resample, signal_index
+from ._edf import (
+    derive,
+    edf_start_time,
+    match_label,
+    open_edf,
+    read_channel,
+    resample,
+    signal_index,
+)
 from ._hypnogram import ExclusionReport, read_hypnogram
 
 __all__ = ["BANDPASS_HZ", "FIR_ORDER", "SUBSET_EPOCH_SECONDS", "load_mass"]
@@ -341,7 +349,7 @@ def _read_channels(psg_path: Path, channels: list[str], fs: float):
     try:
         labels = [lab.strip() for lab in reader.getSignalLabels()]
         all_rates = [float(reader.getSampleFrequency(i)) for i in range(len(labels))]
-        start_time = reader.getStartdatetime()
+        start_time = edf_start_time(reader)
         rows, deriv, cache = [], {}, {}
         for ch in channels:
             spec, desc = _choose_derivation(ch, labels, path)
