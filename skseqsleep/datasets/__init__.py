@@ -11,6 +11,7 @@ _LAZY = {
     "sleep_edf_in_bed_times": "skseqsleep.datasets._inbed",
     "trim_in_bed": "skseqsleep.datasets._inbed",
     "load_sleep_edf": "skseqsleep.datasets.sleep_edf",
+    "load_edf_recordings": "skseqsleep.datasets.sleep_edf",
     "fetch_sleep_edf": "skseqsleep.datasets.fetch",
     "load_mass": "skseqsleep.datasets.mass",
     "read_dreams_excerpt": "skseqsleep.datasets.dreams",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -130,6 +131,38 @@ def _check_night_numbers(nights: list[int]) -> None:
     check_selection(nights, "nights")
 
 
+def recording_epochs(psg_path, hypnogram_path, channels, *, fs: float = DEFAULT_FS,
+                     in_bed=None, recording: str | None = None,
+                     wake_margin_minutes: float = 30.0,
+                     allow_upsampling: bool = False) -> Bunch:
+    """The labelled 30-s epochs of one recording: a PSG file and its EDF+ hypnogram.
+
+    The body of :func:`load_sleep_edf` and :func:`load_edf_recordings` for one night: the
+    channels are read (:func:`~skseqsleep.datasets.read_psg`), the hypnogram is placed on the
+    PSG's clock (:func:`~skseqsleep.datasets.read_hypnogram`, start times with their
+    fraction of a second), trimmed (:func:`~skseqsleep.datasets.trim_in_bed`), and every
+    kept scored epoch is cut at its onset. Returns a Bunch with ``X`` (n_epochs, n_channels,
+    n_samples) float32, ``y``, ``onsets`` (s from the PSG's first sample), ``ch_names``,
+    ``excluded`` and ``trimmed`` (reason -> epochs) and ``notes``.
+    """
+    psg = read_psg(psg_path, channels, fs=fs, allow_upsampling=allow_upsampling)
+    hyp = read_hypnogram(hypnogram_path)
+    sel = trim_in_bed(hyp, in_bed, recording=recording, psg_start=psg.start_time,
+                      psg_duration=psg.duration, wake_margin_minutes=wake_margin_minutes)
+    keep = sel.keep & (hyp.stages != EXCLUDED)
+    excluded = count_reasons(hyp.texts[sel.keep & (hyp.stages == EXCLUDED)])
+    fs = float(psg.fs)
+    epoch_len = samples_per_epoch(fs)
+    starts = np.round((sel.offset + hyp.onsets[keep]) * fs).astype(np.int64)
+    if len(starts) and starts[-1] + epoch_len > psg.signals.shape[1]:  # pragma: no cover
+        raise ValueError(f"epoch beyond the end of {psg_path}")
+    return Bunch(X=cut_epochs(psg.signals, starts, epoch_len), y=hyp.stages[keep],
+                 onsets=starts / fs, ch_names=list(psg.ch_names), excluded=excluded,
+                 trimmed=sel.dropped,
+                 notes=psg.notes + coverage_notes(hyp, sel.offset, psg.duration,
+                                                  hyp.onsets[keep]))
+
+
 def load_sleep_edf(
     path,
     subjects,
@@ -232,7 +265,7 @@ def load_sleep_edf(
     if not isinstance(nights, str):     # before the folder is walked
         _check_night_numbers(nights)
     fs = check_fs(fs)
-    epoch_len = samples_per_epoch(fs)
+    samples_per_epoch(fs)       # whole samples per 30-s epoch, or a clear error, before the walk
     files = find_sleep_edf_files(path)
     prefix = _PREFIX[study]
     report = ExclusionReport()
@@ -261,32 +294,22 @@ def load_sleep_edf(
                         f"{path}; found {[str(p) for p in entry.values()]}"
                     )
             recording = entry["psg"].name[: -len("-PSG.edf")]
-            psg = read_psg(entry["psg"], channels, fs=fs, allow_upsampling=allow_upsampling)
-            hyp = read_hypnogram(entry["hypnogram"])
-            sel = trim_in_bed(hyp, in_bed, recording=recording, psg_start=psg.start_time,
-                              psg_duration=psg.duration,
-                              wake_margin_minutes=wake_margin_minutes)
-            keep = sel.keep & (hyp.stages != EXCLUDED)
-            excluded = count_reasons(hyp.texts[sel.keep & (hyp.stages == EXCLUDED)])
-            starts = np.round((sel.offset + hyp.onsets[keep]) * fs).astype(np.int64)
-            n_samples = psg.signals.shape[1]
-            if len(starts) and starts[-1] + epoch_len > n_samples:  # pragma: no cover
-                raise ValueError(f"epoch beyond the end of {entry['psg']}")
-            x = cut_epochs(psg.signals, starts, epoch_len)
+            rec = recording_epochs(entry["psg"], entry["hypnogram"], channels, fs=fs,
+                                   in_bed=in_bed, recording=recording,
+                                   wake_margin_minutes=wake_margin_minutes,
+                                   allow_upsampling=allow_upsampling)
             if ch_names is None:
-                ch_names = list(psg.ch_names)
-            xs.append(x)
-            ys.append(hyp.stages[keep])
-            groups.append(np.full(len(starts), subject, dtype=np.int64))
-            recordings.append(np.full(len(starts), recording, dtype=object))
-            onsets.append(starts / fs)
-            notes = psg.notes + coverage_notes(hyp, sel.offset, psg.duration,
-                                               hyp.onsets[keep])
-            report.add(recording, kept=len(starts), excluded=excluded, trimmed=sel.dropped,
-                       notes=notes)
+                ch_names = rec.ch_names
+            xs.append(rec.X)
+            ys.append(rec.y)
+            groups.append(np.full(len(rec.y), subject, dtype=np.int64))
+            recordings.append(np.full(len(rec.y), recording, dtype=object))
+            onsets.append(rec.onsets)
+            report.add(recording, kept=len(rec.y), excluded=rec.excluded, trimmed=rec.trimmed,
+                       notes=rec.notes)
             if verbose:
-                print(f"{recording}: {len(starts)} epochs kept, excluded {excluded}, "
-                      f"trimmed {sel.dropped}")
+                print(f"{recording}: {len(rec.y)} epochs kept, excluded {rec.excluded}, "
+                      f"trimmed {rec.trimmed}")
     if not xs:
         raise ValueError(f"no recording loaded for subjects {subjects} and nights {nights}: "
                          f"{dict(report.skipped)}")
@@ -307,3 +330,156 @@ def load_sleep_edf(
                  recordings=np.concatenate(recordings).astype(str),
                  onsets=np.concatenate(onsets).astype(np.float64), fs=fs,
                  ch_names=ch_names, report=report, description=description)
+
+
+def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
+                        fs: float = DEFAULT_FS, wake_margin_minutes: float = 30.0,
+                        allow_upsampling: bool = False, verbose: int = 0) -> Bunch:
+    """Load your own recordings (a PSG EDF/EDF+ file and an EDF+ hypnogram each) as labelled
+    30-s epochs, in the Bunch every loader returns.
+
+    For a cohort that is not Sleep-EDF, DREAMS or MASS: each recording is read as
+    :func:`load_sleep_edf` reads a Sleep-EDF night (:func:`~skseqsleep.datasets.read_psg`
+    for the channels, :func:`~skseqsleep.datasets.read_hypnogram` for the stages, placed by
+    the two files' start times; movement and unscored epochs excluded and counted), without
+    Sleep-EDF's file naming and in-bed table.
+
+    Parameters
+    ----------
+    recordings : mapping or sequence
+        ``{recording id: (psg path, hypnogram path)}``, or a sequence of ``(psg path,
+        hypnogram path)`` pairs, whose recording ids are then the PSG file names without
+        ``.edf`` (they must differ). The hypnogram is an EDF+ file of stage annotations as
+        Sleep-EDF's and MASS's (``"Sleep stage W"``, ``"Sleep stage 1"`` ... ``"Sleep stage
+        4"``, ``"Sleep stage R"``, ``"Sleep stage ?"``, ``"Movement time"``; R&K S3 and S4
+        are N3).
+    channels : str, list or dict
+        As in :func:`~skseqsleep.datasets.read_psg`: the same channel(s) are read from every
+        recording, e.g. ``"EEG Fpz-Cz"`` or ``{"C4-A1": ("EEG C4", "EEG A1")}``.
+    subjects : mapping, optional
+        ``{recording id: subject}``, for recordings that share a subject (several nights);
+        every recording must be named. Default: each recording is its own subject.
+    in_bed : {None, "wake-margin"}, default=None
+        Every scored epoch (``None``), or from ``wake_margin_minutes`` before the first to
+        after the last sleep epoch (see :func:`~skseqsleep.datasets.trim_in_bed`).
+    fs : float, default=100
+        Sampling rate of ``X`` (polyphase resampling when a file differs).
+    wake_margin_minutes : float, default=30
+    allow_upsampling : bool, default=False
+        Allow channels recorded below ``fs``.
+    verbose : int, default=0
+        Print one line per recording when > 0.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``X`` float32 ``(n_epochs, n_samples)`` for one channel or ``(n_epochs, n_channels,
+        n_samples)`` for several, in µV; ``y`` int64 stages 0..4; ``groups`` (the subjects),
+        ``recordings`` (str ids), ``onsets`` (s from the start of each PSG file), ``fs``,
+        ``ch_names``, ``report`` (kept, excluded and trimmed epochs per recording) and
+        ``description``.
+
+    Raises
+    ------
+    FileNotFoundError
+        A PSG or hypnogram file that does not exist.
+    ValueError
+        An empty or malformed ``recordings``, repeated recording ids, ``subjects`` missing a
+        recording or naming an unknown one, ``in_bed="table"`` (Sleep-EDF's own table), no
+        epoch kept at all, and the errors of :func:`read_psg` / :func:`read_hypnogram` (a
+        missing channel, a hypnogram longer than its PSG, ...), each naming the file.
+
+    Examples
+    --------
+    >>> from skseqsleep.datasets import load_edf_recordings
+    >>> data = load_edf_recordings({"p01-n1": ("p01_night1.edf", "p01_night1_hyp.edf"),
+    ...                             "p01-n2": ("p01_night2.edf", "p01_night2_hyp.edf")},
+    ...                            "EEG Fpz-Cz",
+    ...                            subjects={"p01-n1": "p01", "p01-n2": "p01"})  # doctest: +SKIP
+    """
+    if isinstance(recordings, Mapping):
+        pairs = list(recordings.items())
+    elif isinstance(recordings, (str, bytes, os.PathLike)) or not isinstance(
+            recordings, Iterable):
+        raise TypeError("recordings must be a mapping {recording id: (psg, hypnogram)} or a "
+                        f"sequence of (psg, hypnogram) pairs; got {type(recordings).__name__}")
+    else:
+        pairs = []
+        for pair in recordings:
+            if isinstance(pair, (str, bytes, os.PathLike)) or len(pair) != 2:
+                raise ValueError(f"each recording must be a (psg, hypnogram) pair of paths; "
+                                 f"got {pair!r}")
+            name = Path(os.fspath(pair[0])).name
+            pairs.append((name[:-4] if name.lower().endswith(".edf") else name, pair))
+    if not pairs:
+        raise ValueError("recordings is empty: give at least one (psg, hypnogram) pair")
+    for rec_id, pair in pairs:
+        if isinstance(pair, (str, bytes, os.PathLike)) or len(pair) != 2:
+            raise ValueError(f"recording {rec_id!r}: expected a (psg, hypnogram) pair of "
+                             f"paths, got {pair!r}")
+    ids = [str(rec_id) for rec_id, _ in pairs]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ValueError(f"recording ids must differ; {repeated} name several recordings "
+                         "(give a mapping {recording id: (psg, hypnogram)})")
+    if in_bed not in (None, "wake-margin"):
+        raise ValueError(f"in_bed must be None or 'wake-margin' for your own recordings (the "
+                         f"'table' of lights-off times is Sleep-EDF's); got {in_bed!r}")
+    if subjects is None:
+        subject_of = {i: i for i in ids}
+    else:
+        if not isinstance(subjects, Mapping):
+            raise TypeError(f"subjects must be a mapping {{recording id: subject}}; got "
+                            f"{type(subjects).__name__}")
+        subject_of = {str(k): v for k, v in subjects.items()}
+        missing = [i for i in ids if i not in subject_of]
+        unknown = sorted(set(subject_of) - set(ids))
+        if missing or unknown:
+            raise ValueError(f"subjects must name the subject of every recording and nothing "
+                             f"else; missing {missing}, unknown {unknown}")
+    fs = check_fs(fs)
+    report = ExclusionReport()
+    xs, ys, groups, recs, onsets = [], [], [], [], []
+    ch_names = None
+    for rec_id, (psg_path, hyp_path) in zip(ids, (pair for _, pair in pairs)):
+        for kind, p in (("PSG", psg_path), ("hypnogram", hyp_path)):
+            if not Path(os.fspath(p)).expanduser().is_file():
+                raise FileNotFoundError(f"recording {rec_id!r}: the {kind} file {p} does not "
+                                        "exist")
+        rec = recording_epochs(Path(os.fspath(psg_path)).expanduser(),
+                               Path(os.fspath(hyp_path)).expanduser(), channels, fs=fs,
+                               in_bed=in_bed, recording=rec_id,
+                               wake_margin_minutes=wake_margin_minutes,
+                               allow_upsampling=allow_upsampling)
+        if ch_names is None:
+            ch_names = rec.ch_names
+        xs.append(rec.X)
+        ys.append(rec.y)
+        groups.append(np.full(len(rec.y), subject_of[rec_id], dtype=object))
+        recs.append(np.full(len(rec.y), rec_id, dtype=object))
+        onsets.append(rec.onsets)
+        report.add(rec_id, kept=len(rec.y), excluded=rec.excluded, trimmed=rec.trimmed,
+                   notes=rec.notes)
+        if verbose:
+            print(f"{rec_id}: {len(rec.y)} epochs kept, excluded {rec.excluded}, "
+                  f"trimmed {rec.trimmed}")
+    check_epochs_kept(report, f"recordings {ids}, in_bed={in_bed!r}")
+    X = np.concatenate(xs)
+    if X.shape[1] == 1:
+        X = X[:, 0]
+    y = np.concatenate(ys).astype(np.int64)
+    groups = np.concatenate(groups)
+    if all(isinstance(g, str) for g in groups):
+        groups = groups.astype(str)
+    elif all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in groups):
+        groups = groups.astype(np.int64)
+    else:
+        kinds = sorted({type(g).__name__ for g in subject_of.values()})
+        raise ValueError(f"subjects must be all str or all int (one kind of id, or two "
+                         f"subjects could compare equal); found {kinds}")
+    description = (f"{len(report)} EDF recording(s) of {len(set(groups.tolist()))} "
+                   f"subject(s), {len(y)} 30-s epochs at {fs:g} Hz, channels {ch_names}; "
+                   f"in_bed={in_bed!r}; " + stage_summary(y, report))
+    return Bunch(X=X, y=y, groups=groups, recordings=np.concatenate(recs).astype(str),
+                 onsets=np.concatenate(onsets).astype(np.float64), fs=fs, ch_names=ch_names,
+                 report=report, description=description)
