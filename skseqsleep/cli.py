@@ -128,7 +128,9 @@ def _add_study_parser(sub) -> None:
                         "(a model saved with SeqSleepClassifier.save_model, e.g. "
                         "OUTPUT_DIR/source_model.pt)")
     p.add_argument("--target", default="simulated",
-                   help="simulated (default) | sleep-edf:PATH | dreams:PATH")
+                   help="simulated (default) | sleep-edf:PATH | dreams:PATH | "
+                        "recordings:CSV (your own EDF recordings: a CSV with the columns "
+                        "recording, subject, psg, hypnogram; needs --channel)")
     p.add_argument("--channel", action="append", dest="channels", metavar="NAME",
                    help="target channel, repeat for several (each is a separate table block); "
                         "default: {} (simulated), {} (Sleep-EDF), the EEG channel "

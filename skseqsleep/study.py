@@ -57,6 +57,7 @@ __all__ = [
     "StudyResult",
     "parse_data_spec",
     "pooled_metrics",
+    "read_recordings_csv",
     "run_study",
     "sleepedf_sc20_folds",
 ]
@@ -122,7 +123,7 @@ class StudyArgumentsError(StudyInputError):
 # --------------------------------------------------------------------------------------------
 
 _SOURCE_KINDS = ("simulated", "mass", "checkpoint", "model")
-_TARGET_KINDS = ("simulated", "sleep-edf", "dreams")
+_TARGET_KINDS = ("simulated", "sleep-edf", "dreams", "recordings")
 
 
 def parse_data_spec(spec: str, role: str) -> tuple[str, str | None]:
@@ -134,7 +135,8 @@ def parse_data_spec(spec: str, role: str) -> tuple[str, str | None]:
         ``"simulated"``, or a kind and a path separated by the first colon.
     role : {"source", "target"}
         Which kinds are allowed: source ``simulated``, ``mass:PATH``, ``checkpoint:PATH``,
-        ``model:PATH``; target ``simulated``, ``sleep-edf:PATH``, ``dreams:PATH``.
+        ``model:PATH``; target ``simulated``, ``sleep-edf:PATH``, ``dreams:PATH``,
+        ``recordings:CSV`` (your own recordings, see :func:`read_recordings_csv`).
 
     Returns
     -------
@@ -806,6 +808,56 @@ def _simulate(n_subjects, nights, n_epochs, channels, random_state):
                              n_epochs=n_epochs, random_state=random_state)
 
 
+def read_recordings_csv(path) -> tuple[dict[str, tuple[Path, Path]], dict[str, str]]:
+    """Read the list of your own recordings for ``--target recordings:CSV``.
+
+    The file is a CSV table with a header and the columns ``recording``, ``subject``,
+    ``psg`` and ``hypnogram`` (one row per recording: its id, its subject, its PSG EDF file
+    and its EDF+ hypnogram; relative paths are relative to the CSV file's folder). The
+    recordings are read with :func:`skseqsleep.datasets.load_edf_recordings`.
+
+    Returns
+    -------
+    recordings : dict
+        ``{recording: (psg path, hypnogram path)}``.
+    subjects : dict
+        ``{recording: subject}``.
+
+    Examples
+    --------
+    A file such as::
+
+        recording,subject,psg,hypnogram
+        p01-n1,p01,p01_night1.edf,p01_night1_hypnogram.edf
+        p02-n1,p02,p02_night1.edf,p02_night1_hypnogram.edf
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"the recordings list {path} does not exist (a CSV file with "
+                                "the columns recording, subject, psg, hypnogram)")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = ("recording", "subject", "psg", "hypnogram")
+    header = list(rows[0]) if rows else []
+    if not rows or any(c not in header for c in columns):
+        raise ValueError(f"{path} must be a CSV table with a header row and the columns "
+                         f"{', '.join(columns)} and one row per recording; found the columns "
+                         f"{header} and {len(rows)} row(s)")
+    recordings, subjects = {}, {}
+    for n, row in enumerate(rows, start=2):
+        values = {c: (row.get(c) or "").strip() for c in columns}
+        empty = [c for c in columns if not values[c]]
+        if empty:
+            raise ValueError(f"{path}, line {n}: empty {', '.join(empty)}")
+        rec = values["recording"]
+        if rec in recordings:
+            raise ValueError(f"{path}, line {n}: recording {rec!r} is listed twice")
+        recordings[rec] = tuple(path.parent / Path(values[c]).expanduser()
+                                for c in ("psg", "hypnogram"))
+        subjects[rec] = values["subject"]
+    return recordings, subjects
+
+
 def _load_target(kind, path, channels, subjects, fetch, settings, random_state, verbose=0,
                  fetch_url=None):
     """Return a list of ``(channel, Bunch-with-1-channel)`` blocks."""
@@ -828,12 +880,29 @@ def _load_target(kind, path, channels, subjects, fetch, settings, random_state, 
                                 data_home=p, verbose=bool(verbose), **kw)
             except (OSError, ValueError) as exc:
                 raise StudyInputError(f"cannot download Sleep-EDF into {p}: {exc}") from exc
-        if not p.is_dir():
+        if kind == "recordings":
+            if not channels:
+                raise StudyInputError("--target recordings:CSV needs the channel(s) to read "
+                                      "from every PSG file: give --channel (e.g. --channel "
+                                      "'EEG C4-M1')")
+            from skseqsleep.datasets import load_edf_recordings
+
+            try:
+                recs, subjects_of = read_recordings_csv(p)
+                data = load_edf_recordings(recs, list(channels), subjects=subjects_of,
+                                           verbose=int(bool(verbose)))
+            except (OSError, KeyError, TypeError, ValueError) as exc:
+                raise StudyInputError(f"cannot load the recordings listed in {p}: "
+                                      f"{exc}") from exc
+            channels = list(data.ch_names)
+        elif not p.is_dir():
             raise StudyInputError(f"the {kind} data folder {p} does not exist"
                                   + (" (add --fetch to download Sleep-EDF there)"
                                      if kind == "sleep-edf" else ""))
         try:
-            if kind == "sleep-edf":
+            if kind == "recordings":
+                pass                                   # loaded above
+            elif kind == "sleep-edf":
                 from skseqsleep.datasets import load_sleep_edf
 
                 data = load_sleep_edf(p, subjects=subjects if subjects is not None

@@ -123,3 +123,64 @@ def test_repeated_file_names_need_a_mapping(tmp_path):
     b = _night(tmp_path / "y", "night", texts, seed=1)[:2]
     with pytest.raises(ValueError, match=r"\['night'\] name several recordings"):
         load_edf_recordings([a, b], "EEG C4-M1")
+
+
+def _cohort_csv(folder, n_subjects=3, n_epochs=24):
+    cycle = ["Sleep stage W", "Sleep stage 1", "Sleep stage 2", "Sleep stage 3",
+             "Sleep stage R", "Sleep stage 2"]
+    texts = (cycle * n_epochs)[:n_epochs]
+    lines = ["recording,subject,psg,hypnogram"]
+    for i in range(n_subjects):
+        psg, hyp, _ = _night(folder, f"sub{i}_n1", texts, seed=i, fs=100)
+        lines.append(f"sub{i}-n1,sub{i},{psg.name},{hyp.name}")   # relative to the CSV
+    (folder / "cohort.csv").write_text("\n".join(lines) + "\n")
+    return folder / "cohort.csv"
+
+
+def test_study_on_own_recordings_from_a_csv_list(tmp_path):
+    from skseqsleep.study import read_recordings_csv, run_study
+
+    csv_path = _cohort_csv(tmp_path)
+    recs, subjects = read_recordings_csv(csv_path)
+    assert subjects == {"sub0-n1": "sub0", "sub1-n1": "sub1", "sub2-n1": "sub2"}
+    assert recs["sub1-n1"] == (tmp_path / "sub1_n1.edf", tmp_path / "sub1_n1_hypnogram.edf")
+    settings = {"sim_source_subjects": 3, "sim_nights": 1, "sim_epochs_per_night": 24,
+                "pretrain_max_epochs": 1, "max_epochs": 1, "validate_every": 2,
+                "batch_size": 4, "seq_len": 4, "n_filters": 4, "rnn_hidden": 4,
+                "attention_size": 4}
+    result = run_study(tmp_path / "out", target=f"recordings:{csv_path}",
+                       channels=["EEG C4-M1"], strategies=["direct", "softmax"],
+                       settings=settings, random_state=0, verbose=0, plots=False)
+    direct = result.row("EEG C4-M1", "direct")
+    # leave-one-subject-out over the 3 subjects of the list, every epoch tested once
+    assert (direct.n_folds, direct.n_epochs) == (3, 72)
+    pooled = result.predictions[("EEG C4-M1", "direct")]
+    assert sorted(set(pooled["recordings"].tolist())) == sorted(recs)
+
+
+@pytest.mark.parametrize(("content", "match"), [
+    ("recording,psg,hypnogram\na,a.edf,a_h.edf\n", "columns recording, subject, psg, hypnogram"),
+    ("recording,subject,psg,hypnogram\n", "0 row"),
+    ("recording,subject,psg,hypnogram\na,s,,a_h.edf\n", "line 2: empty psg"),
+    ("recording,subject,psg,hypnogram\na,s,a.edf,h.edf\na,t,b.edf,h.edf\n",
+     "line 3: recording 'a' is listed twice"),
+])
+def test_bad_recordings_lists_are_named(tmp_path, content, match):
+    from skseqsleep.study import StudyInputError, run_study
+
+    (tmp_path / "list.csv").write_text(content)
+    with pytest.raises(StudyInputError, match=match):
+        run_study(tmp_path / "out", target=f"recordings:{tmp_path / 'list.csv'}",
+                  channels=["EEG C4-M1"], strategies=["direct"], verbose=0)
+    assert not (tmp_path / "out").exists()
+
+
+def test_recordings_target_needs_a_channel(tmp_path, capsys):
+    from skseqsleep.cli import main
+
+    csv_path = _cohort_csv(tmp_path, n_subjects=1, n_epochs=2)
+    assert main(["study", "--target", f"recordings:{csv_path}", "--output-dir",
+                 str(tmp_path / "out"), "-q"]) == 2
+    assert "needs the channel(s) to read from every PSG file: give --channel" in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
