@@ -163,6 +163,37 @@ def recording_epochs(psg_path, hypnogram_path, channels, *, fs: float = DEFAULT_
                                                   hyp.onsets[keep]))
 
 
+class _Recordings:
+    """The epochs of the recordings read so far, with their report (for the two loaders)."""
+
+    def __init__(self, verbose: int = 0) -> None:
+        self.parts: list[tuple[str, object, Bunch]] = []
+        self.report = ExclusionReport()
+        self.verbose = verbose
+
+    def add(self, recording: str, subject, rec: Bunch) -> None:
+        self.parts.append((recording, subject, rec))
+        self.report.add(recording, kept=len(rec.y), excluded=rec.excluded,
+                        trimmed=rec.trimmed, notes=rec.notes)
+        if self.verbose:
+            print(f"{recording}: {len(rec.y)} epochs kept, excluded {rec.excluded}, "
+                  f"trimmed {rec.trimmed}")
+
+    def arrays(self, group_dtype) -> Bunch:
+        """``X`` (2-D for one channel), ``y``, ``groups``, ``recordings``, ``onsets``,
+        ``ch_names`` (of the first recording)."""
+        X = np.concatenate([r.X for _, _, r in self.parts])
+        return Bunch(
+            X=X[:, 0] if X.shape[1] == 1 else X,
+            y=np.concatenate([r.y for _, _, r in self.parts]).astype(np.int64),
+            groups=np.concatenate([np.full(len(r.y), g, dtype=object)
+                                   for _, g, r in self.parts]).astype(group_dtype),
+            recordings=np.concatenate([np.full(len(r.y), n, dtype=object)
+                                       for n, _, r in self.parts]).astype(str),
+            onsets=np.concatenate([r.onsets for _, _, r in self.parts]).astype(np.float64),
+            ch_names=self.parts[0][2].ch_names)
+
+
 def load_sleep_edf(
     path,
     subjects,
@@ -268,9 +299,8 @@ def load_sleep_edf(
     samples_per_epoch(fs)       # whole samples per 30-s epoch, or a clear error, before the walk
     files = find_sleep_edf_files(path)
     prefix = _PREFIX[study]
-    report = ExclusionReport()
-    xs, ys, groups, recordings, onsets = [], [], [], [], []
-    ch_names = None
+    loaded = _Recordings(verbose)
+    report = loaded.report
     for subject in subjects:
         for night in _nights_for(study, subject, nights):
             key = (study, subject, night)
@@ -298,38 +328,21 @@ def load_sleep_edf(
                                    in_bed=in_bed, recording=recording,
                                    wake_margin_minutes=wake_margin_minutes,
                                    allow_upsampling=allow_upsampling)
-            if ch_names is None:
-                ch_names = rec.ch_names
-            xs.append(rec.X)
-            ys.append(rec.y)
-            groups.append(np.full(len(rec.y), subject, dtype=np.int64))
-            recordings.append(np.full(len(rec.y), recording, dtype=object))
-            onsets.append(rec.onsets)
-            report.add(recording, kept=len(rec.y), excluded=rec.excluded, trimmed=rec.trimmed,
-                       notes=rec.notes)
-            if verbose:
-                print(f"{recording}: {len(rec.y)} epochs kept, excluded {rec.excluded}, "
-                      f"trimmed {rec.trimmed}")
-    if not xs:
+            loaded.add(recording, subject, rec)
+    if not loaded.parts:
         raise ValueError(f"no recording loaded for subjects {subjects} and nights {nights}: "
                          f"{dict(report.skipped)}")
     check_epochs_kept(report, f"Sleep-EDF {study} subjects {subjects}, nights {nights}, "
                               f"in_bed={in_bed!r}")
-    X = np.concatenate(xs)
-    if X.shape[1] == 1:
-        X = X[:, 0]
-    y = np.concatenate(ys).astype(np.int64)
+    data = loaded.arrays(np.int64)
     description = (
         f"Sleep-EDF Expanded {study}: {len(report)} recordings of "
-        f"{len(set(np.concatenate(groups).tolist()))} "
-        f"subject(s), {len(y)} 30-s epochs at {fs:g} Hz, channels {ch_names}; "
-        f"in_bed={in_bed!r}; " + stage_summary(y, report)
+        f"{len(set(data.groups.tolist()))} "
+        f"subject(s), {len(data.y)} 30-s epochs at {fs:g} Hz, channels {data.ch_names}; "
+        f"in_bed={in_bed!r}; " + stage_summary(data.y, report)
         + (f"; skipped {sorted(report.skipped)}" if report.skipped else "")
     )
-    return Bunch(X=X, y=y, groups=np.concatenate(groups),
-                 recordings=np.concatenate(recordings).astype(str),
-                 onsets=np.concatenate(onsets).astype(np.float64), fs=fs,
-                 ch_names=ch_names, report=report, description=description)
+    return Bunch(**data, fs=fs, report=report, description=description)
 
 
 def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
@@ -362,19 +375,14 @@ def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
     in_bed : {None, "wake-margin"}, default=None
         Every scored epoch (``None``), or from ``wake_margin_minutes`` before the first to
         after the last sleep epoch (see :func:`~skseqsleep.datasets.trim_in_bed`).
-    fs : float, default=100
-        Sampling rate of ``X`` (polyphase resampling when a file differs).
-    wake_margin_minutes : float, default=30
-    allow_upsampling : bool, default=False
-        Allow channels recorded below ``fs``.
-    verbose : int, default=0
-        Print one line per recording when > 0.
+    fs, wake_margin_minutes, allow_upsampling, verbose
+        As in :func:`load_sleep_edf`.
 
     Returns
     -------
     data : sklearn.utils.Bunch
-        ``X`` float32 ``(n_epochs, n_samples)`` for one channel or ``(n_epochs, n_channels,
-        n_samples)`` for several, in µV; ``y`` int64 stages 0..4; ``groups`` (the subjects),
+        As :func:`load_sleep_edf`'s: ``X`` float32 (µV), ``y`` int64 stages 0..4, ``groups``
+        (the subjects),
         ``recordings`` (str ids), ``onsets`` (s from the start of each PSG file), ``fs``,
         ``ch_names``, ``report`` (kept, excluded and trimmed epochs per recording) and
         ``description``.
@@ -438,48 +446,26 @@ def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
             raise ValueError(f"subjects must name the subject of every recording and nothing "
                              f"else; missing {missing}, unknown {unknown}")
     fs = check_fs(fs)
-    report = ExclusionReport()
-    xs, ys, groups, recs, onsets = [], [], [], [], []
-    ch_names = None
+    kinds = {type(v).__name__ for v in subject_of.values()}
+    if not (all(isinstance(v, str) for v in subject_of.values()) or all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+            for v in subject_of.values())):
+        raise ValueError(f"subjects must be all str or all int (one kind of id, or two "
+                         f"subjects could compare equal); found {sorted(kinds)}")
+    loaded = _Recordings(verbose)
     for rec_id, (psg_path, hyp_path) in zip(ids, (pair for _, pair in pairs)):
         for kind, p in (("PSG", psg_path), ("hypnogram", hyp_path)):
             if not Path(os.fspath(p)).expanduser().is_file():
                 raise FileNotFoundError(f"recording {rec_id!r}: the {kind} file {p} does not "
                                         "exist")
-        rec = recording_epochs(Path(os.fspath(psg_path)).expanduser(),
-                               Path(os.fspath(hyp_path)).expanduser(), channels, fs=fs,
-                               in_bed=in_bed, recording=rec_id,
-                               wake_margin_minutes=wake_margin_minutes,
-                               allow_upsampling=allow_upsampling)
-        if ch_names is None:
-            ch_names = rec.ch_names
-        xs.append(rec.X)
-        ys.append(rec.y)
-        groups.append(np.full(len(rec.y), subject_of[rec_id], dtype=object))
-        recs.append(np.full(len(rec.y), rec_id, dtype=object))
-        onsets.append(rec.onsets)
-        report.add(rec_id, kept=len(rec.y), excluded=rec.excluded, trimmed=rec.trimmed,
-                   notes=rec.notes)
-        if verbose:
-            print(f"{rec_id}: {len(rec.y)} epochs kept, excluded {rec.excluded}, "
-                  f"trimmed {rec.trimmed}")
-    check_epochs_kept(report, f"recordings {ids}, in_bed={in_bed!r}")
-    X = np.concatenate(xs)
-    if X.shape[1] == 1:
-        X = X[:, 0]
-    y = np.concatenate(ys).astype(np.int64)
-    groups = np.concatenate(groups)
-    if all(isinstance(g, str) for g in groups):
-        groups = groups.astype(str)
-    elif all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in groups):
-        groups = groups.astype(np.int64)
-    else:
-        kinds = sorted({type(g).__name__ for g in subject_of.values()})
-        raise ValueError(f"subjects must be all str or all int (one kind of id, or two "
-                         f"subjects could compare equal); found {kinds}")
-    description = (f"{len(report)} EDF recording(s) of {len(set(groups.tolist()))} "
-                   f"subject(s), {len(y)} 30-s epochs at {fs:g} Hz, channels {ch_names}; "
-                   f"in_bed={in_bed!r}; " + stage_summary(y, report))
-    return Bunch(X=X, y=y, groups=groups, recordings=np.concatenate(recs).astype(str),
-                 onsets=np.concatenate(onsets).astype(np.float64), fs=fs, ch_names=ch_names,
-                 report=report, description=description)
+        loaded.add(rec_id, subject_of[rec_id], recording_epochs(
+            Path(os.fspath(psg_path)).expanduser(), Path(os.fspath(hyp_path)).expanduser(),
+            channels, fs=fs, in_bed=in_bed, recording=rec_id,
+            wake_margin_minutes=wake_margin_minutes, allow_upsampling=allow_upsampling))
+    check_epochs_kept(loaded.report, f"recordings {ids}, in_bed={in_bed!r}")
+    data = loaded.arrays(str if isinstance(next(iter(subject_of.values())), str) else np.int64)
+    description = (f"{len(loaded.report)} EDF recording(s) of "
+                   f"{len(set(data.groups.tolist()))} subject(s), {len(data.y)} 30-s epochs "
+                   f"at {fs:g} Hz, channels {data.ch_names}; in_bed={in_bed!r}; "
+                   + stage_summary(data.y, loaded.report))
+    return Bunch(**data, fs=fs, report=loaded.report, description=description)
