@@ -20,14 +20,12 @@ Usage::
 """
 
 import argparse
-import os
-import platform
 import time
 
 import numpy as np
 import torch
 from _clock import StepClock
-from _timing import best_of
+from _timing import best_of, machine
 
 from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
 from skseqsleep.nn import SeqSleepNet
@@ -78,9 +76,7 @@ def main():
         parser.error(f"--steps must be at least 2 (the rate is measured between the first and "
                      f"the last step), got {args.steps}")
     torch.set_num_threads(args.threads)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s), "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print("machine:", machine())
 
     # the first torch optimiser of a process imports torch._dynamo (seconds): do it untimed
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])

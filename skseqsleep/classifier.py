@@ -14,7 +14,6 @@ import inspect
 import math
 import numbers
 import os
-import secrets
 import signal
 import threading
 import warnings
@@ -31,6 +30,7 @@ from skorch.utils import to_tensor
 
 from skseqsleep._checks import check_positive_int, is_real
 from skseqsleep._fast import WindowBlockBatch, shared_forward, training_loader
+from skseqsleep._files import atomic_write
 from skseqsleep._labels import check_stage_labels
 from skseqsleep._windows import (
     RecordingsDataset,
@@ -645,7 +645,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
         pass
 
     # ------------------------------------------------------------------ validation of inputs
-    def _check_X(self, X, *, what: str = "X") -> np.ndarray:
+    def _check_X(self, X, *, what: str = "X", against_network: bool = True) -> np.ndarray:
         X = np.asarray(X)
         if X.ndim != 4:
             raise ValueError(
@@ -662,7 +662,7 @@ class SeqSleepClassifier(NeuralNetClassifier):
             raise ValueError(f"{what} must be finite: {len(bad)} epoch(s) hold NaN or inf "
                              f"values (first at epoch {bad[0]}); check the raw signal and the "
                              "SpectrogramTransformer input")
-        if hasattr(self, "module_config_"):
+        if against_network and hasattr(self, "module_config_"):
             expected = tuple(self.module_config_[k] for k in ("n_channels", "n_frames",
                                                               "n_freq_bins"))
             if X.shape[1:] != expected:
@@ -790,11 +790,8 @@ class SeqSleepClassifier(NeuralNetClassifier):
             return super().load_params(*args, **kwargs)
 
     def initialize_module(self):
-        if "_pending_source" in self.__dict__:      # read by fit before it forgot the fit
-            source = self.__dict__.pop("_pending_source")
-        else:
-            source = (None if self.warm_start_from is None
-                      else _source_state(self.warm_start_from))
+        source = (None if self.warm_start_from is None
+                  else _source_state(self.warm_start_from))
         config = self._module_config(None if source is None else source["config"])
         self.module_ = self._module_class()(**config)
         self.module_config_ = config
@@ -893,8 +890,6 @@ class SeqSleepClassifier(NeuralNetClassifier):
         except BaseException:       # KeyboardInterrupt included (see fit_loop)
             self._forget_fit()
             raise
-        finally:
-            self.__dict__.pop("_pending_source", None)
 
     #: what ``fit`` sets; removed again when a fit fails (see :meth:`fit`, Notes)
     _FITTED_ATTRIBUTES = (
@@ -915,28 +910,21 @@ class SeqSleepClassifier(NeuralNetClassifier):
         network's, and ``cell=None``, leave it as it is.
         """
         config = self.__dict__.get("module_config_")
-        module_params = {k: v for k, v in params.items() if k.startswith("module__")}
-        # seq_len and cell are network settings too (cell=None: follow the warm-start source
-        # at the next fit, which leaves the fitted network as it is)
-        own_changed = [k for k in ("seq_len", "cell") if config is not None and k in params
-                       and params[k] is not None and params[k] != config.get(k)]
-        if self.initialized_ and config is not None and own_changed and not module_params:
-            warnings.warn(
-                f"set_params({', '.join(own_changed)}) changes the network of this fitted "
-                f"{type(self).__name__}: its trained weights are discarded and it is "
-                "unfitted until the next fit", UserWarning, stacklevel=2)
-            self._forget_fit()
-        if self.initialized_ and config is not None and module_params:
+        if self.initialized_ and config is not None:
+            module_params = {k: v for k, v in params.items() if k.startswith("module__")}
+            # module__* settings, and seq_len and cell (cell=None: follow the warm-start
+            # source at the next fit, which leaves the fitted network as it is)
             changed = [k for k, v in module_params.items()
                        if k[len("module__"):] not in config or config[k[len("module__"):]] != v]
-            changed += own_changed
+            changed += [k for k in ("seq_len", "cell") if k in params
+                        and params[k] is not None and params[k] != config.get(k)]
             if changed:
                 warnings.warn(
                     f"set_params({', '.join(changed)}) changes the network of this fitted "
                     f"{type(self).__name__}: its trained weights are discarded and it is "
                     "unfitted until the next fit", UserWarning, stacklevel=2)
                 self._forget_fit()      # skorch then only stores the settings
-            else:
+            elif module_params:
                 for k, v in module_params.items():   # recorded, the network kept
                     setattr(self, k, v)
                 params = {k: v for k, v in params.items() if k not in module_params}
@@ -958,12 +946,12 @@ class SeqSleepClassifier(NeuralNetClassifier):
         X = np.asarray(X)
         if X.ndim == 4:
             self.n_channels_, self.n_frames_, self.n_freq_bins_ = (int(s) for s in X.shape[1:])
-        # the warm-start source is read before the earlier fit is forgotten: it may be this
-        # classifier itself (continuing training) or a pipeline holding it
-        source = None if self.warm_start_from is None else _source_state(self.warm_start_from)
-        self._forget_fit()          # nothing of an earlier fit survives this one
-        self._pending_source = source        # used (and removed) by initialize_module
-        X = self._check_X(X)
+        # nothing of an earlier fit survives this one; its network is replaced by initialize,
+        # which may read it first (warm_start_from this classifier: continuing training)
+        for attr in self._FITTED_ATTRIBUTES:
+            if attr not in ("module_", "module_config_"):
+                self.__dict__.pop(attr, None)
+        X = self._check_X(X, against_network=False)
         if _looks_like_bins(X.shape[2]) and not _looks_like_bins(X.shape[3]):
             warnings.warn(
                 f"X has epochs of shape {X.shape[1:]} = (n_channels, n_frames, n_freq_bins): "
@@ -1393,22 +1381,15 @@ class SeqSleepClassifier(NeuralNetClassifier):
             "classes": [int(c) for c in self.classes_],
             "state_dict": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
         }
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
-            with open(tmp, "xb") as fh:  # created with the umask's permissions, as open() does
-                torch.save(content, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException as err:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            if isinstance(err, OSError) and err.errno is not None:
-                # name the model file, not the temporary one, keeping the error's class
-                raise type(err)(err.errno, f"cannot save the model to {target}: "
-                                f"{err.strerror} (while writing the temporary file "
-                                f"{tmp.name} in its folder); nothing was written") from err
-            raise
+            atomic_write(target, lambda fh: torch.save(content, fh))
+        except OSError as err:
+            if err.errno is None:
+                raise
+            # name the model file, not the temporary one, keeping the error's class
+            raise type(err)(err.errno, f"cannot save the model to {target}: "
+                            f"{err.strerror} (while writing the temporary file "
+                            f"{err.temporary_file} in its folder); nothing was written") from err
 
     @classmethod
     def load_model(cls, path, **params) -> SeqSleepClassifier:

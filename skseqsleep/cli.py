@@ -59,7 +59,7 @@ _MAX_SUBJECT = 82
 
 def _subjects(text: str) -> list[int]:
     """``"0-19"``, ``"0,1,5"`` or a mix: ``"0-3,7"``."""
-    out: list[int] = []
+    spans: list[tuple[int, int]] = []
     try:
         for part in text.split(","):
             part = part.strip()
@@ -67,23 +67,20 @@ def _subjects(text: str) -> list[int]:
                 lo, hi = (int(v) for v in part.split("-", 1))
                 if hi < lo:
                     raise ValueError
-                if hi > _MAX_SUBJECT:  # before building the list (0-30000000 took 3 GB)
-                    raise argparse.ArgumentTypeError(
-                        f"subject {hi} is beyond the Sleep-EDF numbering (0-{_MAX_SUBJECT}); "
-                        f"got {text!r}")
-                out.extend(range(lo, hi + 1))
+                spans.append((lo, hi))
             elif part:
-                out.append(int(part))
+                spans.append((int(part), int(part)))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected subject numbers like '0-19' or '0,1,5'; got {text!r}") from None
-    if not out or min(out) < 0:
+    if not spans or min(lo for lo, _ in spans) < 0:
         raise argparse.ArgumentTypeError(f"expected non-negative subject numbers; got {text!r}")
-    if max(out) > _MAX_SUBJECT:
+    highest = max(hi for _, hi in spans)
+    if highest > _MAX_SUBJECT:       # before building the list (0-30000000 took 3 GB)
         raise argparse.ArgumentTypeError(
-            f"subject {max(out)} is beyond the Sleep-EDF numbering (0-{_MAX_SUBJECT}); "
+            f"subject {highest} is beyond the Sleep-EDF numbering (0-{_MAX_SUBJECT}); "
             f"got {text!r}")
-    return out
+    return [n for lo, hi in spans for n in range(lo, hi + 1)]
 
 
 def _param(text: str) -> tuple[str, object]:

@@ -49,7 +49,7 @@ def _dataset_groups(dataset, groups):
             "a subject-wise validation split needs the subject of every epoch: pass "
             "groups=... to SeqSleepClassifier.fit (or route it with metadata routing); "
             "got no groups")
-    return np.asarray(groups)
+    return groups
 
 
 class _GroupSplitBase:
@@ -100,13 +100,11 @@ class _GroupSplitBase:
         split with :func:`torch.utils.data.Subset`.
         """
         groups = _dataset_groups(dataset, groups)
-        if not hasattr(dataset, "split_groups"):
-            # one subject per item, no None or NaN (the classifier's dataset of recordings
-            # checked its epochs' subjects when it was made)
-            groups = check_epoch_labels("groups", groups, len(dataset), "the dataset")
+        if hasattr(dataset, "split_groups"):   # its epochs' subjects checked when it was made
+            return dataset.split_groups(self._valid_groups(np.unique(groups)))
+        # one subject per item, of one type, no None or NaN
+        groups = check_epoch_labels("groups", groups, len(dataset), "the dataset")
         valid = self._valid_groups(np.unique(groups))
-        if hasattr(dataset, "split_groups"):
-            return dataset.split_groups(valid)
         from torch.utils.data import Subset
 
         is_valid = np.isin(groups, valid)

@@ -144,16 +144,17 @@ def plot_hypnogram(y_true, y_pred=None, *, onsets=None, epoch_seconds: float = E
     ends = np.flatnonzero(np.diff(seconds) > epoch_seconds * 1.01) + 1
     bounds = np.r_[0, ends, y_true.size]
     styles = [{"color": "black", "lw": 1.2}, {"color": "tab:red", "lw": 0.9, "alpha": 0.8}]
+    xs, rows = [], []            # the points' times, and the epoch each point shows (-1: break)
+    for k, (a, b) in enumerate(itertools.pairwise(bounds)):
+        if k:
+            xs.append([np.nan])
+            rows.append([-1])
+        xs.append(np.append(seconds[a:b], seconds[b - 1] + epoch_seconds))
+        rows.append(np.append(np.arange(a, b), b - 1))
+    x, rows = np.concatenate(xs) / 3600.0, np.concatenate(rows)
     for (y, label), style in zip(series, styles):
         levels = hypnogram_levels(y).astype(np.float64)
-        xs, ys = [], []
-        for k, (a, b) in enumerate(itertools.pairwise(bounds)):
-            if k:
-                xs.append([np.nan])
-                ys.append([np.nan])
-            xs.append(np.append(seconds[a:b], seconds[b - 1] + epoch_seconds))
-            ys.append(np.append(levels[a:b], levels[b - 1]))
-        ax.step(np.concatenate(xs) / 3600.0, np.concatenate(ys), where="post", label=label,
+        ax.step(x, np.where(rows < 0, np.nan, levels[rows]), where="post", label=label,
                 **style)
     hours = np.array([seconds[0], seconds[-1] + epoch_seconds]) / 3600.0
     ax.set_yticks(range(len(STAGES)))
@@ -174,7 +175,7 @@ def _check_onsets(onsets, n_epochs: int, epoch_seconds: float) -> np.ndarray:
     if onsets is None:
         return np.arange(n_epochs) * float(epoch_seconds)
     t = np.asarray(onsets)
-    if t.dtype.kind not in "iuf" or t.dtype == bool:
+    if t.dtype.kind not in "iuf":
         raise ValueError(f"onsets must be numbers of seconds, one per epoch; found dtype "
                          f"{t.dtype}")
     if t.shape != (n_epochs,):

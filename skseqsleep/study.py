@@ -31,7 +31,6 @@ import io
 import json
 import os
 import platform
-import secrets
 import sys
 import time
 import warnings
@@ -45,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from skseqsleep._constants import STAGES
+from skseqsleep._files import atomic_write
 from skseqsleep.datasets._common import as_integers
 from skseqsleep.model_selection import _METRICS as METRICS
 from skseqsleep.model_selection import sleep_metrics
@@ -333,19 +333,7 @@ def _check_setting(key: str, value: Any) -> Any:
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # a unique name created with open()'s permissions (the umask decides, as for any file the
-    # user writes; mkstemp made every output 0600), as SeqSleepClassifier.save_model does
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: fh.write(data))     # the umask's permissions, not 0600
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -895,25 +883,25 @@ def _load_target(kind, path, channels, subjects, fetch, settings, random_state, 
                 raise StudyInputError(f"cannot load the recordings listed in {p}: "
                                       f"{exc}") from exc
             channels = list(data.ch_names)
-        elif not p.is_dir():
-            raise StudyInputError(f"the {kind} data folder {p} does not exist"
-                                  + (" (add --fetch to download Sleep-EDF there)"
-                                     if kind == "sleep-edf" else ""))
-        try:
-            if kind == "recordings":
-                pass                                   # loaded above
-            elif kind == "sleep-edf":
-                from skseqsleep.datasets import load_sleep_edf
+        else:
+            if not p.is_dir():
+                raise StudyInputError(f"the {kind} data folder {p} does not exist"
+                                      + (" (add --fetch to download Sleep-EDF there)"
+                                         if kind == "sleep-edf" else ""))
+            try:
+                if kind == "sleep-edf":
+                    from skseqsleep.datasets import load_sleep_edf
 
-                data = load_sleep_edf(p, subjects=subjects if subjects is not None
-                                      else range(20),
-                                      channels=list(channels or SLEEP_EDF_CHANNELS))
-            else:
-                from skseqsleep.datasets import load_dreams
+                    data = load_sleep_edf(p, subjects=subjects if subjects is not None
+                                          else range(20),
+                                          channels=list(channels or SLEEP_EDF_CHANNELS))
+                else:
+                    from skseqsleep.datasets import load_dreams
 
-                data = load_dreams(p)
-        except (FileNotFoundError, KeyError, ValueError) as exc:
-            raise StudyInputError(f"cannot load the {kind} target from {p}: {exc}") from exc
+                    data = load_dreams(p)
+            except (FileNotFoundError, KeyError, ValueError) as exc:
+                raise StudyInputError(f"cannot load the {kind} target from {p}: "
+                                      f"{exc}") from exc
         what = f"{kind} target at {p}"
         description = getattr(data, "description", what)
     blocks = []
@@ -1087,7 +1075,6 @@ def _check_network(settings: dict, extra: dict, fs: float, X, source_state=None,
         with torch.device("meta"):
             clf.criterion(**clf.get_params_for("criterion"))
             groups, kwargs = clf.get_params_for_optimizer("optimizer", net.named_parameters())
-            kwargs.setdefault("lr", clf.lr)
             clf.optimizer(*groups, **kwargs)
     except (TypeError, ValueError, KeyError) as exc:
         raise StudyInputError(f"the loss or optimiser parameters in --set / "
@@ -1176,13 +1163,17 @@ def _standardised(transformer, X, groups, split):
     groups); the subjects it holds out for validation are left out of the transformer's fit.
     Before store version 2 the transformer was fitted on every non-test subject.
     """
-    if split is None:
-        return transformer.fit_transform(X)
     _, valid = next(split.split(X, groups=groups))
     train = np.ones(len(X), dtype=bool)
     train[valid] = False
-    transformer.fit(X[train])
-    return transformer.transform(X)
+    # one STFT per epoch: the training rows through fit_transform, the others through
+    # transform (equal, bit for bit, to fit on the training rows then transform of all)
+    train_spectra = transformer.fit_transform(X[train])
+    out = np.empty((len(X), *train_spectra.shape[1:]), dtype=train_spectra.dtype)
+    out[train] = train_spectra
+    if valid.size:
+        out[~train] = transformer.transform(X[~train])
+    return out
 
 
 def _fit_fold(task, X, y, groups, recordings, fs, source_model, settings, extra_params):
@@ -1604,9 +1595,9 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     ----------
     output_dir : path, default="study_results"
         Results folder; re-running with the same arguments resumes (finished folds are
-        skipped, once their test subject, test epochs and scored stages are checked to be
-        those of the same fold of the loaded target: a target folder that changed since
-        raises :class:`StudyInputError`), different arguments raise :class:`StudyArgumentsError` once a fold result
+        skipped, once their test subject is checked to be that of the same fold; a target
+        whose data changed since changes the fingerprint's ``target_sha256`` and raises
+        :class:`StudyInputError`), different arguments raise :class:`StudyArgumentsError` once a fold result
         is stored (a folder without one is taken over, see :meth:`ResultStore.claim`).
         Nothing is written before all arguments and the source are checked: the classifier
         parameters as ``fit`` checks them (device, optimiser, loss, ...), ``random_state``,
@@ -1991,7 +1982,7 @@ def _assemble(blocks, strategies, folds, done, arguments, settings, store, secon
 
 
 def _write_outputs(result: StudyResult, store: ResultStore, plot_recording, plots, log,
-                   blocks=()):
+                   blocks):
     root = store.root
     md = ["# Transfer-learning study (Phan et al., TBME 2020)", "",
           (f"Source: `{result.provenance['arguments']['source']}`; "
@@ -2062,7 +2053,7 @@ def _hypnogram_figure(predictions, ch: str, strats, rec: str, data=None):
     return fig
 
 
-def _write_plots(result: StudyResult, root: Path, plot_recording, log, data_by_channel=None):
+def _write_plots(result: StudyResult, root: Path, plot_recording, log, data_by_channel):
     try:  # figures without pyplot: the caller's matplotlib backend is left as it is
         from matplotlib.figure import Figure
     except ImportError:  # pragma: no cover
@@ -2084,7 +2075,6 @@ def _write_plots(result: StudyResult, root: Path, plot_recording, log, data_by_c
         _save_fig(fig, root / f"finetuning_curves__{_slug(ch)}.png")
         first = result.predictions[(ch, strats[0])]
         rec = plot_recording if plot_recording is not None else str(first["recordings"][0])
-        fig = _hypnogram_figure(result.predictions, ch, strats, rec,
-                                (data_by_channel or {}).get(ch))
+        fig = _hypnogram_figure(result.predictions, ch, strats, rec, data_by_channel.get(ch))
         _save_fig(fig, root / f"hypnogram__{_slug(rec)}__{_slug(ch)}.png")
     log(f"figures written to {root}")

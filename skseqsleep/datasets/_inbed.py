@@ -23,11 +23,12 @@ from importlib import resources
 import numpy as np
 from sklearn.utils import Bunch
 
+from ._hypnogram import _TOLERANCE_S
+
 __all__ = ["resolve_clock_time", "sleep_edf_in_bed_times", "trim_in_bed"]
 
 _FIELDS = ("rec_start", "rec_stop", "hyp_start", "lights_off", "lights_on")
 _IN_BED_CHOICES = ("table", "wake-margin", None)
-_TOLERANCE_S = 1e-3
 
 
 def _parse_clock(text: str) -> dt.time:

@@ -61,7 +61,7 @@ from ._edf import (
     resample,
     signal_index,
 )
-from ._hypnogram import ExclusionReport, read_hypnogram
+from ._hypnogram import _TOLERANCE_S, ExclusionReport, read_hypnogram
 
 __all__ = ["BANDPASS_HZ", "FIR_ORDER", "SUBSET_EPOCH_SECONDS", "load_mass"]
 
@@ -161,9 +161,8 @@ def _check_hypnogram_inside(rec_id, base_path, psg_path, seg_starts, epoch_len, 
     """Scored epochs lying wholly outside the signals mean the hypnogram does not belong to
     this PSG (or its start time is wrong): an error, as for Sleep-EDF. An epoch overlapping
     the signals' edge, or one widened past it, is trimmed and reported instead."""
-    tol = 1e-3
-    before = scored & (seg_starts + epoch_len <= tol)
-    after = scored & (seg_starts >= duration - tol)
+    before = scored & (seg_starts + epoch_len <= _TOLERANCE_S)
+    after = scored & (seg_starts >= duration - _TOLERANCE_S)
     if before.any() or after.any():
         raise ValueError(
             f"MASS {rec_id}: {base_path.name} scores {int(before.sum())} epoch(s) before the "

@@ -21,6 +21,7 @@ from sklearn.utils import Bunch
 from .._constants import DEFAULT_FS, EXCLUDED
 from ._common import (
     as_integers,
+    as_selection,
     check_epochs_kept,
     check_fs,
     check_selection,
@@ -289,11 +290,9 @@ def load_sleep_edf(
         channels = channel
     elif channels is None:
         channels = DEFAULT_CHANNEL
-    subjects = as_integers(subjects, "subjects")
-    if not isinstance(nights, str):     # once, not per subject (a generator is used up)
-        nights = as_integers(nights, "nights")
-    check_selection(subjects, "subjects", " subject, e.g. range(20)")
-    if not isinstance(nights, str):     # before the folder is walked
+    subjects = as_selection(subjects, "subjects", " subject, e.g. range(20)")
+    if not isinstance(nights, str):     # once, not per subject (a generator is used up), and
+        nights = as_integers(nights, "nights")          # before the folder is walked
         _check_night_numbers(nights)
     fs = check_fs(fs)
     samples_per_epoch(fs)       # whole samples per 30-s epoch, or a clear error, before the walk
@@ -343,6 +342,13 @@ def load_sleep_edf(
         + (f"; skipped {sorted(report.skipped)}" if report.skipped else "")
     )
     return Bunch(**data, fs=fs, report=report, description=description)
+
+
+def _file_pair(pair, what: str) -> tuple[Path, Path]:
+    """``(psg, hypnogram)`` as expanded paths, or a ValueError that starts with ``what``."""
+    if isinstance(pair, (str, bytes, os.PathLike)) or len(pair) != 2:
+        raise ValueError(f"{what} a (psg, hypnogram) pair of paths; got {pair!r}")
+    return tuple(Path(os.fspath(p)).expanduser() for p in pair)
 
 
 def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
@@ -406,26 +412,21 @@ def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
     ...                            subjects={"p01-n1": "p01", "p01-n2": "p01"})  # doctest: +SKIP
     """
     if isinstance(recordings, Mapping):
-        pairs = list(recordings.items())
+        items = [(str(rec_id), _file_pair(pair, f"recording {rec_id!r}: expected"))
+                 for rec_id, pair in recordings.items()]
     elif isinstance(recordings, (str, bytes, os.PathLike)) or not isinstance(
             recordings, Iterable):
         raise TypeError("recordings must be a mapping {recording id: (psg, hypnogram)} or a "
                         f"sequence of (psg, hypnogram) pairs; got {type(recordings).__name__}")
     else:
-        pairs = []
+        items = []
         for pair in recordings:
-            if isinstance(pair, (str, bytes, os.PathLike)) or len(pair) != 2:
-                raise ValueError(f"each recording must be a (psg, hypnogram) pair of paths; "
-                                 f"got {pair!r}")
-            name = Path(os.fspath(pair[0])).name
-            pairs.append((name[:-4] if name.lower().endswith(".edf") else name, pair))
-    if not pairs:
+            psg, hyp = _file_pair(pair, "each recording must be")
+            items.append((psg.name[:-4] if psg.name.lower().endswith(".edf") else psg.name,
+                          (psg, hyp)))
+    if not items:
         raise ValueError("recordings is empty: give at least one (psg, hypnogram) pair")
-    for rec_id, pair in pairs:
-        if isinstance(pair, (str, bytes, os.PathLike)) or len(pair) != 2:
-            raise ValueError(f"recording {rec_id!r}: expected a (psg, hypnogram) pair of "
-                             f"paths, got {pair!r}")
-    ids = [str(rec_id) for rec_id, _ in pairs]
+    ids = [rec_id for rec_id, _ in items]
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     if repeated:
         raise ValueError(f"recording ids must differ; {repeated} name several recordings "
@@ -446,24 +447,24 @@ def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
             raise ValueError(f"subjects must name the subject of every recording and nothing "
                              f"else; missing {missing}, unknown {unknown}")
     fs = check_fs(fs)
-    kinds = {type(v).__name__ for v in subject_of.values()}
-    if not (all(isinstance(v, str) for v in subject_of.values()) or all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-            for v in subject_of.values())):
+    all_str = all(isinstance(v, str) for v in subject_of.values())
+    if not (all_str or all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                           for v in subject_of.values())):
+        kinds = sorted({type(v).__name__ for v in subject_of.values()})
         raise ValueError(f"subjects must be all str or all int (one kind of id, or two "
-                         f"subjects could compare equal); found {sorted(kinds)}")
-    loaded = _Recordings(verbose)
-    for rec_id, (psg_path, hyp_path) in zip(ids, (pair for _, pair in pairs)):
-        for kind, p in (("PSG", psg_path), ("hypnogram", hyp_path)):
-            if not Path(os.fspath(p)).expanduser().is_file():
+                         f"subjects could compare equal); found {kinds}")
+    for rec_id, files in items:          # every file, before any is read
+        for kind, p in zip(("PSG", "hypnogram"), files):
+            if not p.is_file():
                 raise FileNotFoundError(f"recording {rec_id!r}: the {kind} file {p} does not "
                                         "exist")
+    loaded = _Recordings(verbose)
+    for rec_id, (psg_path, hyp_path) in items:
         loaded.add(rec_id, subject_of[rec_id], recording_epochs(
-            Path(os.fspath(psg_path)).expanduser(), Path(os.fspath(hyp_path)).expanduser(),
-            channels, fs=fs, in_bed=in_bed, recording=rec_id,
+            psg_path, hyp_path, channels, fs=fs, in_bed=in_bed, recording=rec_id,
             wake_margin_minutes=wake_margin_minutes, allow_upsampling=allow_upsampling))
     check_epochs_kept(loaded.report, f"recordings {ids}, in_bed={in_bed!r}")
-    data = loaded.arrays(str if isinstance(next(iter(subject_of.values())), str) else np.int64)
+    data = loaded.arrays(str if all_str else np.int64)
     description = (f"{len(loaded.report)} EDF recording(s) of "
                    f"{len(set(data.groups.tolist()))} subject(s), {len(data.y)} 30-s epochs "
                    f"at {fs:g} Hz, channels {data.ch_names}; in_bed={in_bed!r}; "
