@@ -996,7 +996,10 @@ class SeqSleepClassifier(NeuralNetClassifier):
                 for attr in ("_in_fit_", "_train_split_", "valid_dataset_", "_step_cache_",
                              "_epoch_kwargs_"):
                     self.__dict__.pop(attr, None)
-            if self.__dict__.pop("_interrupted_", False):
+                # taken in every case: a Ctrl-C noted in a fit that then failed must not
+                # interrupt the next fit
+                interrupted = self.__dict__.pop("_interrupted_", False)
+            if interrupted:
                 # skorch ends training on Ctrl-C and returns as if it had finished; in a
                 # cross-validation or a study that stored a cut-short fit as a result
                 raise KeyboardInterrupt(f"{type(self).__name__}.fit interrupted")

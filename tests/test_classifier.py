@@ -485,6 +485,34 @@ def test_ctrl_c_during_fit_propagates_and_leaves_it_unfitted(cohort):
             clf.predict(X, recordings=recs)
 
 
+def test_a_ctrl_c_that_failed_a_fit_does_not_interrupt_the_next_one(cohort):
+    import os
+    import signal
+
+    from skorch.callbacks import Callback
+
+    class CtrlCOnce(Callback):      # a real SIGINT while skorch initialises, the first time
+        fired = False
+
+        def on_train_begin(self, net, **kwargs):
+            if not CtrlCOnce.fired:
+                CtrlCOnce.fired = True
+                os.kill(os.getpid(), signal.SIGINT)
+
+    X, y, _, recs = (a[:48] for a in cohort)
+    clf = SeqSleepClassifier(**{**TINY, "max_epochs": 1}, callbacks=[("c", CtrlCOnce())],
+                             random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y, recordings=recs)
+    # the next fit runs to its end (it raised "fit interrupted" for the stale Ctrl-C before;
+    # caught here, as a KeyboardInterrupt would stop the whole test run)
+    try:
+        clf.fit(X, y, recordings=recs)
+    except KeyboardInterrupt as exc:
+        pytest.fail(f"the second fit was interrupted by the first fit's Ctrl-C: {exc!r}")
+    assert clf.predict(X, recordings=recs).shape == y.shape
+
+
 def test_a_callback_may_still_stop_training_with_keyboardinterrupt(cohort):
     from skorch.callbacks import Callback
 
