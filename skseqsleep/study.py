@@ -67,7 +67,10 @@ __all__ = [
 #: fold results (standardisation fitted on every non-test subject) are not pooled with them.
 #: 3: dropout masks are drawn with TensorFlow 1's rule (``skseqsleep.nn.cells.Dropout``),
 #: which changes every seeded training run; version-2 fold results are not pooled with them.
-STORE_VERSION = 3
+#: 4: GRU cells run their recurrence compiled on the CPU (``skseqsleep.nn._gru_ext``), which
+#: changes seeded GRU runs at float-rounding level; a GRU study also records the backend
+#: (``gru_cpu``) among its arguments, so a folder written with the other one is not resumed.
+STORE_VERSION = 4
 
 # --------------------------------------------------------------------------------------------
 # Strategies
@@ -1121,6 +1124,18 @@ def _run_fold_task(task: dict, X, y, groups, recordings, fs, source_model, setti
     """Fit and evaluate one (channel, strategy, fold); runs in a joblib/Dask worker, with
     ``torch_threads`` torch threads (restored afterwards: with ``n_jobs=1`` the worker is the
     caller's process)."""
+    if task.get("gru_cpu") is not None:
+        from skseqsleep.nn._gru_ext import gru_backend
+
+        here = gru_backend("cpu")
+        if here != task["gru_cpu"]:
+            # folds pooled into one table must run one GRU implementation (seeded results
+            # differ between them at float-rounding level)
+            raise RuntimeError(
+                f"this worker ({platform.node() or 'unknown host'}) runs GRU cells with the "
+                f"{here!r} recurrence, but the study was started with {task['gru_cpu']!r} "
+                "(skseqsleep.nn.gru_backend): set SKSEQSLEEP_GRU to the same value "
+                "(compiled, or torch) on every worker")
     return _with_threads(torch_threads, _fit_fold, task, X, y, groups, recordings, fs,
                          source_model, settings, extra_params)
 
@@ -1295,6 +1310,10 @@ def _machine() -> dict:
 
         info["torch"] = torch.__version__
         info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        # seeded GRU results depend on it at float-rounding level (skseqsleep.nn._gru_ext)
+        from skseqsleep.nn._gru_ext import gru_backend
+
+        info["gru_cpu"] = gru_backend("cpu", torch.float32)
     except ImportError:  # pragma: no cover - torch is a hard dependency
         info["torch"] = None
     return info
@@ -1843,6 +1862,10 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     }
     if source_sha256 is not None:
         arguments["source_sha256"] = source_sha256
+    if (resolved.get("cell") or "gru") == "gru":  # the classifier's default cell
+        from skseqsleep.nn._gru_ext import gru_backend
+
+        arguments["gru_cpu"] = gru_backend("cpu")
     # the content of the target as loaded: a folder that gained, lost or changed a recording
     # since the study was written is another study (its folds were trained on other data)
     arguments["target_sha256"] = _target_sha256(blocks)
@@ -1886,7 +1909,8 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
                     continue
                 todo.append((b, {"channel": ch, "strategy": strat, "fold": fold,
                                  "test_subject": test_subject, "valid_subjects": valid,
-                                 "seed": fold_seed(random_state, fold)}))
+                                 "seed": fold_seed(random_state, fold),
+                                 "gru_cpu": arguments.get("gru_cpu")}))
 
     if src_kind not in ("checkpoint", "model") and needs_source:
         source_model = _with_threads(torch_threads or 1, _pretrained_source, src_kind,

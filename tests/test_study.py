@@ -464,6 +464,32 @@ def test_same_arguments_resume_without_recomputing(reference, tmp_path):
     np.testing.assert_array_equal(again.metrics_array(), result.metrics_array())
 
 
+def test_gru_backend_is_recorded_and_a_switch_is_not_resumed(reference, monkeypatch):
+    from skseqsleep.nn import gru_backend
+
+    _, out = reference
+    used = gru_backend("cpu")
+    assert json.loads((out / "study.json").read_text())["arguments"]["gru_cpu"] == used
+    assert json.loads((out / "provenance.json").read_text())["machine"]["gru_cpu"] == used
+    other = "torch" if used == "compiled" else "compiled"
+    monkeypatch.setenv("SKSEQSLEEP_GRU", other)
+    with pytest.raises(StudyArgumentsError,
+                       match=rf"gru_cpu: '{used}' there, '{other}' now"):
+        run_study(out, verbose=0, **TINY)
+
+
+def test_a_worker_with_another_gru_backend_refuses_the_fold(monkeypatch):
+    from skseqsleep.study import _run_fold_task
+
+    monkeypatch.setenv("SKSEQSLEEP_GRU", "torch")
+    task = {"channel": "c", "strategy": "direct", "fold": 1, "test_subject": "s",
+            "valid_subjects": None, "seed": 0, "gru_cpu": "compiled"}
+    with pytest.raises(RuntimeError, match=r"runs GRU cells with the 'torch' recurrence, but "
+                                           r"the study was started with 'compiled'.*"
+                                           r"SKSEQSLEEP_GRU"):
+        _run_fold_task(task, None, None, None, None, 100, None, {}, {}, 1)
+
+
 def test_different_arguments_in_the_same_folder_are_refused(reference):
     _, out = reference
     with pytest.raises(StudyArgumentsError, match=r"settings\.max_epochs: 1 there, 2 now\)"):

@@ -6,6 +6,7 @@ _LAZY = {
     "SeqSleepNet": "skseqsleep.nn.seqsleepnet",
     "BNLSTM": "skseqsleep.nn.cells",
     "triangular_filterbank": "skseqsleep.nn.seqsleepnet",
+    "gru_backend": "skseqsleep.nn._gru_ext",
 }
 
 __all__ = list(_LAZY)

@@ -1,0 +1,177 @@
+"""The compiled GRU recurrence used by :class:`skseqsleep.nn.cells.GRU` on the CPU.
+
+``torch.nn.GRU`` on the CPU runs each time step as about ten ATen operations forward and,
+through autograd, about twenty backward. At the shapes of the shared-epoch sampler (51
+epochs x 29 frames, 32 windows x 20 epochs) those calls, not the arithmetic, are most of a
+training step (``docs/performance.rst``). ``csrc/gru.cpp`` runs one direction over the whole
+sequence with one matrix product and two vectorised sigmoid calls per step and the gate
+arithmetic in plain loops, and has its own backward pass through time (one matrix product per
+step, one for the recurrent weights' gradient). It computes the same function as
+``torch.nn.GRU`` with the same parameters, up to float rounding (``tanh(a)`` is evaluated as
+``2 sigmoid(2a) - 1``); ``tests/test_gru_ext.py`` checks outputs and gradients against
+``torch.nn.GRU`` and with ``torch.autograd.gradcheck``.
+
+The extension is compiled on first use with :func:`torch.utils.cpp_extension.load` (a C++
+compiler and ninja are needed; about 30 s once, cached in ``TORCH_EXTENSIONS_DIR``, by
+default ``~/.cache/torch_extensions``). The environment variable ``SKSEQSLEEP_GRU`` chooses:
+
+``auto`` (default)
+    the compiled recurrence on the CPU for float32/float64 when it builds, else
+    ``torch.nn.GRU`` with one :class:`RuntimeWarning` that says why;
+``torch``
+    always ``torch.nn.GRU`` (nothing is compiled);
+``compiled``
+    the compiled recurrence on the CPU, and an error if it cannot be built.
+
+On CUDA and for half precision ``torch.nn.GRU`` (cuDNN) is always used. Seeded results
+depend on the choice at float-rounding level, so :func:`gru_backend` is recorded in a
+study's ``provenance.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import threading
+import warnings
+from pathlib import Path
+
+import torch
+from torch.autograd.function import once_differentiable
+
+__all__ = ["gru_backend", "gru_sequence"]
+
+_ENV = "SKSEQSLEEP_GRU"
+_CHOICES = ("auto", "torch", "compiled")
+_SOURCE = Path(__file__).with_name("csrc") / "gru.cpp"
+_LOCK = threading.Lock()
+_STATE: dict = {}
+
+
+def _choice() -> str:
+    value = os.environ.get(_ENV, "auto").strip().lower() or "auto"
+    if value not in _CHOICES:
+        raise ValueError(f"{_ENV} must be one of {_CHOICES}, got {value!r}")
+    return value
+
+
+def _build():
+    from torch.utils.cpp_extension import load
+
+    # the source's own hash names the build, so an edited source never meets a stale build
+    tag = hashlib.sha256(_SOURCE.read_bytes()).hexdigest()[:12]
+    return load(name=f"skseqsleep_gru_{tag}", sources=[str(_SOURCE)],
+                extra_cflags=["-O3"], verbose=False)
+
+
+def _extension():
+    """The compiled module, or None (``torch`` chosen, or ``auto`` and the build failed)."""
+    choice = _choice()
+    if choice == "torch":
+        return None
+    with _LOCK:
+        if "module" not in _STATE:
+            try:
+                _STATE["module"], _STATE["error"] = _build(), None
+            except (RuntimeError, OSError, ImportError, subprocess.SubprocessError) as exc:
+                # compiler, ninja or headers missing, a build error, an unloadable library
+                _STATE["module"], _STATE["error"] = None, f"{type(exc).__name__}: {exc}"
+                _STATE["warned"] = False
+        module, error = _STATE["module"], _STATE["error"]
+        if module is None:
+            if choice == "compiled":
+                raise RuntimeError(f"{_ENV}=compiled, but the GRU extension ({_SOURCE.name}) "
+                                   f"could not be built: {error}")
+            if not _STATE["warned"]:
+                _STATE["warned"] = True
+                warnings.warn(f"the compiled GRU recurrence could not be built, using "
+                              f"torch.nn.GRU instead (slower on the CPU; set {_ENV}=torch to "
+                              f"silence this): {error}", RuntimeWarning, stacklevel=3)
+        return module
+
+
+def gru_backend(device="cpu", dtype=torch.float32) -> str:
+    """Which GRU recurrence :class:`skseqsleep.nn.cells.GRU` runs for this device and dtype.
+
+    GRU cells (the paper's, REFERENCE §3; ``SeqSleepClassifier(cell="gru")``, the default)
+    run their recurrence compiled on the CPU when they can: the same function as
+    :class:`torch.nn.GRU` with the same parameters, up to float rounding, 1.7-1.9x faster at
+    the shapes of the shared-epoch sampler (``docs/performance.rst``). The environment
+    variable ``SKSEQSLEEP_GRU`` chooses: ``auto`` (default: compiled if it builds, else
+    ``torch.nn.GRU`` with one :class:`RuntimeWarning`), ``torch`` (never compile) or
+    ``compiled`` (an error if it cannot be built). The first call compiles the extension
+    (a C++ compiler and ninja are needed; about 30 s, then cached in
+    ``TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``).
+
+    Seeded GRU results depend on the answer at float-rounding level; ``skseqsleep study``
+    records it (``gru_cpu`` in ``study.json`` and ``provenance.json``).
+
+    Parameters
+    ----------
+    device : str or torch.device, default="cpu"
+    dtype : torch.dtype, default=torch.float32
+
+    Returns
+    -------
+    {"compiled", "torch"}
+        ``"torch"`` on CUDA (cuDNN) and for half precision, whatever the choice.
+
+    Raises
+    ------
+    ValueError
+        ``SKSEQSLEEP_GRU`` is not one of ``auto``, ``torch``, ``compiled``.
+    RuntimeError
+        ``SKSEQSLEEP_GRU=compiled`` and the extension cannot be built.
+
+    Examples
+    --------
+    >>> gru_backend("cpu", torch.float16)
+    'torch'
+    """
+    if torch.device(device).type != "cpu" or dtype not in (torch.float32, torch.float64):
+        return "torch"
+    return "compiled" if _extension() is not None else "torch"
+
+
+class _GRUSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, gi, w_hh, b_hh, reverse):
+        save = any(ctx.needs_input_grad[:3])  # nothing to save for prediction
+        hs, saved = _extension().gru_forward(gi.contiguous(), w_hh, b_hh, reverse, save)
+        if save:
+            ctx.save_for_backward(hs, saved, w_hh)
+        ctx.reverse = reverse
+        return hs.transpose(0, 1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        hs, saved, w_hh = ctx.saved_tensors
+        dgi, dw, db = _extension().gru_backward(grad.transpose(0, 1), hs, saved, w_hh,
+                                                 ctx.reverse)
+        return dgi, dw, db, None
+
+
+def gru_sequence(x: torch.Tensor, rnn: torch.nn.GRU, reverse: bool = False) -> torch.Tensor:
+    """Output sequence ``(N, T, H)`` of a one-layer, ``batch_first`` ``rnn`` from zero state.
+
+    ``reverse=True`` runs the recurrence from the last step to the first (the backward
+    direction of a bidirectional layer) and returns the states in input order, i.e.
+    ``rnn(x.flip(1))[0].flip(1)``. Uses the compiled recurrence when :func:`gru_backend`
+    says so, else ``rnn`` itself.
+
+    Examples
+    --------
+    >>> rnn = torch.nn.GRU(3, 4, batch_first=True)
+    >>> x = torch.randn(2, 5, 3)
+    >>> torch.allclose(gru_sequence(x, rnn), rnn(x)[0], atol=1e-6)
+    True
+    """
+    if (x.dim() == 3 and x.size(0) > 0 and x.size(1) > 0 and rnn.weight_hh_l0.dtype == x.dtype
+            and gru_backend(x.device, x.dtype) == "compiled"):
+        gi = torch.nn.functional.linear(x, rnn.weight_ih_l0, rnn.bias_ih_l0)
+        return _GRUSequence.apply(gi, rnn.weight_hh_l0, rnn.bias_hh_l0, reverse)
+    if reverse:
+        return rnn(x.flip(1))[0].flip(1)
+    return rnn(x)[0]
