@@ -56,6 +56,7 @@ import torch
 
 from skseqsleep import SeqSleepClassifier, SpectrogramTransformer
 from skseqsleep._fast import WindowBlockBatch
+from skseqsleep.nn._gru_ext import gru_backend
 
 BATCH, L, T, F = 32, 20, 29, 129
 PHYSIOEX = "physioex==2.0.4"
@@ -100,22 +101,38 @@ def bench_training(args) -> dict:
     X = random_spectrograms(n_rec * per_rec)
     y = np.random.default_rng(1).integers(0, 5, len(X))
     rec = np.repeat([f"night{i}" for i in range(n_rec)], per_rec)
-    # (name, sampler, block size); "shared" alone is the classifier's own setting
-    variants = [("per-window", "per-window", None), ("shared", "shared", None)]
-    variants += [(f"shared, blocks of {b}", "shared", b) for b in args.block_sizes]
-    times = {name: [] for name, _, _ in variants}
-    for r in range(args.rounds):
-        for name, sampler, block in variants:
-            n = args.train_steps_per_window if sampler == "per-window" else args.train_steps_shared
-            clock = StepClock(n + 2, args.device)
-            clf = make_classifier(sampler, block_size=block, max_epochs=100, verbose=0,
-                                  cell=args.cell,
-                                  device=args.device, random_state=r,
-                                  callbacks=[("clock", clock)])
-            clf.fit(X, y, recordings=rec)
-            times[name].extend(clock.step_times()[2:])  # first 2 steps: warm-up
-    out = {"variants": [name for name, _, _ in variants]}
-    for name, sampler, block in variants:
+    # (name, sampler, block size, GRU backend); "shared" alone is the classifier's own setting,
+    # None the package's GRU choice (SKSEQSLEEP_GRU, default auto: compiled on the CPU)
+    variants = [("per-window", "per-window", None, None), ("shared", "shared", None, None)]
+    variants += [(f"shared, blocks of {b}", "shared", b, None) for b in args.block_sizes]
+    if args.cell == "gru" and args.device == "cpu" and not args.no_torch_gru:
+        variants += [(f"{s}, torch.nn.GRU", s, None, "torch") for s in ("per-window", "shared")]
+    times = {name: [] for name, _, _, _ in variants}
+    before = os.environ.get("SKSEQSLEEP_GRU")
+    try:
+        for r in range(args.rounds):
+            for name, sampler, block, gru in variants:
+                if gru is None:
+                    os.environ.pop("SKSEQSLEEP_GRU", None)
+                    if before is not None:
+                        os.environ["SKSEQSLEEP_GRU"] = before
+                else:
+                    os.environ["SKSEQSLEEP_GRU"] = gru
+                n = (args.train_steps_per_window if sampler == "per-window"
+                     else args.train_steps_shared)
+                clock = StepClock(n + 2, args.device)
+                clf = make_classifier(sampler, block_size=block, max_epochs=100, verbose=0,
+                                      cell=args.cell,
+                                      device=args.device, random_state=r,
+                                      callbacks=[("clock", clock)])
+                clf.fit(X, y, recordings=rec)
+                times[name].extend(clock.step_times()[2:])  # first 2 steps: warm-up
+    finally:
+        os.environ.pop("SKSEQSLEEP_GRU", None)
+        if before is not None:
+            os.environ["SKSEQSLEEP_GRU"] = before
+    out = {"variants": [name for name, _, _, _ in variants]}
+    for name, sampler, block, _ in variants:
         med = float(np.median(times[name]))
         out[name] = {"median_step_s": med, "windows_per_s": BATCH / med,
                      "n_steps": len(times[name]),
@@ -123,19 +140,36 @@ def bench_training(args) -> dict:
     out["speedup"] = out["shared"]["windows_per_s"] / out["per-window"]["windows_per_s"]
     out["via"] = "SeqSleepClassifier(train_sampler=..., train_block_size=...)"
     out["cell"] = args.cell
+    out["gru"] = gru_backend(args.device) if args.cell == "gru" else None
     return out
 
 
 def step_gflop(sampler: str, block: int | None, cell: str = "gru") -> float:
     """Floating-point operations of one training step's forward + backward pass, counted by
-    ``torch.utils.flop_counter`` (matrix products; element-wise work is not counted)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    ``torch.utils.flop_counter`` (matrix products; element-wise work is not counted).
 
-    from skseqsleep._fast import WindowBlockSampler, shared_forward
+    Counted with ``torch.nn.GRU``'s recurrence (``SKSEQSLEEP_GRU=torch``): the compiled one
+    makes the same matrix products, but the counter does not see its in-place ``addmm_``."""
+
     from skseqsleep.nn import SeqSleepNet
 
     net = SeqSleepNet(cell=cell).train()
     X = torch.from_numpy(random_spectrograms(2000, seed=5))
+    before = os.environ.get("SKSEQSLEEP_GRU")
+    os.environ["SKSEQSLEEP_GRU"] = "torch"
+    try:
+        return _count_gflop(net, X, sampler, block)
+    finally:
+        os.environ.pop("SKSEQSLEEP_GRU")
+        if before is not None:
+            os.environ["SKSEQSLEEP_GRU"] = before
+
+
+def _count_gflop(net, X, sampler, block) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from skseqsleep._fast import WindowBlockSampler, shared_forward
+
     with FlopCounterMode(display=False) as counter:
         if sampler == "per-window":
             starts = torch.arange(BATCH) * 60
@@ -413,8 +447,9 @@ def report(results: dict) -> None:
     print(f"load average at start {m['load_avg']}, at end {results['load_avg_end']}")
     if "training" in results:
         tr = results["training"]
-        print(f"\n[1] training windows/s through {tr['via']} ({tr.get('cell', 'gru')} cells, "
-              f"batch {BATCH}, L {L}, "
+        gru = f", GRU recurrence: {tr['gru']}" if tr.get("gru") else ""
+        print(f"\n[1] training windows/s through {tr['via']} ({tr.get('cell', 'gru')} cells"
+              f"{gru}, batch {BATCH}, L {L}, "
               "median step incl. data gathering, loss with L2, Adam):")
         pw = tr["per-window"]["windows_per_s"]
         fl = tr["per-window"]["gflop_per_step"]
@@ -426,6 +461,12 @@ def report(results: dict) -> None:
                   f"fewer; {tr[s]['gflop_per_step'] / tr[s]['median_step_s']:.1f} GFLOP/s)")
         print(f"    shared / per-window: {tr['speedup']:.2f}x   (target >= 6x; the FLOP ratio "
               f"{fl / tr['shared']['gflop_per_step']:.2f}x is the ceiling at equal efficiency)")
+        if "per-window, torch.nn.GRU" in tr:
+            ref = tr["per-window, torch.nn.GRU"]["windows_per_s"]
+            print(f"    with torch.nn.GRU in both samplers: "
+                  f"{tr['shared, torch.nn.GRU']['windows_per_s'] / ref:.2f}x; shared (this "
+                  f"package's GRU) / per-window with torch.nn.GRU: "
+                  f"{tr['shared']['windows_per_s'] / ref:.2f}x")
     if "prediction" in results:
         p = results["prediction"]
         print(f"\n[2] one 8-hour night ({p['night_epochs']} epochs):")
@@ -526,6 +567,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--cell", default="gru", choices=("gru", "lstm", "bnlstm"),
                     help="recurrent cell of the training section's network (default gru, the "
                          "paper's; bnlstm is the authors' released models' cell)")
+    ap.add_argument("--no-torch-gru", action="store_true",
+                    help="do not also time both samplers with torch.nn.GRU's recurrence "
+                         "(SKSEQSLEEP_GRU=torch) beside the package's default")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args(argv)
     if args.threads:

@@ -96,7 +96,7 @@ def gru_backend(device="cpu", dtype=torch.float32) -> str:
 
     GRU cells (the paper's, REFERENCE §3; ``SeqSleepClassifier(cell="gru")``, the default)
     run their recurrence compiled on the CPU when they can: the same function as
-    :class:`torch.nn.GRU` with the same parameters, up to float rounding, 1.7-1.9x faster at
+    :class:`torch.nn.GRU` with the same parameters, up to float rounding, 1.8-2.1x faster at
     the shapes of the shared-epoch sampler (``docs/performance.rst``). The environment
     variable ``SKSEQSLEEP_GRU`` chooses: ``auto`` (default: compiled if it builds, else
     ``torch.nn.GRU`` with one :class:`RuntimeWarning`), ``torch`` (never compile) or

@@ -48,7 +48,7 @@ class GRU(_TorchRNN):
     Holds a :class:`torch.nn.GRU` (one layer, ``batch_first``; its parameters, state dict and
     torch's default initialisation) and returns only the output sequence. On the CPU the
     recurrence runs in a compiled loop with its own backward pass
-    (:mod:`skseqsleep.nn._gru_ext`: the same function up to float rounding, 1.7-1.8x faster
+    (:func:`skseqsleep.nn.gru_backend`: the same function up to float rounding, 1.8-2.1x faster
     at the shared sampler's shapes); ``SKSEQSLEEP_GRU=torch`` keeps ``torch.nn.GRU``'s own.
 
     REFERENCE §3 says "GRU" without the variant. torch's GRU (like cuDNN's) applies the reset
