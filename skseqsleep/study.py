@@ -68,8 +68,9 @@ __all__ = [
 #: 3: dropout masks are drawn with TensorFlow 1's rule (``skseqsleep.nn.cells.Dropout``),
 #: which changes every seeded training run; version-2 fold results are not pooled with them.
 #: 4: GRU cells run their recurrence compiled on the CPU (``skseqsleep.nn._gru_ext``), which
-#: changes seeded GRU runs at float-rounding level; a GRU study also records the backend
-#: (``gru_cpu``) among its arguments, so a folder written with the other one is not resumed.
+#: changes seeded GRU runs at float-rounding level; a GRU study on the CPU also records the
+#: backend (``gru_cpu``) among its arguments, so a folder written with the other one is not
+#: resumed.
 STORE_VERSION = 4
 
 # --------------------------------------------------------------------------------------------
@@ -1124,7 +1125,7 @@ def _run_fold_task(task: dict, X, y, groups, recordings, fs, source_model, setti
     """Fit and evaluate one (channel, strategy, fold); runs in a joblib/Dask worker, with
     ``torch_threads`` torch threads (restored afterwards: with ``n_jobs=1`` the worker is the
     caller's process)."""
-    if task.get("gru_cpu") is not None:
+    if task.get("gru_cpu") is not None and _gru_on_cpu("gru", extra_params):
         from skseqsleep.nn._gru_ext import gru_backend
 
         here = gru_backend("cpu")
@@ -1138,6 +1139,16 @@ def _run_fold_task(task: dict, X, y, groups, recordings, fs, source_model, setti
                 "(compiled, or torch) on every worker")
     return _with_threads(torch_threads, _fit_fold, task, X, y, groups, recordings, fs,
                          source_model, settings, extra_params)
+
+
+def _gru_on_cpu(cell, extra_params) -> bool:
+    """Whether the folds run GRU cells (``cell`` None: the classifier's default, GRU) on the
+    CPU (the classifier's ``device``, default ``"auto"``, resolved in this process), where
+    the GRU recurrence is compiled or ``torch.nn.GRU`` (:func:`skseqsleep.nn.gru_backend`)."""
+    from skseqsleep.classifier import resolve_device
+
+    return ((cell or "gru") == "gru"
+            and resolve_device((extra_params or {}).get("device", "auto")) == "cpu")
 
 
 def _fold_classifier(task, settings, extra_params, source_model=None):
@@ -1310,10 +1321,6 @@ def _machine() -> dict:
 
         info["torch"] = torch.__version__
         info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-        # seeded GRU results depend on it at float-rounding level (skseqsleep.nn._gru_ext)
-        from skseqsleep.nn._gru_ext import gru_backend
-
-        info["gru_cpu"] = gru_backend("cpu", torch.float32)
     except ImportError:  # pragma: no cover - torch is a hard dependency
         info["torch"] = None
     return info
@@ -1862,7 +1869,7 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     }
     if source_sha256 is not None:
         arguments["source_sha256"] = source_sha256
-    if (resolved.get("cell") or "gru") == "gru":  # the classifier's default cell
+    if _gru_on_cpu(resolved.get("cell"), extra):
         from skseqsleep.nn._gru_ext import gru_backend
 
         arguments["gru_cpu"] = gru_backend("cpu")

@@ -80,7 +80,7 @@ def test_gradcheck(compiled, reverse):
 
     def f(x, w_ih, w_hh, b_ih, b_hh):
         gi = torch.nn.functional.linear(x, w_ih, b_ih)
-        return _GRUSequence.apply(gi, w_hh, b_hh, reverse)
+        return _GRUSequence.apply(gi, w_hh, b_hh, reverse, True)
 
     inputs = [x] + [p.detach().clone().requires_grad_(True) for p in rnn.parameters()]
     assert torch.autograd.gradcheck(f, inputs)
@@ -102,6 +102,82 @@ def test_gru_cell_and_network_use_it(compiled, monkeypatch):
         b = net(xs)
     assert not torch.equal(a, b)  # two implementations ...
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)  # ... of one function
+
+
+def test_prediction_saves_no_gates(compiled):
+    """Under no_grad (the classifier predicts under inference_mode) the forward pass keeps one
+    step's scratch, not every step's gates: measured with the profiler's memory record."""
+    torch.manual_seed(6)
+    rnn = torch.nn.GRU(32, 64, batch_first=True)    # trainable weights, as in a fitted net
+    x = torch.randn(640, 29, 32)
+    gates = 29 * 4 * 640 * 64 * 4                    # bytes of every step's r, z, n, gh_n
+
+    def peak_bytes(fn):
+        with torch.profiler.profile(profile_memory=True) as prof:
+            fn()
+        return sum(e.cpu_memory_usage for e in prof.events() if e.cpu_memory_usage > 0)
+
+    def predict():
+        with torch.inference_mode():
+            gru_sequence(x, rnn)
+
+    def predict_saving():    # the same call with the gates kept for a backward pass
+        with torch.inference_mode():
+            gi = torch.nn.functional.linear(x, rnn.weight_ih_l0, rnn.bias_ih_l0)
+            _GRUSequence.apply(gi, rnn.weight_hh_l0, rnn.bias_hh_l0, False, True)
+
+    saving = peak_bytes(predict_saving)
+    assert saving > gates
+    assert peak_bytes(predict) < saving - 0.9 * gates
+
+
+def test_double_backward_is_refused_not_wrong(compiled):
+    torch.manual_seed(7)
+    rnn = torch.nn.GRU(3, 4, batch_first=True)
+    x = torch.randn(2, 5, 3, requires_grad=True)
+    out = gru_sequence(x, rnn)  # a loss linear in the outputs: the case that went silent
+    with pytest.raises(RuntimeError, match="no second derivative; set SKSEQSLEEP_GRU=torch"):
+        torch.autograd.grad(out.sum(), x, create_graph=True)
+
+
+def test_backend_switched_between_forward_and_backward(compiled, monkeypatch):
+    torch.manual_seed(8)
+    rnn = torch.nn.GRU(3, 4, batch_first=True)
+    x = torch.randn(2, 5, 3, requires_grad=True)
+    out = gru_sequence(x, rnn)
+    monkeypatch.setenv("SKSEQSLEEP_GRU", "torch")
+    ours = torch.autograd.grad(out.sum(), x)[0]
+    torch.testing.assert_close(ours, torch.autograd.grad(rnn(x)[0].sum(), x)[0],
+                               atol=1e-6, rtol=1e-5)
+
+
+def test_frozen_recurrent_weights(compiled):
+    """Partial finetuning: the gradient reaches the input (and W_ih) but not frozen W_hh."""
+    torch.manual_seed(9)
+    rnn = torch.nn.GRU(3, 4, batch_first=True).double()
+    rnn.weight_hh_l0.requires_grad_(False)
+    rnn.bias_hh_l0.requires_grad_(False)
+    x = torch.randn(2, 5, 3, dtype=torch.double, requires_grad=True)
+    gru_sequence(x, rnn, reverse=True).pow(2).sum().backward()
+    assert rnn.weight_hh_l0.grad is None and rnn.bias_hh_l0.grad is None
+    ours = (x.grad.clone(), rnn.weight_ih_l0.grad.clone())
+    x.grad = None
+    rnn.weight_ih_l0.grad = None
+    _reference(rnn, x, True).pow(2).sum().backward()
+    torch.testing.assert_close(ours[0], x.grad, atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(ours[1], rnn.weight_ih_l0.grad, atol=1e-12, rtol=1e-10)
+
+
+def test_cpu_autocast_runs_torch_gru(compiled):
+    torch.manual_seed(10)
+    cell = GRU(6, 4)
+    x = torch.randn(3, 5, 6, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = cell(x)
+        ref = cell.rnn(x)[0]
+    assert torch.equal(out, ref)
+    out.float().sum().backward()
+    assert x.grad is not None
 
 
 def test_same_input_same_bits(compiled):

@@ -8,6 +8,7 @@ import csv
 import json
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -470,7 +471,7 @@ def test_gru_backend_is_recorded_and_a_switch_is_not_resumed(reference, monkeypa
     _, out = reference
     used = gru_backend("cpu")
     assert json.loads((out / "study.json").read_text())["arguments"]["gru_cpu"] == used
-    assert json.loads((out / "provenance.json").read_text())["machine"]["gru_cpu"] == used
+    assert json.loads((out / "provenance.json").read_text())["arguments"]["gru_cpu"] == used
     other = "torch" if used == "compiled" else "compiled"
     monkeypatch.setenv("SKSEQSLEEP_GRU", other)
     with pytest.raises(StudyArgumentsError,
@@ -488,6 +489,41 @@ def test_a_worker_with_another_gru_backend_refuses_the_fold(monkeypatch):
                                            r"the study was started with 'compiled'.*"
                                            r"SKSEQSLEEP_GRU"):
         _run_fold_task(task, None, None, None, None, 100, None, {}, {}, 1)
+
+
+def test_gru_on_cpu_decides_what_is_recorded_and_checked():
+    from skseqsleep.study import _gru_on_cpu
+
+    assert _gru_on_cpu(None, {}) and _gru_on_cpu("gru", {"device": "cpu"})
+    assert not _gru_on_cpu("bnlstm", {}) and not _gru_on_cpu("lstm", {"device": "cpu"})
+    assert not _gru_on_cpu("gru", {"device": "cuda"})  # cuDNN's GRU on a GPU, whatever is set
+
+
+def test_a_bnlstm_study_needs_no_gru_build(tmp_path):
+    """No compiler and SKSEQSLEEP_GRU=compiled: a study without GRU cells never builds the
+    GRU extension, so it finishes (it used to fail after its last fold, in the provenance)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json, torch\n"
+        "torch.set_num_threads(1)\n"
+        "from test_study import TINY_SETTINGS\n"
+        "from skseqsleep.study import run_study\n"
+        "r = run_study(sys.argv[1], verbose=0, settings={**TINY_SETTINGS, 'cell': 'bnlstm'},\n"
+        "              channels=['Fpz-Cz-like'], random_state=3, strategies=['direct'])\n"
+        "print('ROWS', len(r.rows))\n"
+        "print('GRU', 'gru_cpu' in json.load(open(sys.argv[1] + '/study.json'))['arguments'])\n")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, SKSEQSLEEP_GRU="compiled", CXX=str(tmp_path / "no-such-c++"),
+               TORCH_EXTENSIONS_DIR=str(tmp_path / "ext"),
+               PYTHONPATH=os.pathsep.join([str(root), str(root / "tests")]))
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")], env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "ROWS 1" in proc.stdout and "GRU False" in proc.stdout
+    assert not (tmp_path / "ext").exists()
 
 
 def test_different_arguments_in_the_same_folder_are_refused(reference):

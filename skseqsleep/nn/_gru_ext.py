@@ -23,7 +23,7 @@ default ``~/.cache/torch_extensions``). The environment variable ``SKSEQSLEEP_GR
 ``compiled``
     the compiled recurrence on the CPU, and an error if it cannot be built.
 
-On CUDA and for half precision ``torch.nn.GRU`` (cuDNN) is always used. Seeded results
+On CUDA, for half precision and under autocast ``torch.nn.GRU`` is always used. Seeded results
 depend on the choice at float-rounding level, so :func:`gru_backend` is recorded in a
 study's ``provenance.json``.
 """
@@ -38,7 +38,6 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch.autograd.function import once_differentiable
 
 __all__ = ["gru_backend", "gru_sequence"]
 
@@ -105,7 +104,9 @@ def gru_backend(device="cpu", dtype=torch.float32) -> str:
     ``TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``).
 
     Seeded GRU results depend on the answer at float-rounding level; ``skseqsleep study``
-    records it (``gru_cpu`` in ``study.json`` and ``provenance.json``).
+    records it for GRU cells on the CPU (``gru_cpu`` among the arguments in ``study.json``
+    and ``provenance.json``). Under autocast, ``torch.nn.GRU`` runs. The compiled recurrence
+    has no second derivative (double backward raises; ``torch`` has it).
 
     Parameters
     ----------
@@ -115,7 +116,8 @@ def gru_backend(device="cpu", dtype=torch.float32) -> str:
     Returns
     -------
     {"compiled", "torch"}
-        ``"torch"`` on CUDA (cuDNN) and for half precision, whatever the choice.
+        ``"torch"`` on CUDA (cuDNN) and for half precision, whatever the choice (and
+        :class:`~skseqsleep.nn.cells.GRU` uses ``torch.nn.GRU`` under autocast too).
 
     Raises
     ------
@@ -135,22 +137,36 @@ def gru_backend(device="cpu", dtype=torch.float32) -> str:
 
 
 class _GRUSequence(torch.autograd.Function):
+    """``(gi, w_hh, b_hh, reverse, save) -> hidden states (N, T, H)``; ``save=False`` (no
+    gradient will be asked for) keeps one step's scratch instead of every step's gates."""
+
     @staticmethod
-    def forward(ctx, gi, w_hh, b_hh, reverse):
-        save = any(ctx.needs_input_grad[:3])  # nothing to save for prediction
-        hs, saved = _extension().gru_forward(gi.contiguous(), w_hh, b_hh, reverse, save)
+    def forward(ctx, gi, w_hh, b_hh, reverse, save):
+        ext = _extension()
+        save = bool(save) and any(ctx.needs_input_grad[:3])
+        hs, saved = ext.gru_forward(gi.contiguous(), w_hh, b_hh, reverse, save)
         if save:
             ctx.save_for_backward(hs, saved, w_hh)
-        ctx.reverse = reverse
+        # the module that made the forward pass makes the backward pass (SKSEQSLEEP_GRU may
+        # change in between)
+        ctx.ext, ctx.reverse = ext, reverse
         return hs.transpose(0, 1)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad):
+        if torch.is_grad_enabled():
+            # create_graph=True: the backward pass is not itself differentiable (and
+            # once_differentiable would drop a second-order term silently when the loss is
+            # linear in the outputs)
+            raise RuntimeError("the compiled GRU recurrence has no second derivative; set "
+                               f"{_ENV}=torch for double backward through GRU cells")
         hs, saved, w_hh = ctx.saved_tensors
-        dgi, dw, db = _extension().gru_backward(grad.transpose(0, 1), hs, saved, w_hh,
-                                                 ctx.reverse)
-        return dgi, dw, db, None
+        weights = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        dgi, dw, db = ctx.ext.gru_backward(grad.transpose(0, 1), hs, saved, w_hh,
+                                           ctx.reverse, weights)
+        return (dgi if ctx.needs_input_grad[0] else None,
+                dw if ctx.needs_input_grad[1] else None,
+                db if ctx.needs_input_grad[2] else None, None, None)
 
 
 def gru_sequence(x: torch.Tensor, rnn: torch.nn.GRU, reverse: bool = False) -> torch.Tensor:
@@ -169,9 +185,12 @@ def gru_sequence(x: torch.Tensor, rnn: torch.nn.GRU, reverse: bool = False) -> t
     True
     """
     if (x.dim() == 3 and x.size(0) > 0 and x.size(1) > 0 and rnn.weight_hh_l0.dtype == x.dtype
+            and not torch.is_autocast_enabled(x.device.type)  # e.g. bfloat16 autocast
             and gru_backend(x.device, x.dtype) == "compiled"):
         gi = torch.nn.functional.linear(x, rnn.weight_ih_l0, rnn.bias_ih_l0)
-        return _GRUSequence.apply(gi, rnn.weight_hh_l0, rnn.bias_hh_l0, reverse)
+        save = torch.is_grad_enabled() and (gi.requires_grad or rnn.weight_hh_l0.requires_grad
+                                            or rnn.bias_hh_l0.requires_grad)
+        return _GRUSequence.apply(gi, rnn.weight_hh_l0, rnn.bias_hh_l0, reverse, save)
     if reverse:
         return rnn(x.flip(1))[0].flip(1)
     return rnn(x)[0]

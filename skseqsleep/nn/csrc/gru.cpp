@@ -129,10 +129,11 @@ std::vector<at::Tensor> gru_forward(const at::Tensor& gi, const at::Tensor& w_hh
   return {hs, save ? saved : at::Tensor()};
 }
 
-// dhs (S, N, H): gradient of the hidden states. Returns dgi (N, S, 3H), dw_hh, db_hh.
+// dhs (S, N, H): gradient of the hidden states. Returns dgi (N, S, 3H) and, if weights,
+// dw_hh and db_hh (else undefined tensors: the recurrent weights are frozen).
 std::vector<at::Tensor> gru_backward(const at::Tensor& dhs, const at::Tensor& hs,
                                      const at::Tensor& saved, const at::Tensor& w_hh,
-                                     bool reverse) {
+                                     bool reverse, bool weights) {
   const int64_t S = hs.size(0), N = hs.size(1), H = hs.size(2);
   auto g = dhs.contiguous();
   auto dgi = at::empty({N, S, 3 * H}, hs.options());
@@ -140,6 +141,7 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& dhs, const at::Tensor& hs
   AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_backward", [&] {
     backward_impl<scalar_t>(g, hs, saved, w_hh, reverse, dgi, dgh);
   });
+  if (!weights) return {dgi, at::Tensor(), at::Tensor()};
   // dW_hh = sum over steps of dgh_t^T h_prev(t); the first processed step has h_prev = 0.
   const at::Tensor dg_rest = reverse ? dgh.narrow(0, 0, S - 1) : dgh.narrow(0, 1, S - 1);
   const at::Tensor h_prev = reverse ? hs.narrow(0, 1, S - 1) : hs.narrow(0, 0, S - 1);
