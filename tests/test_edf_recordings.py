@@ -184,3 +184,41 @@ def test_recordings_target_needs_a_channel(tmp_path, capsys):
     assert "needs the channel(s) to read from every PSG file: give --channel" in (
         capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- vocabularies
+def test_aasm_texts_are_read_by_default(tmp_path):
+    texts = ["Sleep stage W", "Sleep stage N1", "Sleep stage N2", "Sleep stage N3",
+             "Sleep stage R", "Sleep stage ?", "Sleep stage N2"]
+    psg, hyp, _ = _night(tmp_path, "aasm", texts, seed=3)
+    data = load_edf_recordings([(psg, hyp)], "EEG C4-M1")
+    # W N1 N2 N3 REM -> 0..4 by the AASM names; '?' excluded and counted
+    assert data.y.tolist() == [0, 1, 2, 3, 4, 2]
+    assert data.report["aasm"]["excluded"] == {"Sleep stage ?": 1}
+
+
+def test_another_vocabulary_through_stage_texts(tmp_path):
+    texts = ["Wake", "Wake", "Stage 1", "Stage 2", "Stage 3", "REM", "Artefact", "Stage 2"]
+    psg, hyp, _ = _night(tmp_path, "other", texts, seed=4)
+    with pytest.raises(ValueError, match=r"unknown annotation text\(s\) \['Artefact', "
+                                         r"'REM', 'Stage 1', .*stage_texts=\{text: stage\}"):
+        load_edf_recordings([(psg, hyp)], "EEG C4-M1")
+    vocabulary = {"Wake": "W", "Stage 1": "N1", "Stage 2": 2, "Stage 3": "n3", "REM": "R",
+                  "Artefact": None}
+    data = load_edf_recordings([(psg, hyp)], "EEG C4-M1", stage_texts=vocabulary)
+    assert data.y.tolist() == [0, 0, 1, 2, 3, 4, 2]
+    assert data.report["other"]["excluded"] == {"Artefact": 1}
+    np.testing.assert_allclose(data.onsets, [30 * i for i in (0, 1, 2, 3, 4, 5, 7)])
+
+
+def test_bad_stage_texts_are_refused_before_any_file_is_read(tmp_path):
+    missing = (tmp_path / "none.edf", tmp_path / "none_hyp.edf")
+    for bad, expected in [({"Wake": "Awake"}, r"'Wake': 'Awake'"), ({"S5": 5}, r"'S5': 5"),
+                          ({"W": True}, r"'W': True"), ({"": 0}, r"'' \(not a non-empty")]:
+        with pytest.raises(ValueError, match=r"stage_texts maps each annotation text to a "
+                                             r"stage 0\.\.4.*" + expected):
+            load_edf_recordings([missing], "EEG C4-M1", stage_texts=bad)
+    with pytest.raises(ValueError, match="stage_texts is empty"):
+        load_edf_recordings([missing], "EEG C4-M1", stage_texts={})
+    with pytest.raises(TypeError, match=r"stage_texts must be a mapping .* got list"):
+        load_edf_recordings([missing], "EEG C4-M1", stage_texts=["W", "N1"])

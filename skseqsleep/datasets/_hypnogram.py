@@ -1,8 +1,10 @@
 """Reading EDF+ annotation hypnograms (Sleep-EDF, MASS "Base.edf") into per-epoch stages.
 
 R&K stages are mapped to the five AASM classes of the package (REFERENCE §1): W -> 0 (W),
-1 -> 1 (N1), 2 -> 2 (N2), 3 and 4 -> 3 (N3), R -> 4 (REM). Movement time and unscored ('?')
-epochs get the label ``EXCLUDED`` and keep their annotation text as the reason.
+1 -> 1 (N1), 2 -> 2 (N2), 3 and 4 -> 3 (N3), R -> 4 (REM). AASM-scored files in the same
+style ("Sleep stage N1/N2/N3") are read too, and any other vocabulary through
+``stage_texts``. Movement time and unscored ('?') epochs get the label ``EXCLUDED`` and keep
+their annotation text as the reason.
 """
 
 from __future__ import annotations
@@ -13,22 +15,72 @@ from collections import Counter
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._constants import EPOCH_SECONDS, EXCLUDED
+from .._constants import EPOCH_SECONDS, EXCLUDED, STAGES
 from ._edf import edf_start_time, open_edf
 
 __all__ = ["ANNOTATION_TO_STAGE", "ExclusionReport", "read_hypnogram"]
 
-#: Annotation text -> stage label (0..4, or EXCLUDED). R&K S3 and S4 both become N3.
+#: Annotation text -> stage label (0..4, or EXCLUDED): the texts of Sleep-EDF and MASS (R&K:
+#: S3 and S4 both become N3) and their AASM counterparts ("Sleep stage N1/N2/N3", as AASM
+#: scoring software writes EDF+ hypnograms). The default of ``read_hypnogram``.
 ANNOTATION_TO_STAGE = {
     "Sleep stage W": 0,
     "Sleep stage 1": 1,
+    "Sleep stage N1": 1,
     "Sleep stage 2": 2,
+    "Sleep stage N2": 2,
     "Sleep stage 3": 3,
     "Sleep stage 4": 3,
+    "Sleep stage N3": 3,
     "Sleep stage R": 4,
     "Sleep stage ?": EXCLUDED,
     "Movement time": EXCLUDED,
 }
+
+
+def check_stage_texts(stage_texts) -> dict[str, int]:
+    """``stage_texts`` (None: :data:`ANNOTATION_TO_STAGE`) as ``{text: label}``.
+
+    Each value is a label 0..4, a stage name (``"W"``, ``"N1"``, ``"N2"``, ``"N3"``,
+    ``"REM"``, or ``"R"``), or ``None`` / ``-1`` for an epoch without a usable stage
+    (excluded, with its text as the reason).
+
+    Examples
+    --------
+    >>> check_stage_texts({"N3": "N3", "Wake": 0, "Artefact": None})
+    {'N3': 3, 'Wake': 0, 'Artefact': -1}
+    """
+    if stage_texts is None:
+        return dict(ANNOTATION_TO_STAGE)
+    if not hasattr(stage_texts, "items"):
+        raise TypeError(f"stage_texts must be a mapping {{annotation text: stage}}, got "
+                        f"{type(stage_texts).__name__}")
+    names = {name: i for i, name in enumerate(STAGES)}
+    names["R"] = names["REM"]
+    out, bad = {}, []
+    for text, value in stage_texts.items():
+        if not isinstance(text, str) or not text.strip():
+            bad.append(f"{text!r} (not a non-empty string)")
+            continue
+        if value is None:
+            label = EXCLUDED
+        elif isinstance(value, str):
+            label = names.get(value.strip().upper(), None)
+        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            label = int(value) if int(value) in (*range(len(STAGES)), EXCLUDED) else None
+        else:
+            label = None
+        if label is None:
+            bad.append(f"{text!r}: {value!r}")
+            continue
+        out[text.strip()] = label
+    if bad:
+        raise ValueError(f"stage_texts maps each annotation text to a stage 0..4, a stage name "
+                         f"{list(STAGES)} (or 'R'), or None / {EXCLUDED} for no usable stage; "
+                         f"got {', '.join(bad)}")
+    if not out:
+        raise ValueError("stage_texts is empty: it must name the annotation texts of the stages")
+    return out
 
 #: Tolerance (s) when checking that an annotation spans a whole number of epochs.
 _TOLERANCE_S = 1e-3
@@ -45,11 +97,12 @@ def _multiple_of(values: np.ndarray, unit: float) -> bool:
 
 
 def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
-                   ignore_texts=()) -> Bunch:
+                   ignore_texts=(), stage_texts=None) -> Bunch:
     """Read an EDF+ annotation hypnogram into one stage per scoring epoch.
 
-    Each annotation ("Sleep stage W/1/2/3/4/R/?", "Movement time") with onset ``o`` and
-    duration ``d`` becomes ``d / epoch_seconds`` consecutive epochs starting at ``o``. The
+    Each annotation ("Sleep stage W/1/2/3/4/R/?", "Movement time", or the AASM "Sleep stage
+    N1/N2/N3"; any other vocabulary through ``stage_texts``) with onset ``o`` and duration
+    ``d`` becomes ``d / epoch_seconds`` consecutive epochs starting at ``o``. The
     durations must be whole numbers of epochs (REFERENCE §1). Annotations are sorted by
     onset; overlapping annotations are an error, gaps between them are allowed (the epoch
     onsets tell where each epoch lies) and listed in ``gaps``; the loaders report them.
@@ -63,6 +116,13 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
     ignore_texts : str or iterable of str, default=()
         Annotation texts to skip entirely (e.g. non-stage events of another scoring
         software); a single string is one text. They are counted in ``ignored``.
+    stage_texts : mapping or None, default=None
+        ``{annotation text: stage}`` for a hypnogram in another vocabulary, e.g.
+        ``{"Wake": "W", "N1": "N1", "N2": "N2", "N3": "N3", "REM": "REM", "Artefact":
+        None}``: each stage is a label 0..4, a name ``"W"``, ``"N1"``, ``"N2"``, ``"N3"``,
+        ``"REM"`` (or ``"R"``), or ``None`` for an epoch without a usable stage (excluded,
+        its text the reason). ``None`` (default): :data:`ANNOTATION_TO_STAGE`. Every text
+        of the file must be mapped or in ``ignore_texts``.
 
     Returns
     -------
@@ -110,6 +170,7 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
     if not_str:
         raise TypeError(f"ignore_texts must be a string or an iterable of strings, got "
                         f"{not_str!r} in it")
+    mapping = check_stage_texts(stage_texts)
     reader = open_edf(path)
     try:
         onsets, durations, texts = reader.readAnnotations()
@@ -117,11 +178,12 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
     finally:
         reader.close()
     texts = [str(t).strip() for t in texts]
-    unknown = sorted({t for t in texts if t not in ANNOTATION_TO_STAGE} - ignore_texts)
+    unknown = sorted({t for t in texts if t not in mapping} - ignore_texts)
     if unknown:
         raise ValueError(
             f"unknown annotation text(s) {unknown} in hypnogram {path}; the known texts are "
-            f"{list(ANNOTATION_TO_STAGE)} (pass ignore_texts=... to skip other events)"
+            f"{list(mapping)} (pass stage_texts={{text: stage}} for another vocabulary, or "
+            "ignore_texts=... to skip other events)"
         )
     ignored = Counter(t for t in texts if t in ignore_texts)
     keep = [i for i, t in enumerate(texts) if t not in ignore_texts]
@@ -158,7 +220,7 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
             gaps.append((previous_end, onset - previous_end))
         previous_end = onset + duration
         n_annotations[text] += 1
-        stages.extend([ANNOTATION_TO_STAGE[text]] * n_epochs)
+        stages.extend([mapping[text]] * n_epochs)
         epoch_texts.extend([text] * n_epochs)
         epoch_onsets.extend(onset + epoch_seconds * np.arange(n_epochs))
     starts = onsets - onsets.min()

@@ -32,7 +32,7 @@ from ._common import (
     stage_summary,
 )
 from ._edf import read_psg
-from ._hypnogram import ExclusionReport, read_hypnogram
+from ._hypnogram import ExclusionReport, check_stage_texts, read_hypnogram
 from ._inbed import trim_in_bed
 
 #: The channel loaded when neither ``channels`` nor ``channel`` is given (REFERENCE §1).
@@ -135,7 +135,7 @@ def _check_night_numbers(nights: list[int]) -> None:
 def recording_epochs(psg_path, hypnogram_path, channels, *, fs: float = DEFAULT_FS,
                      in_bed=None, recording: str | None = None,
                      wake_margin_minutes: float = 30.0,
-                     allow_upsampling: bool = False) -> Bunch:
+                     allow_upsampling: bool = False, stage_texts=None) -> Bunch:
     """The labelled 30-s epochs of one recording: a PSG file and its EDF+ hypnogram.
 
     The body of :func:`load_sleep_edf` and :func:`load_edf_recordings` for one night: the
@@ -147,7 +147,7 @@ def recording_epochs(psg_path, hypnogram_path, channels, *, fs: float = DEFAULT_
     ``excluded`` and ``trimmed`` (reason -> epochs) and ``notes``.
     """
     psg = read_psg(psg_path, channels, fs=fs, allow_upsampling=allow_upsampling)
-    hyp = read_hypnogram(hypnogram_path)
+    hyp = read_hypnogram(hypnogram_path, stage_texts=stage_texts)
     sel = trim_in_bed(hyp, in_bed, recording=recording, psg_start=psg.start_time,
                       psg_duration=psg.duration, wake_margin_minutes=wake_margin_minutes)
     keep = sel.keep & (hyp.stages != EXCLUDED)
@@ -353,7 +353,8 @@ def _file_pair(pair, what: str) -> tuple[Path, Path]:
 
 def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
                         fs: float = DEFAULT_FS, wake_margin_minutes: float = 30.0,
-                        allow_upsampling: bool = False, verbose: int = 0) -> Bunch:
+                        allow_upsampling: bool = False, stage_texts=None,
+                        verbose: int = 0) -> Bunch:
     """Load your own recordings (a PSG EDF/EDF+ file and an EDF+ hypnogram each) as labelled
     30-s epochs, in the Bunch every loader returns.
 
@@ -368,10 +369,11 @@ def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
     recordings : mapping or sequence
         ``{recording id: (psg path, hypnogram path)}``, or a sequence of ``(psg path,
         hypnogram path)`` pairs, whose recording ids are then the PSG file names without
-        ``.edf`` (they must differ). The hypnogram is an EDF+ file of stage annotations as
-        Sleep-EDF's and MASS's (``"Sleep stage W"``, ``"Sleep stage 1"`` ... ``"Sleep stage
-        4"``, ``"Sleep stage R"``, ``"Sleep stage ?"``, ``"Movement time"``; R&K S3 and S4
-        are N3).
+        ``.edf`` (they must differ). The hypnogram is an EDF+ file of stage annotations:
+        by default as Sleep-EDF's and MASS's (``"Sleep stage W"``, ``"Sleep stage 1"`` ...
+        ``"Sleep stage 4"``, ``"Sleep stage R"``, ``"Sleep stage ?"``, ``"Movement time"``;
+        R&K S3 and S4 are N3) or their AASM counterparts (``"Sleep stage N1"``, ``"N2"``,
+        ``"N3"``); any other vocabulary through ``stage_texts``.
     channels : str, list or dict
         As in :func:`~skseqsleep.datasets.read_psg`: the same channel(s) are read from every
         recording, e.g. ``"EEG Fpz-Cz"`` or ``{"C4-A1": ("EEG C4", "EEG A1")}``.
@@ -383,6 +385,10 @@ def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
         after the last sleep epoch (see :func:`~skseqsleep.datasets.trim_in_bed`).
     fs, wake_margin_minutes, allow_upsampling, verbose
         As in :func:`load_sleep_edf`.
+    stage_texts : mapping or None, default=None
+        ``{annotation text: stage}`` of your hypnograms' vocabulary, e.g. ``{"W": "W", "N1":
+        "N1", "N2": "N2", "N3": "N3", "R": "REM", "?": None}`` (``None``: no usable stage,
+        excluded and counted); see :func:`~skseqsleep.datasets.read_hypnogram`.
 
     Returns
     -------
@@ -447,6 +453,7 @@ def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
             raise ValueError(f"subjects must name the subject of every recording and nothing "
                              f"else; missing {missing}, unknown {unknown}")
     fs = check_fs(fs)
+    stage_texts = check_stage_texts(stage_texts)   # a bad vocabulary before any file is read
     all_str = all(isinstance(v, str) for v in subject_of.values())
     if not (all_str or all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
                            for v in subject_of.values())):
@@ -462,7 +469,8 @@ def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
     for rec_id, (psg_path, hyp_path) in items:
         loaded.add(rec_id, subject_of[rec_id], recording_epochs(
             psg_path, hyp_path, channels, fs=fs, in_bed=in_bed, recording=rec_id,
-            wake_margin_minutes=wake_margin_minutes, allow_upsampling=allow_upsampling))
+            wake_margin_minutes=wake_margin_minutes, allow_upsampling=allow_upsampling,
+            stage_texts=stage_texts))
     check_epochs_kept(loaded.report, f"recordings {ids}, in_bed={in_bed!r}")
     data = loaded.arrays(str if all_str else np.int64)
     description = (f"{len(loaded.report)} EDF recording(s) of "
