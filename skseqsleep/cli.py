@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["build_parser", "main"]
 
@@ -144,6 +146,11 @@ def _add_study_parser(sub) -> None:
                    help="download the Sleep-EDF files into the sleep-edf PATH first")
     p.add_argument("--fetch-url", default=None, metavar="URL",
                    help="a mirror of PhysioNet's Sleep-EDF folder for --fetch")
+    p.add_argument("--stage-texts", type=_stage_texts, default=None, metavar="JSON",
+                   help="recordings:CSV target: the hypnograms' vocabulary, a JSON object "
+                        "{annotation text: stage} (stage 0-4, W/N1/N2/N3/REM, or null for "
+                        "an excluded epoch) or the path of a .json file holding one "
+                        "(default: Sleep-EDF/MASS texts and 'Sleep stage N1/N2/N3')")
     g = p.add_argument_group(
         "training settings",
         textwrap.fill("defaults: simulated target " + ", ".join(
@@ -203,6 +210,25 @@ def split_names(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
+def _stage_texts(value: str) -> dict:
+    """``--stage-texts``: a JSON object, or the path of a JSON file holding one."""
+    path = Path(value).expanduser()
+    try:
+        text = path.read_text() if path.is_file() else value
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {value}: {exc}") from exc
+    try:
+        mapping = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected a JSON object such as '{{\"Wake\": \"W\", \"REM\": \"REM\"}}' or a "
+            f".json file holding one; {value!r} is neither ({exc})") from exc
+    if not isinstance(mapping, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object {{annotation text: stage}}; "
+                                         f"got {type(mapping).__name__}")
+    return mapping
+
+
 def _run_study_command(args: argparse.Namespace) -> int:
     from skseqsleep.study import SIMULATED_SETTINGS, run_study
 
@@ -217,7 +243,7 @@ def _run_study_command(args: argparse.Namespace) -> int:
         classifier_params=dict(args.classifier_params), random_state=args.random_state,
         n_jobs=args.n_jobs, scheduler=args.scheduler, torch_threads=args.threads,
         plot_recording=args.plot_recording, plots=not args.no_plots,
-        verbose=0 if args.quiet else 1)
+        verbose=0 if args.quiet else 1, stage_texts=args.stage_texts)
     print(result.to_text(), flush=True)
     return 0
 

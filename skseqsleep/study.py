@@ -851,7 +851,7 @@ def read_recordings_csv(path) -> tuple[dict[str, tuple[Path, Path]], dict[str, s
 
 
 def _load_target(kind, path, channels, subjects, fetch, settings, random_state, verbose=0,
-                 fetch_url=None):
+                 fetch_url=None, stage_texts=None):
     """Return a list of ``(channel, Bunch-with-1-channel)`` blocks."""
     from sklearn.utils import Bunch
 
@@ -882,6 +882,7 @@ def _load_target(kind, path, channels, subjects, fetch, settings, random_state, 
             try:
                 recs, subjects_of = read_recordings_csv(p)
                 data = load_edf_recordings(recs, list(channels), subjects=subjects_of,
+                                           stage_texts=stage_texts,
                                            verbose=int(bool(verbose)))
             except (OSError, KeyError, TypeError, ValueError) as exc:
                 raise StudyInputError(f"cannot load the recordings listed in {p}: "
@@ -1614,7 +1615,8 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
               torch_threads: int | None = None,
               plot_recording: str | None = None,
               plots: bool = True,
-              verbose: int = 1) -> StudyResult:
+              verbose: int = 1,
+              stage_texts: Mapping[str, Any] | None = None) -> StudyResult:
     """Run the transfer-learning study and write its outputs to ``output_dir``.
 
     Parameters
@@ -1663,6 +1665,10 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     fetch_url : str, optional
         A mirror of PhysioNet's Sleep-EDF folder for ``fetch`` (files are checked against
         the official checksums, so the mirror does not change results).
+    stage_texts : mapping, optional
+        For a ``recordings:CSV`` target: ``{annotation text: stage}`` of the hypnograms'
+        vocabulary (:func:`skseqsleep.datasets.load_edf_recordings`); default: the
+        Sleep-EDF/MASS texts and their AASM counterparts. Recorded among the arguments.
     settings : dict, optional
         Overrides of the study settings (:data:`SIMULATED_SETTINGS` for a simulated target,
         :data:`PAPER_SETTINGS` otherwise): ``max_epochs``, ``pretrain_max_epochs``,
@@ -1740,6 +1746,16 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
     if fetch_url is not None and not fetch:
         raise StudyInputError("fetch_url (--fetch-url) is only used with fetch=True "
                               "(--fetch); add it or leave the URL out")
+    if stage_texts is not None:
+        if tgt_kind != "recordings":
+            raise StudyInputError("stage_texts (--stage-texts) is the hypnogram vocabulary of "
+                                  "a recordings:CSV target; the other targets have their own")
+        from skseqsleep.datasets._hypnogram import check_stage_texts
+
+        try:
+            stage_texts = check_stage_texts(stage_texts)
+        except (TypeError, ValueError) as exc:
+            raise StudyInputError(str(exc)) from exc
     random_state = _check_int(random_state, "random_state")
     if random_state < 0:
         raise StudyInputError(f"random_state (--random-state) must be an integer >= 0 (it "
@@ -1795,7 +1811,7 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         return _run_study(
             store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, channels,
             strategies, subjects, fetch, fetch_url, resolved, explicit, extra, random_state,
-            n_jobs, scheduler, torch_threads, plot_recording, plots)
+            n_jobs, scheduler, torch_threads, plot_recording, plots, stage_texts)
     finally:
         store.release()
         if client is not None:
@@ -1804,7 +1820,8 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
 
 def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, channels,
                strategies, subjects, fetch, fetch_url, resolved, explicit, extra,
-               random_state, n_jobs, scheduler, torch_threads, plot_recording, plots):
+               random_state, n_jobs, scheduler, torch_threads, plot_recording, plots,
+               stage_texts=None):
     """The body of :func:`run_study`, once its arguments are checked (and its Dask client,
     when ``scheduler`` is given, connected)."""
     needs_source = any(STRATEGIES[s].pretrained for s in strategies)
@@ -1813,7 +1830,8 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     # 2. the data: target, then the source's files, checked against each other
     log(f"loading the target ({target_label})")
     blocks = _load_target(tgt_kind, tgt_path, channels, subjects, fetch, resolved,
-                          random_state, verbose=log.verbose, fetch_url=fetch_url)
+                          random_state, verbose=log.verbose, fetch_url=fetch_url,
+                          stage_texts=stage_texts)
     if plot_recording is not None and plot_recording not in set(blocks[0][1].recordings):
         raise StudyInputError(
             f"--plot-recording {plot_recording!r} is not a recording of the target; it has "
@@ -1869,6 +1887,8 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
     }
     if source_sha256 is not None:
         arguments["source_sha256"] = source_sha256
+    if stage_texts is not None:
+        arguments["stage_texts"] = dict(stage_texts)
     if _gru_on_cpu(resolved.get("cell"), extra):
         from skseqsleep.nn._gru_ext import gru_backend
 

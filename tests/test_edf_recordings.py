@@ -222,3 +222,58 @@ def test_bad_stage_texts_are_refused_before_any_file_is_read(tmp_path):
         load_edf_recordings([missing], "EEG C4-M1", stage_texts={})
     with pytest.raises(TypeError, match=r"stage_texts must be a mapping .* got list"):
         load_edf_recordings([missing], "EEG C4-M1", stage_texts=["W", "N1"])
+
+
+def test_study_command_with_a_hypnogram_vocabulary(tmp_path, capsys):
+    """--stage-texts as a JSON file: the study reads hypnograms in another vocabulary, and
+    records it; bad values are usage errors before anything is written."""
+    import json
+
+    from skseqsleep.cli import main
+
+    texts = (["Wake", "Stage 1", "Stage 2", "Deep", "Paradoxical", "Stage 2"] * 4)
+    lines = ["recording,subject,psg,hypnogram"]
+    for i in range(3):
+        psg, hyp, _ = _night(tmp_path, f"s{i}", texts, seed=i, fs=100)
+        lines.append(f"s{i},s{i},{psg.name},{hyp.name}")
+    (tmp_path / "cohort.csv").write_text("\n".join(lines) + "\n")
+    vocabulary = {"Wake": "W", "Stage 1": "N1", "Stage 2": "N2", "Deep": "N3",
+                  "Paradoxical": "REM"}
+    (tmp_path / "vocabulary.json").write_text(json.dumps(vocabulary))
+    common = ["study", "--target", f"recordings:{tmp_path / 'cohort.csv'}",
+              "--channel", "EEG C4-M1", "--strategies", "direct", "--no-plots", "-q",
+              "--sim-source-subjects", "3", "--sim-epochs", "24", "--pretrain-max-epochs",
+              "1", "--batch-size", "4", "--seq-len", "4", "--n-filters", "4",
+              "--rnn-hidden", "4", "--attention-size", "4"]
+    # without the vocabulary: the unknown texts are named, nothing is written
+    assert main(common + ["--output-dir", str(tmp_path / "no")]) == 2
+    assert "unknown annotation text(s) ['Deep', 'Paradoxical'" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+    out = tmp_path / "out"
+    assert main(common + ["--output-dir", str(out), "--stage-texts",
+                          str(tmp_path / "vocabulary.json")]) == 0
+    per_fold = (out / "per_fold.csv").read_text().splitlines()
+    assert len(per_fold) == 1 + 3           # 3 subjects, leave-one-subject-out
+    recorded = json.loads((out / "study.json").read_text())["arguments"]["stage_texts"]
+    assert recorded == {"Wake": 0, "Stage 1": 1, "Stage 2": 2, "Deep": 3, "Paradoxical": 4}
+    # bad values: usage errors naming what was expected
+    for extra, match in [
+            (["--stage-texts", "{\"Wake\": \"Awake\"}"], "'Wake': 'Awake'"),
+            (["--stage-texts", "Wake=W"], "expected a JSON object such as"),
+            (["--stage-texts", "[1, 2]"], "{annotation text: stage}; got list")]:
+        try:      # argparse's type errors exit(2); the study's usage errors return 2
+            code = main(common + ["--output-dir", str(tmp_path / "bad")] + extra)
+        except SystemExit as exc:
+            code = exc.code
+        assert code == 2
+        assert match in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()
+
+
+def test_stage_texts_only_for_a_recordings_target(tmp_path):
+    from skseqsleep.study import StudyInputError, run_study
+
+    with pytest.raises(StudyInputError, match=r"stage_texts \(--stage-texts\) is the hypnogram "
+                                              r"vocabulary of a recordings:CSV target"):
+        run_study(tmp_path / "out", stage_texts={"W": 0}, verbose=0)
+    assert not (tmp_path / "out").exists()
