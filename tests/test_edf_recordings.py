@@ -200,8 +200,10 @@ def test_aasm_texts_are_read_by_default(tmp_path):
 def test_another_vocabulary_through_stage_texts(tmp_path):
     texts = ["Wake", "Wake", "Stage 1", "Stage 2", "Stage 3", "REM", "Artefact", "Stage 2"]
     psg, hyp, _ = _night(tmp_path, "other", texts, seed=4)
+    # 'REM' is a known (AASM) label; the others are named
     with pytest.raises(ValueError, match=r"unknown annotation text\(s\) \['Artefact', "
-                                         r"'REM', 'Stage 1', .*stage_texts=\{text: stage\}"):
+                                         r"'Stage 1', 'Stage 2', 'Stage 3', 'Wake'\].*"
+                                         r"stage_texts=\{text: stage\}"):
         load_edf_recordings([(psg, hyp)], "EEG C4-M1")
     vocabulary = {"Wake": "W", "Stage 1": "N1", "Stage 2": 2, "Stage 3": "n3", "REM": "R",
                   "Artefact": None}
@@ -277,3 +279,60 @@ def test_stage_texts_only_for_a_recordings_target(tmp_path):
                                               r"vocabulary of a recordings:CSV target"):
         run_study(tmp_path / "out", stage_texts={"W": 0}, verbose=0)
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- text hypnograms
+def test_text_hypnogram_equals_the_same_scoring_as_edf(tmp_path):
+    """One stage label per line from the PSG's first sample: the same epochs, stages and
+    signal as the EDF+ hypnogram of the same scoring that starts with the PSG."""
+    texts = ["Sleep stage W", "Sleep stage 1", "Sleep stage 2", "Sleep stage 3",
+             "Sleep stage R", "Sleep stage ?", "Sleep stage 2", "Sleep stage W"]
+    psg, hyp_edf, _ = _night(tmp_path, "n", texts, seed=5)
+    labels = ["W", "N1", "N2", "N3", "REM", "?", "N2", "R"]
+    expected_y = [0, 1, 2, 3, 4, 2, 4]
+    hyp_txt = tmp_path / "n_hypnogram.txt"
+    hyp_txt.write_text("# exported by hand\n" + "\n".join(labels) + "\n\n")
+    from_edf = load_edf_recordings({"n": (psg, hyp_edf)}, "EEG C4-M1")
+    from_txt = load_edf_recordings({"n": (psg, hyp_txt)}, "EEG C4-M1")
+    assert from_txt.y.tolist() == expected_y
+    assert from_edf.y.tolist()[:6] == expected_y[:6]     # the last EDF text is W, not R
+    np.testing.assert_array_equal(from_txt.X, from_edf.X)
+    np.testing.assert_allclose(from_txt.onsets, [0, 30, 60, 90, 120, 180, 210])
+    assert from_txt.report["n"]["excluded"] == {"?": 1}
+
+
+def test_text_hypnogram_errors_name_the_line(tmp_path):
+    from skseqsleep.datasets import read_hypnogram
+
+    hyp = tmp_path / "h.csv"
+    hyp.write_text("W\nN1\n\nN2\n")
+    with pytest.raises(ValueError, match=r"h\.csv: line 3 is empty; a text hypnogram has one "
+                                         r"stage label per 30-s epoch"):
+        read_hypnogram(hyp)
+    hyp.write_text("W\n1\nN2\n5\n")
+    with pytest.raises(ValueError, match=r"unknown stage label\(s\) \['1', '5'\] in hypnogram "
+                                         r".*h\.csv \(first at line 2\).*stage_texts="):
+        read_hypnogram(hyp)
+    digits = {"0": "W", "1": "N1", "2": "N2", "3": "N3", "4": "N3", "5": "REM"}
+    hyp.write_text("0\n1\n2\n5\n")
+    assert read_hypnogram(hyp, stage_texts=digits).stages.tolist() == [0, 1, 2, 4]
+    with pytest.raises(ValueError, match="ignore_texts applies to EDF\\+ annotations"):
+        read_hypnogram(hyp, stage_texts=digits, ignore_texts=["5"])
+    hyp.write_text("# nothing scored\n\n")
+    with pytest.raises(ValueError, match="holds no stage label"):
+        read_hypnogram(hyp)
+
+
+def test_text_hypnogram_longer_than_its_recording(tmp_path):
+    texts = ["Sleep stage W"] * 4
+    psg, _, _ = _night(tmp_path, "short", texts, seed=6)      # 4 epochs + 60 s of signal
+    hyp = tmp_path / "short.txt"
+    hyp.write_text("\n".join(["W"] * 6 + ["N2"] * 2 + ["?"] * 3) + "\n")
+    with pytest.raises(ValueError, match=r"is longer than its recording: it scores up to "
+                                         r"240 s from the recording start, but the PSG lasts "
+                                         r"180 s"):
+        load_edf_recordings({"short": (psg, hyp)}, "EEG C4-M1")
+    hyp.write_text("\n".join(["W"] * 6 + ["?"] * 3) + "\n")   # unscored beyond the end: dropped
+    data = load_edf_recordings({"short": (psg, hyp)}, "EEG C4-M1")
+    assert data.y.tolist() == [0] * 6
+    assert data.report["short"]["trimmed"] == {"unscored, beyond the end of the signals": 3}

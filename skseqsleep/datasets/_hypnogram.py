@@ -22,7 +22,8 @@ __all__ = ["ANNOTATION_TO_STAGE", "ExclusionReport", "read_hypnogram"]
 
 #: Annotation text -> stage label (0..4, or EXCLUDED): the texts of Sleep-EDF and MASS (R&K:
 #: S3 and S4 both become N3) and their AASM counterparts ("Sleep stage N1/N2/N3", as AASM
-#: scoring software writes EDF+ hypnograms). The default of ``read_hypnogram``.
+#: scoring software writes EDF+ hypnograms), and the bare AASM labels (W, N1, N2, N3, R or
+#: REM, ? for unscored). The default of ``read_hypnogram``.
 ANNOTATION_TO_STAGE = {
     "Sleep stage W": 0,
     "Sleep stage 1": 1,
@@ -35,7 +36,21 @@ ANNOTATION_TO_STAGE = {
     "Sleep stage R": 4,
     "Sleep stage ?": EXCLUDED,
     "Movement time": EXCLUDED,
+    # the bare AASM labels, as text hypnograms (one label per epoch) usually write them
+    "W": 0,
+    "N1": 1,
+    "N2": 2,
+    "N3": 3,
+    "R": 4,
+    "REM": 4,
+    "?": EXCLUDED,
 }
+
+#: File name endings read as text hypnograms (one stage label per line, i.e. per epoch).
+TEXT_HYPNOGRAM_SUFFIXES = (".txt", ".csv", ".tsv")
+
+#: Texts of unscored epochs: beyond the end of the signals they are dropped, not an error.
+UNSCORED_TEXTS = ("Sleep stage ?", "?")
 
 
 def check_stage_texts(stage_texts) -> dict[str, int]:
@@ -96,9 +111,58 @@ def _multiple_of(values: np.ndarray, unit: float) -> bool:
     return bool(np.all(np.abs(k - np.round(k)) * unit <= _TOLERANCE_S))
 
 
+def _read_text_hypnogram(path: str, epoch_seconds: float, mapping: dict) -> Bunch:
+    """A text hypnogram: one stage label per line, the k-th line the epoch starting
+    ``k * epoch_seconds`` after the PSG's first sample; ``#`` lines are comments."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"hypnogram {path} is not a text file of stage labels (one per line; "
+                         f"an EDF+ hypnogram must end in .edf): {exc}") from exc
+    labels, numbers = [], []
+    for n, line in enumerate(lines, start=1):
+        text = line.strip()
+        if text.startswith("#"):
+            continue
+        labels.append(text)
+        numbers.append(n)
+    while labels and not labels[-1]:        # trailing blank lines
+        labels.pop()
+        numbers.pop()
+    blank = [n for n, t in zip(numbers, labels) if not t]
+    if blank:
+        raise ValueError(f"hypnogram {path}: line {blank[0]} is empty; a text hypnogram has "
+                         f"one stage label per {epoch_seconds:g}-s epoch on every line (mark "
+                         "an unscored epoch with '?')")
+    if not labels:
+        raise ValueError(f"hypnogram {path} holds no stage label")
+    unknown = sorted(set(labels) - set(mapping))
+    if unknown:
+        first = next(n for n, t in zip(numbers, labels) if t == unknown[0])
+        raise ValueError(
+            f"unknown stage label(s) {unknown[:10]} in hypnogram {path} (first at line "
+            f"{first}); the known labels are {list(mapping)} (pass stage_texts={{label: "
+            "stage}} for another vocabulary, e.g. {'0': 'W', '1': 'N1', ...})")
+    counts = Counter(labels)
+    return Bunch(
+        stages=np.asarray([mapping[t] for t in labels], dtype=np.int64),
+        texts=np.asarray(labels),
+        onsets=epoch_seconds * np.arange(len(labels), dtype=np.float64),
+        start_time=None,
+        epoch_seconds=epoch_seconds,
+        duration=float(epoch_seconds * len(labels)),
+        counts=dict(counts),
+        n_annotations=dict(counts),
+        ignored={},
+        gaps=np.zeros((0, 2), dtype=np.float64),
+        path=path,
+    )
+
+
 def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
                    ignore_texts=(), stage_texts=None) -> Bunch:
-    """Read an EDF+ annotation hypnogram into one stage per scoring epoch.
+    """Read an EDF+ annotation hypnogram, or a text one, into one stage per scoring epoch.
 
     Each annotation ("Sleep stage W/1/2/3/4/R/?", "Movement time", or the AASM "Sleep stage
     N1/N2/N3"; any other vocabulary through ``stage_texts``) with onset ``o`` and duration
@@ -106,6 +170,13 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
     durations must be whole numbers of epochs (REFERENCE §1). Annotations are sorted by
     onset; overlapping annotations are an error, gaps between them are allowed (the epoch
     onsets tell where each epoch lies) and listed in ``gaps``; the loaders report them.
+
+    A file ending in ``.txt``, ``.csv`` or ``.tsv`` is a **text hypnogram**: one stage label
+    per line (``W``, ``N1``, ``N2``, ``N3``, ``R`` or ``REM``, ``?`` for unscored, or the
+    texts above; any other vocabulary through ``stage_texts``), line k the epoch that starts
+    ``k * epoch_seconds`` after the recording's first sample (it has no clock of its own:
+    ``start_time`` is None and the loaders place it at the PSG's start); lines starting with
+    ``#`` are comments, an empty line in the middle is an error.
 
     Parameters
     ----------
@@ -131,7 +202,8 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
         - ``texts``: array of str (n_epochs,), the annotation text of each epoch (the reason
           of an exclusion);
         - ``onsets``: float64 (n_epochs,), epoch start in s from the hypnogram's start;
-        - ``start_time``: datetime.datetime of the hypnogram's start (EDF+ header);
+        - ``start_time``: datetime.datetime of the hypnogram's start (EDF+ header; None for
+          a text hypnogram);
         - ``epoch_seconds``: float;
         - ``duration``: float, end of the last annotation (s from ``start_time``);
         - ``counts``: dict annotation text -> number of epochs;
@@ -163,6 +235,12 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
     if not epoch_seconds > 0:
         raise ValueError(f"epoch_seconds must be positive, got {epoch_seconds!r}")
     path = os.fspath(path)
+    if path.lower().endswith(TEXT_HYPNOGRAM_SUFFIXES):
+        if ignore_texts:
+            raise ValueError(f"ignore_texts applies to EDF+ annotations; in the text hypnogram "
+                             f"{path} every line is an epoch: map a label without a usable "
+                             "stage to None in stage_texts instead")
+        return _read_text_hypnogram(path, epoch_seconds, check_stage_texts(stage_texts))
     if isinstance(ignore_texts, str):
         ignore_texts = {ignore_texts}
     ignore_texts = set(ignore_texts)

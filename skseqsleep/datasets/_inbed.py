@@ -23,7 +23,7 @@ from importlib import resources
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._hypnogram import _TOLERANCE_S
+from ._hypnogram import _TOLERANCE_S, UNSCORED_TEXTS
 
 __all__ = ["resolve_clock_time", "sleep_edf_in_bed_times", "trim_in_bed"]
 
@@ -172,7 +172,8 @@ def trim_in_bed(hypnogram, in_bed="table", *, recording: str | None = None,
     offset = 0.0
     psg_stop = None
     if psg_start is not None:
-        offset = (hyp_start - psg_start).total_seconds()
+        # a text hypnogram has no clock: it starts with the recording
+        offset = 0.0 if hyp_start is None else (hyp_start - psg_start).total_seconds()
         if offset < -_TOLERANCE_S:
             raise ValueError(
                 f"{path} starts at {hyp_start}, before its recording ({psg_start})"
@@ -181,7 +182,7 @@ def trim_in_bed(hypnogram, in_bed="table", *, recording: str | None = None,
             psg_stop = float(psg_duration)
             ends = offset + onsets + epoch
             outside = ends > psg_stop + _TOLERANCE_S
-            scored_outside = outside & (np.asarray(hypnogram.texts) != "Sleep stage ?")
+            scored_outside = outside & ~np.isin(np.asarray(hypnogram.texts), UNSCORED_TEXTS)
             if scored_outside.any():
                 last = float(offset + onsets[scored_outside][-1] + epoch)
                 raise ValueError(
@@ -196,6 +197,9 @@ def trim_in_bed(hypnogram, in_bed="table", *, recording: str | None = None,
     if in_bed == "table":
         if recording is None:
             raise ValueError("in_bed='table' needs the recording id (e.g. 'SC4001E0')")
+        if hyp_start is None:
+            raise ValueError(f"in_bed='table' needs the hypnogram's start time; {path} is a "
+                             "text hypnogram without one")
         key, times = _table_entry(recording)
         ref = psg_start if psg_start is not None else hyp_start
         table_start = resolve_clock_time(times["rec_start"], ref)

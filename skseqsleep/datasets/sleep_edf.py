@@ -355,8 +355,8 @@ def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
                         fs: float = DEFAULT_FS, wake_margin_minutes: float = 30.0,
                         allow_upsampling: bool = False, stage_texts=None,
                         verbose: int = 0) -> Bunch:
-    """Load your own recordings (a PSG EDF/EDF+ file and an EDF+ hypnogram each) as labelled
-    30-s epochs, in the Bunch every loader returns.
+    """Load your own recordings (a PSG EDF/EDF+ file and an EDF+ or text hypnogram each) as
+    labelled 30-s epochs, in the Bunch every loader returns.
 
     For a cohort that is not Sleep-EDF, DREAMS or MASS: each recording is read as
     :func:`load_sleep_edf` reads a Sleep-EDF night (:func:`~skseqsleep.datasets.read_psg`
@@ -373,7 +373,10 @@ def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
         by default as Sleep-EDF's and MASS's (``"Sleep stage W"``, ``"Sleep stage 1"`` ...
         ``"Sleep stage 4"``, ``"Sleep stage R"``, ``"Sleep stage ?"``, ``"Movement time"``;
         R&K S3 and S4 are N3) or their AASM counterparts (``"Sleep stage N1"``, ``"N2"``,
-        ``"N3"``); any other vocabulary through ``stage_texts``.
+        ``"N3"``); any other vocabulary through ``stage_texts``. A hypnogram file ending in
+        ``.txt``, ``.csv`` or ``.tsv`` is a text hypnogram instead: one stage label per line
+        (``W``, ``N1``, ``N2``, ``N3``, ``R``/``REM``, ``?``), one line per 30-s epoch from
+        the PSG's first sample (:func:`~skseqsleep.datasets.read_hypnogram`).
     channels : str, list or dict
         As in :func:`~skseqsleep.datasets.read_psg`: the same channel(s) are read from every
         recording, e.g. ``"EEG Fpz-Cz"`` or ``{"C4-A1": ("EEG C4", "EEG A1")}``.
