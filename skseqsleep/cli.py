@@ -149,8 +149,9 @@ def _add_study_parser(sub) -> None:
     p.add_argument("--stage-texts", type=_stage_texts, default=None, metavar="JSON",
                    help="recordings:CSV target: the hypnograms' vocabulary, a JSON object "
                         "{annotation text: stage} (stage 0-4, W/N1/N2/N3/REM, or null for "
-                        "an excluded epoch) or the path of a .json file holding one "
-                        "(default: Sleep-EDF/MASS texts and 'Sleep stage N1/N2/N3')")
+                        "an epoch without a usable stage) or the path of a file holding one "
+                        "(default: Sleep-EDF/MASS texts, 'Sleep stage N1/N2/N3' and the bare "
+                        "labels W, N1, N2, N3, R, REM, ?)")
     g = p.add_argument_group(
         "training settings",
         textwrap.fill("defaults: simulated target " + ", ".join(
@@ -211,18 +212,24 @@ def split_names(text: str) -> list[str]:
 
 
 def _stage_texts(value: str) -> dict:
-    """``--stage-texts``: a JSON object, or the path of a JSON file holding one."""
-    path = Path(value).expanduser()
-    try:
-        text = path.read_text() if path.is_file() else value
-    except OSError as exc:
-        raise argparse.ArgumentTypeError(f"cannot read {value}: {exc}") from exc
+    """``--stage-texts``: a JSON object, or the path of a file holding one."""
+    text = value
+    if not value.lstrip().startswith(("{", "[")):      # not inline JSON: a file
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise argparse.ArgumentTypeError(
+                f"expected a JSON object such as '{{\"Wake\": \"W\", \"REM\": \"REM\"}}' "
+                f"or the path of a file holding one; there is no file {value}")
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise argparse.ArgumentTypeError(f"cannot read {value}: {exc}") from exc
     try:
         mapping = json.loads(text)
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(
-            f"expected a JSON object such as '{{\"Wake\": \"W\", \"REM\": \"REM\"}}' or a "
-            f".json file holding one; {value!r} is neither ({exc})") from exc
+            f"expected a JSON object such as '{{\"Wake\": \"W\", \"REM\": \"REM\"}}'; "
+            f"{value!r} does not hold one ({exc})") from exc
     if not isinstance(mapping, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object {{annotation text: stage}}; "
                                          f"got {type(mapping).__name__}")

@@ -805,7 +805,7 @@ def read_recordings_csv(path) -> tuple[dict[str, tuple[Path, Path]], dict[str, s
 
     The file is a CSV table with a header and the columns ``recording``, ``subject``,
     ``psg`` and ``hypnogram`` (one row per recording: its id, its subject, its PSG EDF file
-    and its EDF+ hypnogram; relative paths are relative to the CSV file's folder). The
+    and its EDF+ or text hypnogram; relative paths are relative to the CSV file's folder). The
     recordings are read with :func:`skseqsleep.datasets.load_edf_recordings`.
 
     Returns
@@ -1667,8 +1667,10 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         the official checksums, so the mirror does not change results).
     stage_texts : mapping, optional
         For a ``recordings:CSV`` target: ``{annotation text: stage}`` of the hypnograms'
-        vocabulary (:func:`skseqsleep.datasets.load_edf_recordings`); default: the
-        Sleep-EDF/MASS texts and their AASM counterparts. Recorded among the arguments.
+        vocabulary (:func:`skseqsleep.datasets.load_edf_recordings`); default (that of
+        :func:`~skseqsleep.datasets.read_hypnogram`): the Sleep-EDF/MASS texts, their
+        AASM counterparts and the bare AASM labels. Recorded among the arguments (so a
+        resumed study must give the same vocabulary).
     settings : dict, optional
         Overrides of the study settings (:data:`SIMULATED_SETTINGS` for a simulated target,
         :data:`PAPER_SETTINGS` otherwise): ``max_epochs``, ``pretrain_max_epochs``,

@@ -220,6 +220,9 @@ def test_bad_stage_texts_are_refused_before_any_file_is_read(tmp_path):
         with pytest.raises(ValueError, match=r"stage_texts maps each annotation text to a "
                                              r"stage 0\.\.4.*" + expected):
             load_edf_recordings([missing], "EEG C4-M1", stage_texts=bad)
+    with pytest.raises(ValueError, match=r"' W ' \(the same text as another key once "
+                                         r"surrounding spaces are removed"):
+        load_edf_recordings([missing], "EEG C4-M1", stage_texts={"W": "W", " W ": "REM"})
     with pytest.raises(ValueError, match="stage_texts is empty"):
         load_edf_recordings([missing], "EEG C4-M1", stage_texts={})
     with pytest.raises(TypeError, match=r"stage_texts must be a mapping .* got list"):
@@ -262,7 +265,9 @@ def test_study_command_with_a_hypnogram_vocabulary(tmp_path, capsys):
     for extra, match in [
             (["--stage-texts", "{\"Wake\": \"Awake\"}"], "'Wake': 'Awake'"),
             (["--stage-texts", "Wake=W"], "expected a JSON object such as"),
-            (["--stage-texts", "[1, 2]"], "{annotation text: stage}; got list")]:
+            (["--stage-texts", "[1, 2]"], "{annotation text: stage}; got list"),
+            (["--stage-texts", str(tmp_path / "nowhere.json")],
+             f"there is no file {tmp_path / 'nowhere.json'}")]:
         try:      # argparse's type errors exit(2); the study's usage errors return 2
             code = main(common + ["--output-dir", str(tmp_path / "bad")] + extra)
         except SystemExit as exc:
@@ -309,12 +314,19 @@ def test_text_hypnogram_errors_name_the_line(tmp_path):
     with pytest.raises(ValueError, match=r"h\.csv: line 3 is empty; a text hypnogram has one "
                                          r"stage label per 30-s epoch"):
         read_hypnogram(hyp)
-    hyp.write_text("W\n1\nN2\n5\n")
+    hyp.write_text("W\n5\nN2\n1\n")     # the first unknown label in the file is on line 2
     with pytest.raises(ValueError, match=r"unknown stage label\(s\) \['1', '5'\] in hypnogram "
-                                         r".*h\.csv \(first at line 2\).*stage_texts="):
+                                         r".*h\.csv \(the first at line 2\).*stage_texts="
+                                         r"\{label: stage\} for another") as err:
+        read_hypnogram(hyp)
+    assert "}}" not in str(err.value) and "one column" not in str(err.value)
+    hyp.write_text("epoch,stage\n0,W\n1,N1\n")
+    with pytest.raises(ValueError, match=r"\(the first at line 1\).*a header or a comment line "
+                                         r"must start with '#'; a text hypnogram has one "
+                                         r"column, the label"):
         read_hypnogram(hyp)
     digits = {"0": "W", "1": "N1", "2": "N2", "3": "N3", "4": "N3", "5": "REM"}
-    hyp.write_text("0\n1\n2\n5\n")
+    hyp.write_text("#epoch stage\n0\n1\n2\n5\n")
     assert read_hypnogram(hyp, stage_texts=digits).stages.tolist() == [0, 1, 2, 4]
     with pytest.raises(ValueError, match="ignore_texts applies to EDF\\+ annotations"):
         read_hypnogram(hyp, stage_texts=digits, ignore_texts=["5"])
@@ -336,3 +348,23 @@ def test_text_hypnogram_longer_than_its_recording(tmp_path):
     data = load_edf_recordings({"short": (psg, hyp)}, "EEG C4-M1")
     assert data.y.tolist() == [0] * 6
     assert data.report["short"]["trimmed"] == {"unscored, beyond the end of the signals": 3}
+    # so is an epoch without a usable stage in another vocabulary
+    hyp.write_text("\n".join(["0"] * 6 + ["9"] * 3) + "\n")
+    data = load_edf_recordings({"short": (psg, hyp)}, "EEG C4-M1",
+                               stage_texts={"0": "W", "9": None})
+    assert data.y.tolist() == [0] * 6
+    assert data.report["short"]["trimmed"] == {"unscored, beyond the end of the signals": 3}
+
+
+def test_a_long_inline_vocabulary_is_json_not_a_file_name():
+    """A JSON value longer than a file name may be (255 bytes) is still read as JSON."""
+    import json
+
+    from skseqsleep.cli import build_parser
+
+    vocabulary = {f"Sleep stage label number {i}": "N2" for i in range(12)}
+    value = json.dumps(vocabulary)
+    assert len(value) > 255
+    args = build_parser().parse_args(["study", "--target", "recordings:x.csv",
+                                      "--stage-texts", value])
+    assert args.stage_texts == vocabulary

@@ -49,9 +49,6 @@ ANNOTATION_TO_STAGE = {
 #: File name endings read as text hypnograms (one stage label per line, i.e. per epoch).
 TEXT_HYPNOGRAM_SUFFIXES = (".txt", ".csv", ".tsv")
 
-#: Texts of unscored epochs: beyond the end of the signals they are dropped, not an error.
-UNSCORED_TEXTS = ("Sleep stage ?", "?")
-
 
 def check_stage_texts(stage_texts) -> dict[str, int]:
     """``stage_texts`` (None: :data:`ANNOTATION_TO_STAGE`) as ``{text: label}``.
@@ -76,6 +73,10 @@ def check_stage_texts(stage_texts) -> dict[str, int]:
     for text, value in stage_texts.items():
         if not isinstance(text, str) or not text.strip():
             bad.append(f"{text!r} (not a non-empty string)")
+            continue
+        if text.strip() in out:
+            bad.append(f"{text!r} (the same text as another key once surrounding spaces are "
+                       "removed, as they are from the file's texts)")
             continue
         if value is None:
             label = EXCLUDED
@@ -118,8 +119,9 @@ def _read_text_hypnogram(path: str, epoch_seconds: float, mapping: dict) -> Bunc
         with open(path, encoding="utf-8-sig") as f:
             lines = f.read().splitlines()
     except UnicodeDecodeError as exc:
-        raise ValueError(f"hypnogram {path} is not a text file of stage labels (one per line; "
-                         f"an EDF+ hypnogram must end in .edf): {exc}") from exc
+        raise ValueError(f"hypnogram {path} is not UTF-8 text (a text hypnogram is one stage "
+                         f"label per line, saved as UTF-8 or ASCII; an EDF+ hypnogram must end "
+                         f"in .edf): {exc}") from exc
     labels, numbers = [], []
     for n, line in enumerate(lines, start=1):
         text = line.strip()
@@ -139,11 +141,15 @@ def _read_text_hypnogram(path: str, epoch_seconds: float, mapping: dict) -> Bunc
         raise ValueError(f"hypnogram {path} holds no stage label")
     unknown = sorted(set(labels) - set(mapping))
     if unknown:
-        first = next(n for n, t in zip(numbers, labels) if t == unknown[0])
+        first = next(n for n, t in zip(numbers, labels) if t not in mapping)
+        columns = any(sep in t for t in unknown for sep in (",", "\t", ";"))
         raise ValueError(
-            f"unknown stage label(s) {unknown[:10]} in hypnogram {path} (first at line "
-            f"{first}); the known labels are {list(mapping)} (pass stage_texts={{label: "
-            "stage}} for another vocabulary, e.g. {'0': 'W', '1': 'N1', ...})")
+            f"unknown stage label(s) {unknown[:10]} in hypnogram {path} (the first at line "
+            f"{first}); the known labels are {list(mapping)}. Pass stage_texts={{label: "
+            "stage} for another vocabulary, e.g. {'0': 'W', '1': 'N1', ...}; a header or a "
+            "comment line must start with '#'"
+            + ("; a text hypnogram has one column, the label, one line per epoch"
+               if columns else ""))
     counts = Counter(labels)
     return Bunch(
         stages=np.asarray([mapping[t] for t in labels], dtype=np.int64),
@@ -192,7 +198,8 @@ def read_hypnogram(path, epoch_seconds: float = EPOCH_SECONDS, *,
         ``{"Wake": "W", "N1": "N1", "N2": "N2", "N3": "N3", "REM": "REM", "Artefact":
         None}``: each stage is a label 0..4, a name ``"W"``, ``"N1"``, ``"N2"``, ``"N3"``,
         ``"REM"`` (or ``"R"``), or ``None`` for an epoch without a usable stage (excluded,
-        its text the reason). ``None`` (default): :data:`ANNOTATION_TO_STAGE`. Every text
+        its text the reason). ``None`` (default): ``ANNOTATION_TO_STAGE`` of this module
+        (the texts above, their AASM counterparts and the bare labels). Every text
         of the file must be mapped or in ``ignore_texts``.
 
     Returns

@@ -23,7 +23,8 @@ from importlib import resources
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._hypnogram import _TOLERANCE_S, UNSCORED_TEXTS
+from .._constants import EXCLUDED
+from ._hypnogram import _TOLERANCE_S
 
 __all__ = ["resolve_clock_time", "sleep_edf_in_bed_times", "trim_in_bed"]
 
@@ -133,8 +134,9 @@ def trim_in_bed(hypnogram, in_bed="table", *, recording: str | None = None,
         Recording id, e.g. ``"SC4001E0"`` (needed for ``"table"``).
     psg_start : datetime, optional
         Start of the signal file. With ``psg_duration``, epochs outside the signals are
-        dropped (and counted); a **scored** epoch (anything but "Sleep stage ?") outside the
-        signals means the hypnogram does not belong to this recording: error.
+        dropped (and counted); a **scored** epoch (one with a stage: not "Sleep stage ?",
+        "Movement time" or another text without a usable stage) outside the signals means
+        the hypnogram does not belong to this recording: error.
     psg_duration : float, optional
         Duration of the signals (s).
     wake_margin_minutes : float, default=30
@@ -182,7 +184,7 @@ def trim_in_bed(hypnogram, in_bed="table", *, recording: str | None = None,
             psg_stop = float(psg_duration)
             ends = offset + onsets + epoch
             outside = ends > psg_stop + _TOLERANCE_S
-            scored_outside = outside & ~np.isin(np.asarray(hypnogram.texts), UNSCORED_TEXTS)
+            scored_outside = outside & (stages != EXCLUDED)
             if scored_outside.any():
                 last = float(offset + onsets[scored_outside][-1] + epoch)
                 raise ValueError(

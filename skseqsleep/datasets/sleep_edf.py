@@ -136,7 +136,7 @@ def recording_epochs(psg_path, hypnogram_path, channels, *, fs: float = DEFAULT_
                      in_bed=None, recording: str | None = None,
                      wake_margin_minutes: float = 30.0,
                      allow_upsampling: bool = False, stage_texts=None) -> Bunch:
-    """The labelled 30-s epochs of one recording: a PSG file and its EDF+ hypnogram.
+    """The labelled 30-s epochs of one recording: a PSG file and its EDF+ or text hypnogram.
 
     The body of :func:`load_sleep_edf` and :func:`load_edf_recordings` for one night: the
     channels are read (:func:`~skseqsleep.datasets.read_psg`), the hypnogram is placed on the
@@ -372,8 +372,9 @@ def load_edf_recordings(recordings, channels, *, subjects=None, in_bed=None,
         ``.edf`` (they must differ). The hypnogram is an EDF+ file of stage annotations:
         by default as Sleep-EDF's and MASS's (``"Sleep stage W"``, ``"Sleep stage 1"`` ...
         ``"Sleep stage 4"``, ``"Sleep stage R"``, ``"Sleep stage ?"``, ``"Movement time"``;
-        R&K S3 and S4 are N3) or their AASM counterparts (``"Sleep stage N1"``, ``"N2"``,
-        ``"N3"``); any other vocabulary through ``stage_texts``. A hypnogram file ending in
+        R&K S3 and S4 are N3), their AASM counterparts (``"Sleep stage N1"``, ``"Sleep stage
+        N2"``, ``"Sleep stage N3"``) or the bare AASM labels; any other vocabulary through
+        ``stage_texts``. A hypnogram file ending in
         ``.txt``, ``.csv`` or ``.tsv`` is a text hypnogram instead: one stage label per line
         (``W``, ``N1``, ``N2``, ``N3``, ``R``/``REM``, ``?``), one line per 30-s epoch from
         the PSG's first sample (:func:`~skseqsleep.datasets.read_hypnogram`).
