@@ -261,3 +261,31 @@ def test_compiled_choice_fails_loudly_without_a_compiler(tmp_path):
     assert proc.returncode != 0
     assert "SKSEQSLEEP_GRU=compiled, but the GRU extension (gru.cpp) could not be built" \
         in proc.stderr
+
+
+def test_builds_with_the_ninja_package_when_path_has_none(tmp_path):
+    """A PATH with the C++ compiler but no ninja (a venv run without activating it): the
+    build takes the pip ``ninja`` dependency's binary, and PATH is restored afterwards.
+    torch alone refuses such a build ("Ninja is required")."""
+    import shutil
+
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for tool in ("c++", "g++", "gcc", "cc", "as", "ld"):
+        found = shutil.which(tool)
+        assert found is not None, f"this test needs {tool} (CI builds the extension)"
+        (tools / tool).symlink_to(found)
+    code = textwrap.dedent("""
+        import os
+        from skseqsleep.nn import gru_backend
+        print("BACKEND", gru_backend())
+        print("PATH", os.environ["PATH"])
+    """)
+    env = {"HOME": os.environ.get("HOME", str(tmp_path)), "PATH": str(tools),
+           "SKSEQSLEEP_GRU": "compiled", "TORCH_EXTENSIONS_DIR": str(tmp_path / "ext"),
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "BACKEND compiled" in proc.stdout
+    assert f"PATH {tools}" in proc.stdout.splitlines()

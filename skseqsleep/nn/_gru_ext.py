@@ -12,8 +12,8 @@ step, one for the recurrent weights' gradient). It computes the same function as
 ``torch.nn.GRU`` and with ``torch.autograd.gradcheck``.
 
 The extension is compiled on first use with :func:`torch.utils.cpp_extension.load` (a C++
-compiler and ninja are needed; about 30 s once, cached in ``TORCH_EXTENSIONS_DIR``, by
-default ``~/.cache/torch_extensions``). The environment variable ``SKSEQSLEEP_GRU`` chooses:
+compiler is needed, and ninja, which the pip ``ninja`` dependency provides; about 30 s once,
+cached in ``TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``). The environment variable ``SKSEQSLEEP_GRU`` chooses:
 
 ``auto`` (default)
     the compiled recurrence on the CPU for float32/float64 when it builds, else
@@ -30,8 +30,10 @@ study's ``provenance.json``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
 import subprocess
 import threading
 import warnings
@@ -55,13 +57,38 @@ def _choice() -> str:
     return value
 
 
+@contextlib.contextmanager
+def _ninja_on_path():
+    """``torch.utils.cpp_extension`` runs ``ninja`` from ``PATH``; when none is there (a venv
+    used without activating it, a machine without a system ninja), the pip ``ninja``
+    package's (a dependency) is put first on ``PATH`` for the build."""
+    if shutil.which("ninja") is not None:
+        yield
+        return
+    try:
+        import ninja
+    except ImportError:
+        yield
+        return
+    before = os.environ.get("PATH")
+    os.environ["PATH"] = os.pathsep.join(p for p in (ninja.BIN_DIR, before) if p)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = before
+
+
 def _build():
     from torch.utils.cpp_extension import load
 
     # the source's own hash names the build, so an edited source never meets a stale build
     tag = hashlib.sha256(_SOURCE.read_bytes()).hexdigest()[:12]
-    return load(name=f"skseqsleep_gru_{tag}", sources=[str(_SOURCE)],
-                extra_cflags=["-O3"], verbose=False)
+    with _ninja_on_path():
+        return load(name=f"skseqsleep_gru_{tag}", sources=[str(_SOURCE)],
+                    extra_cflags=["-O3"], verbose=False)
 
 
 def _extension():
@@ -100,7 +127,7 @@ def gru_backend(device="cpu", dtype=torch.float32) -> str:
     variable ``SKSEQSLEEP_GRU`` chooses: ``auto`` (default: compiled if it builds, else
     ``torch.nn.GRU`` with one :class:`RuntimeWarning`), ``torch`` (never compile) or
     ``compiled`` (an error if it cannot be built). The first call compiles the extension
-    (a C++ compiler and ninja are needed; about 30 s, then cached in
+    (a C++ compiler is needed; ninja comes with the package; about 30 s, then cached in
     ``TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``).
 
     Seeded GRU results depend on the answer at float-rounding level; ``skseqsleep study``
