@@ -289,3 +289,35 @@ def test_builds_with_the_ninja_package_when_path_has_none(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "BACKEND compiled" in proc.stdout
     assert f"PATH {tools}" in proc.stdout.splitlines()
+
+
+def test_a_stale_build_lock_is_removed(tmp_path):
+    """A build killed mid-way leaves torch's 'lock' file; every later load would wait for it
+    forever. One older than 30 min is removed (with a warning) and the build goes on."""
+    import hashlib
+
+    from skseqsleep.nn import _gru_ext
+
+    tag = hashlib.sha256(_gru_ext._SOURCE.read_bytes()).hexdigest()[:12]
+    folder = tmp_path / "ext" / f"skseqsleep_gru_{tag}"
+    folder.mkdir(parents=True)
+    lock = folder / "lock"
+    lock.touch()
+    an_hour_ago = lock.stat().st_mtime - 3600
+    os.utime(lock, (an_hour_ago, an_hour_ago))
+    code = textwrap.dedent("""
+        import warnings
+        from skseqsleep.nn import gru_backend
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            print("BACKEND", gru_backend())
+        for w in caught:
+            print("WARNING", str(w.message))
+    """)
+    env = dict(os.environ, SKSEQSLEEP_GRU="compiled", TORCH_EXTENSIONS_DIR=str(tmp_path / "ext"),
+               PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "BACKEND compiled" in proc.stdout
+    assert f"WARNING removed the build lock {lock}, 60 min old" in proc.stdout

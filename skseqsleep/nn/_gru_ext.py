@@ -36,6 +36,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -81,14 +82,41 @@ def _ninja_on_path():
             os.environ["PATH"] = before
 
 
+#: A build lock older than this (s) was left by a build that was killed (a build takes about
+#: 30 s): it is removed, or every later process would wait for it forever.
+_STALE_LOCK_S = 30 * 60
+
+
+def _remove_stale_lock(build_directory: str) -> None:
+    lock = os.path.join(build_directory, "lock")
+    try:
+        age = time.time() - os.path.getmtime(lock)
+    except OSError:        # no lock: nothing to do
+        return
+    if age > _STALE_LOCK_S:
+        try:
+            os.remove(lock)
+        except FileNotFoundError:   # another process removed it first
+            return
+        warnings.warn(f"removed the build lock {lock}, {age / 60:.0f} min old, left by a GRU "
+                      "extension build that was interrupted", RuntimeWarning, stacklevel=2)
+
+
 def _build():
-    from torch.utils.cpp_extension import load
+    from torch.utils import cpp_extension
 
     # the source's own hash names the build, so an edited source never meets a stale build
-    tag = hashlib.sha256(_SOURCE.read_bytes()).hexdigest()[:12]
+    name = f"skseqsleep_gru_{hashlib.sha256(_SOURCE.read_bytes()).hexdigest()[:12]}"
+    build_directory = None
+    try:  # torch's own choice of folder (TORCH_EXTENSIONS_DIR or its default)
+        build_directory = cpp_extension._get_build_directory(name, False)
+    except AttributeError:  # pragma: no cover - a torch without it: no stale-lock check
+        pass
+    if build_directory is not None:
+        _remove_stale_lock(build_directory)
     with _ninja_on_path():
-        return load(name=f"skseqsleep_gru_{tag}", sources=[str(_SOURCE)],
-                    extra_cflags=["-O3"], verbose=False)
+        return cpp_extension.load(name=name, sources=[str(_SOURCE)], extra_cflags=["-O3"],
+                                  build_directory=build_directory, verbose=False)
 
 
 def _extension():
