@@ -946,10 +946,11 @@ class SeqSleepClassifier(NeuralNetClassifier):
         X = np.asarray(X)
         if X.ndim == 4:
             self.n_channels_, self.n_frames_, self.n_freq_bins_ = (int(s) for s in X.shape[1:])
-        # nothing of an earlier fit survives this one; its network is replaced by initialize,
-        # which may read it first (warm_start_from this classifier: continuing training)
+        # nothing of an earlier fit survives this one; its network (and the classes it
+        # predicts, set again below) is replaced by initialize, which may read it first
+        # (warm_start_from this classifier: continuing training, or direct transfer)
         for attr in self._FITTED_ATTRIBUTES:
-            if attr not in ("module_", "module_config_"):
+            if attr not in ("module_", "module_config_", "classes_inferred_"):
                 self.__dict__.pop(attr, None)
         X = self._check_X(X, against_network=False)
         if _looks_like_bins(X.shape[2]) and not _looks_like_bins(X.shape[3]):

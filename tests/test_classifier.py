@@ -1062,6 +1062,18 @@ def test_training_can_continue_from_the_classifier_itself(cohort):
     assert "_pending_source" not in vars(clf)
 
 
+def test_direct_transfer_from_the_classifier_itself(cohort):
+    """warm_start_from=self with nothing trainable: the same network, predicting the same."""
+    X, y, _, recs = (a[:48] for a in cohort)
+    clf = SeqSleepClassifier(**TINY, random_state=0).fit(X, y, recordings=recs)
+    before, predicted = state(clf), clf.predict_proba(X, recordings=recs)
+    clf.set_params(warm_start_from=clf, trainable_parts=())
+    clf.fit(X, y, recordings=recs)   # AttributeError "no classes_" before
+    after = state(clf)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    np.testing.assert_array_equal(clf.predict_proba(X, recordings=recs), predicted)
+
+
 @pytest.mark.filterwarnings("ignore:neither recordings nor groups")  # the grid's default score
 def test_grid_over_fitted_sources_says_to_give_files(fitted, cohort, tmp_path):
     X, y, groups, recs = cohort
