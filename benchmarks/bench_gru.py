@@ -22,12 +22,11 @@ Figures and the machine they were taken on are recorded in ``docs/performance.rs
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
-from _timing import machine, median_time
+from _timing import gru_choice, machine, median_time
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -46,8 +45,8 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    os.environ["SKSEQSLEEP_GRU"] = "compiled"
-    gru_backend()  # build (or load) the extension before timing
+    with gru_choice("compiled"):
+        gru_backend()  # build (or load) the extension before timing
     print("machine:", machine())
     print("\none direction, 64 hidden units, median ms (training: forward + backward; "
           "prediction: forward under no_grad)")
@@ -68,10 +67,10 @@ def main(argv=None) -> None:
         times: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.rounds):
             for backend in ("torch", "compiled"):
-                os.environ["SKSEQSLEEP_GRU"] = backend
                 for kind, fn in (("train", train), ("predict", predict)):
-                    fn()
-                    times.setdefault((kind, backend), []).append(median_time(fn, reps))
+                    with gru_choice(backend):
+                        fn()
+                        times.setdefault((kind, backend), []).append(median_time(fn, reps))
         med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
         print(f"   {label}:")
         for kind in ("train", "predict"):

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 from _clock import StepClock
-from _timing import machine, median_time
+from _timing import gru_choice, machine, median_time
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -108,35 +108,26 @@ def bench_training(args) -> dict:
     if args.cell == "gru" and args.device == "cpu" and not args.no_torch_gru:
         variants += [(f"{s}, torch.nn.GRU", s, None, "torch") for s in ("per-window", "shared")]
     times = {name: [] for name, _, _, _ in variants}
-    before = os.environ.get("SKSEQSLEEP_GRU")
-    try:
-        for r in range(args.rounds):
-            for name, sampler, block, gru in variants:
-                if gru is None:
-                    os.environ.pop("SKSEQSLEEP_GRU", None)
-                    if before is not None:
-                        os.environ["SKSEQSLEEP_GRU"] = before
-                else:
-                    os.environ["SKSEQSLEEP_GRU"] = gru
-                n = (args.train_steps_per_window if sampler == "per-window"
-                     else args.train_steps_shared)
-                clock = StepClock(n + 2, args.device)
-                clf = make_classifier(sampler, block_size=block, max_epochs=100, verbose=0,
-                                      cell=args.cell,
-                                      device=args.device, random_state=r,
-                                      callbacks=[("clock", clock)])
+    for r in range(args.rounds):
+        for name, sampler, block, gru in variants:
+            n = (args.train_steps_per_window if sampler == "per-window"
+                 else args.train_steps_shared)
+            clock = StepClock(n + 2, args.device)
+            clf = make_classifier(sampler, block_size=block, max_epochs=100, verbose=0,
+                                  cell=args.cell,
+                                  device=args.device, random_state=r,
+                                  callbacks=[("clock", clock)])
+            with gru_choice(gru):
                 clf.fit(X, y, recordings=rec)
-                times[name].extend(clock.step_times()[2:])  # first 2 steps: warm-up
-    finally:
-        os.environ.pop("SKSEQSLEEP_GRU", None)
-        if before is not None:
-            os.environ["SKSEQSLEEP_GRU"] = before
+            times[name].extend(clock.step_times()[2:])  # first 2 steps: warm-up
     out = {"variants": [name for name, _, _, _ in variants]}
+    gflop = {}    # per (sampler, block): the torch.nn.GRU rows count the same network
     for name, sampler, block, _ in variants:
         med = float(np.median(times[name]))
+        if (sampler, block) not in gflop:
+            gflop[sampler, block] = step_gflop(sampler, block, args.cell)
         out[name] = {"median_step_s": med, "windows_per_s": BATCH / med,
-                     "n_steps": len(times[name]),
-                     "gflop_per_step": step_gflop(sampler, block, args.cell)}
+                     "n_steps": len(times[name]), "gflop_per_step": gflop[sampler, block]}
     out["speedup"] = out["shared"]["windows_per_s"] / out["per-window"]["windows_per_s"]
     out["via"] = "SeqSleepClassifier(train_sampler=..., train_block_size=...)"
     out["cell"] = args.cell
@@ -151,26 +142,14 @@ def step_gflop(sampler: str, block: int | None, cell: str = "gru") -> float:
     Counted with ``torch.nn.GRU``'s recurrence (``SKSEQSLEEP_GRU=torch``): the compiled one
     makes the same matrix products, but the counter does not see its in-place ``addmm_``."""
 
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from skseqsleep._fast import WindowBlockSampler, shared_forward
     from skseqsleep.nn import SeqSleepNet
 
     net = SeqSleepNet(cell=cell).train()
     X = torch.from_numpy(random_spectrograms(2000, seed=5))
-    before = os.environ.get("SKSEQSLEEP_GRU")
-    os.environ["SKSEQSLEEP_GRU"] = "torch"
-    try:
-        return _count_gflop(net, X, sampler, block)
-    finally:
-        os.environ.pop("SKSEQSLEEP_GRU")
-        if before is not None:
-            os.environ["SKSEQSLEEP_GRU"] = before
-
-
-def _count_gflop(net, X, sampler, block) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from skseqsleep._fast import WindowBlockSampler, shared_forward
-
-    with FlopCounterMode(display=False) as counter:
+    with gru_choice("torch"), FlopCounterMode(display=False) as counter:
         if sampler == "per-window":
             starts = torch.arange(BATCH) * 60
             out = net(X[starts[:, None] + torch.arange(L)])

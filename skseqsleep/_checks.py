@@ -15,6 +15,11 @@ def is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def is_positive_finite(value) -> bool:
+    """Whether ``value`` is a real number (not a bool), finite and > 0."""
+    return is_real(value) and bool(np.isfinite(value)) and value > 0
+
+
 def check_positive_int(name: str, value, what: str = "a positive integer") -> int:
     """``value`` as an int if it is a positive integer (not a bool), else a ValueError saying
     that ``name`` must be ``what``."""

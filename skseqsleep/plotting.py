@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from skseqsleep._checks import is_real
+from skseqsleep._checks import is_positive_finite, is_real
 from skseqsleep._constants import EPOCH_SECONDS, STAGES
 from skseqsleep._labels import check_stage_labels
 
@@ -124,8 +124,7 @@ def plot_hypnogram(y_true, y_pred=None, *, onsets=None, epoch_seconds: float = E
         raise ValueError("labels must be a pair of str (legend entries of the scored and "
                          f"the predicted hypnogram, e.g. ('scored', 'predicted')); found "
                          f"{labels!r}")
-    if (not is_real(epoch_seconds)
-            or not np.isfinite(epoch_seconds) or not epoch_seconds > 0):
+    if not is_positive_finite(epoch_seconds):
         raise ValueError(f"epoch_seconds must be a finite number of seconds > 0 (30 for "
                          f"AASM epochs); found {epoch_seconds!r}")
     series = [(y_true, labels[0])]

@@ -11,6 +11,7 @@ from scipy.signal import get_window
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._checks import is_positive_finite
 from ._checks import is_real as _is_real
 from ._constants import DEFAULT_FS, EPOCH_SECONDS
 
@@ -132,10 +133,9 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
     def _check_params(self) -> tuple[int, int]:
         """Validate the parameters; return (window length, hop) in samples."""
         name = type(self).__name__
-        if not _is_real(self.fs) or not self.fs > 0 or not np.isfinite(self.fs):
+        if not is_positive_finite(self.fs):
             raise ValueError(f"{name}: fs must be a positive number of Hz, got {self.fs!r}")
-        if (not _is_real(self.window_seconds) or not self.window_seconds > 0
-                or not np.isfinite(self.window_seconds)):
+        if not is_positive_finite(self.window_seconds):
             raise ValueError(f"{name}: window_seconds must be a positive number, "
                              f"got {self.window_seconds!r}")
         n_window = round(self.window_seconds * self.fs)
@@ -160,11 +160,10 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise TypeError(f"{name}: {flag} must be True or False, "
                                  f"got {getattr(self, flag)!r}")
-        if not _is_real(self.eps) or not self.eps > 0 or not np.isfinite(self.eps):
+        if not is_positive_finite(self.eps):
             raise ValueError(f"{name}: eps must be a positive finite number, got {self.eps!r}")
         if self.epoch_seconds is not None:
-            if (not _is_real(self.epoch_seconds) or not self.epoch_seconds > 0
-                    or not np.isfinite(self.epoch_seconds)):
+            if not is_positive_finite(self.epoch_seconds):
                 raise ValueError(f"{name}: epoch_seconds must be a positive number or None, "
                                  f"got {self.epoch_seconds!r}")
             n = self.epoch_seconds * self.fs

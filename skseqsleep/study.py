@@ -872,11 +872,7 @@ def _load_target(kind, path, channels, subjects, fetch, settings, random_state, 
                                 data_home=p, verbose=bool(verbose), **kw)
             except (OSError, ValueError) as exc:
                 raise StudyInputError(f"cannot download Sleep-EDF into {p}: {exc}") from exc
-        if kind == "recordings":
-            if not channels:
-                raise StudyInputError("--target recordings:CSV needs the channel(s) to read "
-                                      "from every PSG file: give --channel (e.g. --channel "
-                                      "'EEG C4-M1')")
+        if kind == "recordings":     # run_study made sure channels are given
             from skseqsleep.datasets import load_edf_recordings
 
             try:
@@ -1126,11 +1122,9 @@ def _run_fold_task(task: dict, X, y, groups, recordings, fs, source_model, setti
     """Fit and evaluate one (channel, strategy, fold); runs in a joblib/Dask worker, with
     ``torch_threads`` torch threads (restored afterwards: with ``n_jobs=1`` the worker is the
     caller's process)."""
-    if task.get("gru_cpu") is not None and _gru_on_cpu("gru", extra_params):
-        from skseqsleep.nn._gru_ext import gru_backend
-
-        here = gru_backend("cpu")
-        if here != task["gru_cpu"]:
+    if task.get("gru_cpu") is not None:
+        here = _gru_cpu_backend("gru", extra_params)
+        if here is not None and here != task["gru_cpu"]:
             # folds pooled into one table must run one GRU implementation (seeded results
             # differ between them at float-rounding level)
             raise RuntimeError(
@@ -1150,6 +1144,16 @@ def _gru_on_cpu(cell, extra_params) -> bool:
 
     return ((cell or "gru") == "gru"
             and resolve_device((extra_params or {}).get("device", "auto")) == "cpu")
+
+
+def _gru_cpu_backend(cell, extra_params) -> str | None:
+    """:func:`skseqsleep.nn.gru_backend` on the CPU when the folds run GRU cells there
+    (:func:`_gru_on_cpu`), else None: what a study records and its workers must match."""
+    if not _gru_on_cpu(cell, extra_params):
+        return None
+    from skseqsleep.nn._gru_ext import gru_backend
+
+    return gru_backend("cpu")
 
 
 def _fold_classifier(task, settings, extra_params, source_model=None):
@@ -1743,6 +1747,9 @@ def run_study(output_dir: str | os.PathLike = "study_results", *,
         if bad:
             raise StudyInputError(f"unknown channel {bad[0]!r} for the simulated target; it "
                                   f"has {', '.join(map(repr, SIMULATED_TARGET_CHANNELS))}")
+    if tgt_kind == "recordings" and not channels:
+        raise StudyInputError("--target recordings:CSV needs the channel(s) to read from every "
+                              "PSG file: give --channel (e.g. --channel 'EEG C4-M1')")
     if tgt_kind != "sleep-edf" and fetch:
         raise StudyInputError("fetch only applies to a sleep-edf target")
     if fetch_url is not None and not fetch:
@@ -1891,10 +1898,9 @@ def _run_study(store, log, t_start, src_kind, src_path, tgt_kind, tgt_path, chan
         arguments["source_sha256"] = source_sha256
     if stage_texts is not None:
         arguments["stage_texts"] = dict(stage_texts)
-    if _gru_on_cpu(resolved.get("cell"), extra):
-        from skseqsleep.nn._gru_ext import gru_backend
-
-        arguments["gru_cpu"] = gru_backend("cpu")
+    gru_cpu = _gru_cpu_backend(resolved.get("cell"), extra)
+    if gru_cpu is not None:
+        arguments["gru_cpu"] = gru_cpu
     # the content of the target as loaded: a folder that gained, lost or changed a recording
     # since the study was written is another study (its folds were trained on other data)
     arguments["target_sha256"] = _target_sha256(blocks)

@@ -20,6 +20,9 @@ from ._edf import edf_start_time, open_edf
 
 __all__ = ["ANNOTATION_TO_STAGE", "ExclusionReport", "read_hypnogram"]
 
+#: Stage names -> label, as ``stage_texts`` values and as bare labels of text hypnograms.
+_STAGE_NAMES = {"W": 0, "N1": 1, "N2": 2, "N3": 3, "R": 4, "REM": 4}
+
 #: Annotation text -> stage label (0..4, or EXCLUDED): the texts of Sleep-EDF and MASS (R&K:
 #: S3 and S4 both become N3) and their AASM counterparts ("Sleep stage N1/N2/N3", as AASM
 #: scoring software writes EDF+ hypnograms), and the bare AASM labels (W, N1, N2, N3, R or
@@ -37,12 +40,7 @@ ANNOTATION_TO_STAGE = {
     "Sleep stage ?": EXCLUDED,
     "Movement time": EXCLUDED,
     # the bare AASM labels, as text hypnograms (one label per epoch) usually write them
-    "W": 0,
-    "N1": 1,
-    "N2": 2,
-    "N3": 3,
-    "R": 4,
-    "REM": 4,
+    **_STAGE_NAMES,
     "?": EXCLUDED,
 }
 
@@ -67,8 +65,6 @@ def check_stage_texts(stage_texts) -> dict[str, int]:
     if not hasattr(stage_texts, "items"):
         raise TypeError(f"stage_texts must be a mapping {{annotation text: stage}}, got "
                         f"{type(stage_texts).__name__}")
-    names = {name: i for i, name in enumerate(STAGES)}
-    names["R"] = names["REM"]
     out, bad = {}, []
     for text, value in stage_texts.items():
         if not isinstance(text, str) or not text.strip():
@@ -81,7 +77,7 @@ def check_stage_texts(stage_texts) -> dict[str, int]:
         if value is None:
             label = EXCLUDED
         elif isinstance(value, str):
-            label = names.get(value.strip().upper(), None)
+            label = _STAGE_NAMES.get(value.strip().upper(), None)
         elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             label = int(value) if int(value) in (*range(len(STAGES)), EXCLUDED) else None
         else:
