@@ -1,7 +1,6 @@
 """Timing helpers shared by the benchmark scripts (run them from anywhere: the script's folder
 is on ``sys.path``)."""
 
-import contextlib
 import os
 import platform
 import time
@@ -31,22 +30,12 @@ def median_time(fn, repeat: int) -> float:
     return float(np.median(run_times(fn, repeat)))
 
 
-@contextlib.contextmanager
 def gru_choice(value: str | None):
-    """``SKSEQSLEEP_GRU=value`` inside the block (:func:`skseqsleep.nn.gru_backend`; the
-    choice is read at every GRU call), restored after it; ``None`` leaves it as it is."""
-    if value is None:
-        yield
-        return
-    before = os.environ.get("SKSEQSLEEP_GRU")
-    os.environ["SKSEQSLEEP_GRU"] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("SKSEQSLEEP_GRU", None)
-        else:
-            os.environ["SKSEQSLEEP_GRU"] = before
+    """``SKSEQSLEEP_GRU=value`` inside a ``with`` block (:func:`skseqsleep.nn.gru_backend`;
+    the choice is read at every GRU call), restored after it; ``None`` leaves it as it is."""
+    from skseqsleep.nn._gru_ext import environ
+
+    return environ("SKSEQSLEEP_GRU", value)
 
 
 def machine() -> dict:

@@ -59,6 +59,24 @@ def _choice() -> str:
 
 
 @contextlib.contextmanager
+def environ(name: str, value: str | None):
+    """``os.environ[name] = value`` inside the block, restored (or removed) after it;
+    ``value=None`` leaves the environment as it is."""
+    if value is None:
+        yield
+        return
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+@contextlib.contextmanager
 def _ninja_on_path():
     """``torch.utils.cpp_extension`` runs ``ninja`` from ``PATH``; when none is there (a venv
     used without activating it, a machine without a system ninja), the pip ``ninja``
@@ -71,15 +89,9 @@ def _ninja_on_path():
     except ImportError:
         yield
         return
-    before = os.environ.get("PATH")
-    os.environ["PATH"] = os.pathsep.join(p for p in (ninja.BIN_DIR, before) if p)
-    try:
+    path = os.pathsep.join(p for p in (ninja.BIN_DIR, os.environ.get("PATH")) if p)
+    with environ("PATH", path):
         yield
-    finally:
-        if before is None:
-            os.environ.pop("PATH", None)
-        else:
-            os.environ["PATH"] = before
 
 
 #: A build lock older than this (s) was left by a build that was killed (a build takes about
